@@ -1,0 +1,12 @@
+//! The models crate of cc-callbacks: wire types, phone numbers, user IDs, auth, storage,
+//! configuration, logging, and the mapping of errors to each caller's response format.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod phone;
+pub mod store;
+pub mod tencent;
+pub mod uid;

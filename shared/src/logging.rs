@@ -1,0 +1,43 @@
+//! JSON logs, one object per line. Nothing logged may contain a full phone number, an
+//! ID-to-number pair, a PIN, a password, a key or a token: log counts, outcomes and masked
+//! numbers (`phone::mask`) only.
+
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+
+/// Our crates log at `LOG_LEVEL` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`; default info),
+/// dependencies (SDK, HTTP) at warn.
+pub fn filter() -> Targets {
+    let level = crate::config::optional("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| crate::config::optional("LOG_LEVEL"))
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_targets(OUR_CRATES.iter().map(|t| (*t, level)))
+}
+
+const OUR_CRATES: &[&str] = &["cc_shared", "cc_callbacks", "number_mapping"];
+
+/// The JSON formatting layer, writing to `writer` (stdout in production, a buffer in tests).
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
+/// Installs the JSON logger on stdout for the whole process.
+pub fn init() {
+    let _ = tracing_subscriber::registry()
+        .with(json_layer(std::io::stdout).with_filter(filter()))
+        .try_init();
+}

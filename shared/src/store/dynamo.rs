@@ -1,0 +1,418 @@
+//! The DynamoDB backend: one table for the bundle, `pk`/`sk` string keys.
+//!
+//! Number mapping items, both directions stored so that each is one key lookup:
+//! - `pk = "PHONE#<key>"`, `sk = "MAP"`, `uid`, `created_at`
+//! - `pk = "UID#<uid>"`,   `sk = "MAP"`, `phone`, `created_at`
+//!
+//! Known numbers cost one BatchGetItem (up to 100 keys); new numbers one conditional
+//! TransactWriteItems per 50 (two puts each, 100 actions at most).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::{now_epoch, MappingStore, StoreError};
+use crate::phone::PhoneKey;
+use crate::uid::Uid;
+
+/// The table's key and TTL attributes; `template.yaml` declares the same (a test checks).
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+const MAP_SK: &str = "MAP";
+const PHONE_PREFIX: &str = "PHONE#";
+const UID_PREFIX: &str = "UID#";
+/// DynamoDB's limits: keys per BatchGetItem, actions per TransactWriteItems (two per mapping).
+const BATCH_GET_LIMIT: usize = 100;
+const MAPPINGS_PER_TRANSACTION: usize = 50;
+/// Attempts at one transaction or one batch's unprocessed keys before giving up as unavailable.
+const MAX_ATTEMPTS: u32 = 6;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(pk: String) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_string(), AttributeValue::S(pk)),
+            (SK.to_string(), AttributeValue::S(MAP_SK.to_string())),
+        ])
+    }
+
+    /// Consistent BatchGetItem of `pks`, returning `attr` of each item found, by pk.
+    async fn batch_get(
+        &self,
+        pks: Vec<String>,
+        attr: &str,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut found = HashMap::with_capacity(pks.len());
+        for chunk in pks.chunks(BATCH_GET_LIMIT) {
+            let mut keys: Vec<_> = chunk.iter().map(|pk| Self::key(pk.clone())).collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .projection_expression("#pk, #v")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#v", attr)
+                    .build()
+                    .map_err(|e| StoreError::Failed(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let (Some(pk), Some(v)) = (string_attr(&item, PK), string_attr(&item, attr))
+                    {
+                        found.insert(pk, v);
+                    }
+                }
+                // Throttled keys come back unprocessed: retry them with backoff.
+                if let Some(mut rest) = out.unprocessed_keys {
+                    if let Some(ka) = rest.remove(&self.table) {
+                        keys = ka.keys;
+                    }
+                }
+                if !keys.is_empty() {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem left keys unprocessed".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Creates the bundle's table (DynamoDB Local, tests, `cc-callbacks table create`) with the
+    /// key schema and TTL attribute of `template.yaml`.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))
+        };
+        let key = |name: &str, kt: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kt)
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr(PK)?)
+            .attribute_definitions(attr(SK)?)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?)
+            .send()
+            .await
+            .map_err(classify)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .map_err(|e| StoreError::Failed(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// One conditional transaction creating `batch`. Returns the IDs settled by it (created, or
+    /// found already there) and the numbers to try again (a conflict or an ID collision).
+    async fn create_batch(
+        &self,
+        batch: &[PhoneKey],
+    ) -> Result<(HashMap<PhoneKey, Uid>, Vec<PhoneKey>), StoreError> {
+        let now = now_epoch().to_string();
+        let mut proposed = Vec::with_capacity(batch.len());
+        let mut actions = Vec::with_capacity(batch.len() * 2);
+        for phone in batch {
+            let uid = Uid::generate().map_err(|e| StoreError::Failed(e.to_string()))?;
+            let phone_item = Self::key(format!("{PHONE_PREFIX}{}", phone.as_str()))
+                .into_iter()
+                .chain([
+                    ("uid".to_string(), AttributeValue::S(uid.as_str().into())),
+                    ("created_at".to_string(), AttributeValue::N(now.clone())),
+                ])
+                .collect();
+            let uid_item = Self::key(format!("{UID_PREFIX}{}", uid.as_str()))
+                .into_iter()
+                .chain([
+                    ("phone".to_string(), AttributeValue::S(phone.as_str().into())),
+                    ("created_at".to_string(), AttributeValue::N(now.clone())),
+                ])
+                .collect();
+            for (item, report_existing) in [(phone_item, true), (uid_item, false)] {
+                let mut put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PK);
+                if report_existing {
+                    // A number created concurrently comes back with its ID: no re-read.
+                    put = put.return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                }
+                let put = put.build().map_err(|e| StoreError::Failed(e.to_string()))?;
+                actions.push(TransactWriteItem::builder().put(put).build());
+            }
+            proposed.push(uid);
+        }
+
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let mut settled = HashMap::with_capacity(batch.len());
+        let mut retry = Vec::new();
+        match result {
+            Ok(_) => {
+                settled.extend(batch.iter().cloned().zip(proposed));
+            }
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    let reasons = e.cancellation_reasons();
+                    let mut reread = Vec::new();
+                    for (i, phone) in batch.iter().enumerate() {
+                        let phone_reason = reasons.get(2 * i);
+                        if phone_reason.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                            match phone_reason
+                                .and_then(|r| r.item())
+                                .and_then(|item| string_attr(item, "uid"))
+                                .and_then(|u| Uid::parse(&u))
+                            {
+                                Some(uid) => {
+                                    settled.insert(phone.clone(), uid);
+                                }
+                                None => reread.push(phone.clone()),
+                            }
+                        } else {
+                            // Cancelled because of another item, a transaction conflict,
+                            // throttling, or its own ID colliding: propose again.
+                            retry.push(phone.clone());
+                        }
+                    }
+                    if !reread.is_empty() {
+                        let existing = self.uids_of(&reread).await?;
+                        for phone in reread {
+                            match existing.get(&phone) {
+                                Some(uid) => {
+                                    settled.insert(phone, uid.clone());
+                                }
+                                None => retry.push(phone),
+                            }
+                        }
+                    }
+                }
+                other => return Err(classify_service(&other)),
+            },
+            Err(e) => return Err(classify(e)),
+        }
+        Ok((settled, retry))
+    }
+}
+
+#[async_trait]
+impl MappingStore for DynamoStore {
+    async fn uids_of(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
+        let pks = phones
+            .iter()
+            .map(|p| format!("{PHONE_PREFIX}{}", p.as_str()))
+            .collect();
+        let found = self.batch_get(pks, "uid").await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(pk, uid)| {
+                let phone = pk.strip_prefix(PHONE_PREFIX)?.to_string();
+                Some((PhoneKey::from_stored(phone), Uid::parse(&uid)?))
+            })
+            .collect())
+    }
+
+    async fn phones_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, PhoneKey>, StoreError> {
+        let pks = uids
+            .iter()
+            .map(|u| format!("{UID_PREFIX}{}", u.as_str()))
+            .collect();
+        let found = self.batch_get(pks, "phone").await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(pk, phone)| {
+                let uid = Uid::parse(pk.strip_prefix(UID_PREFIX)?)?;
+                Some((uid, PhoneKey::from_stored(phone)))
+            })
+            .collect())
+    }
+
+    async fn create_uids(
+        &self,
+        phones: &[PhoneKey],
+    ) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
+        let mut pending: Vec<PhoneKey> = phones.to_vec();
+        pending.sort();
+        pending.dedup(); // a transaction may not touch one item twice
+        let mut settled = HashMap::with_capacity(pending.len());
+        for chunk in pending.chunks(MAPPINGS_PER_TRANSACTION) {
+            let mut todo = chunk.to_vec();
+            let mut attempt = 0;
+            while !todo.is_empty() {
+                attempt += 1;
+                if attempt > MAX_ATTEMPTS {
+                    return Err(StoreError::Unavailable(
+                        "new user IDs could not be written after repeated conflicts".into(),
+                    ));
+                }
+                if attempt > 1 {
+                    backoff(attempt - 1).await;
+                }
+                let (done, retry) = self.create_batch(&todo).await?;
+                settled.extend(done);
+                todo = retry;
+            }
+        }
+        Ok(settled)
+    }
+}
+
+fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Exponential backoff with full jitter, 10 ms base, capped at 400 ms.
+async fn backoff(attempt: u32) {
+    let cap = (10u64 << attempt.min(6)).min(400);
+    let jitter = getrandom::u64().unwrap_or(0) % (cap + 1);
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
+
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "TransactionConflictException",
+];
+
+fn classify_service(e: &impl ProvideErrorMetadata) -> StoreError {
+    let code = e.code().unwrap_or("Unknown").to_string();
+    if RETRYABLE_CODES.contains(&code.as_str()) {
+        StoreError::Unavailable(code)
+    } else {
+        StoreError::Failed(code)
+    }
+}
+
+/// Maps an SDK error to a store error. Only error codes are kept: DynamoDB messages can quote
+/// key values, which would carry numbers into logs.
+pub(crate) fn classify<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreError {
+    match e {
+        SdkError::ServiceError(ctx) => classify_service(ctx.err()),
+        SdkError::TimeoutError(_) => StoreError::Unavailable("timeout".into()),
+        SdkError::DispatchFailure(_) => StoreError::Unavailable("dispatch failure".into()),
+        SdkError::ResponseError(_) => StoreError::Unavailable("unreadable response".into()),
+        SdkError::ConstructionFailure(_) => StoreError::Failed("request construction".into()),
+        _ => StoreError::Failed("unknown SDK error".into()),
+    }
+}
+
+/// Builds the DynamoDB client from the standard AWS environment (region, credentials, and
+/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+pub async fn client_from_env() -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// Counts the HTTP attempts a client makes (retries included): tests and the benchmark
+/// harness assert DynamoDB round trips per request with it.
+#[derive(Debug, Clone, Default)]
+pub struct RoundTripCounter(Arc<AtomicU64>);
+
+impl RoundTripCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for RoundTripCounter {
+    fn name(&self) -> &'static str {
+        "RoundTripCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}

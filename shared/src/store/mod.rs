@@ -1,0 +1,79 @@
+//! Storage: one trait per record family, each with a DynamoDB backend (Lambda) and an embedded
+//! SQLite backend (local gateway, CLI), both run through the same contract tests.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::phone::PhoneKey;
+use crate::uid::Uid;
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, network trouble, timeouts: the caller may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (bad table, permissions, corrupt data).
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+/// Largest batch a caller may pass to one call of [`MappingStore`] (DynamoDB's BatchGetItem
+/// limit, so that a batch of known numbers is one round trip).
+pub const MAX_BATCH: usize = 100;
+
+/// The two directions of the number <-> user ID mapping.
+#[async_trait]
+pub trait MappingStore: Send + Sync {
+    /// The user IDs of those of `phones` that have one.
+    async fn uids_of(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError>;
+
+    /// The numbers of those of `uids` that are known.
+    async fn phones_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, PhoneKey>, StoreError>;
+
+    /// Gives each of `phones` a new random user ID unless it has one already (perhaps given a
+    /// moment ago by a concurrent request), and returns the ID each number ends up with.
+    /// Every number gets exactly one ID and no ID is given to two numbers.
+    async fn create_uids(&self, phones: &[PhoneKey])
+        -> Result<HashMap<PhoneKey, Uid>, StoreError>;
+}
+
+/// Where the stores live, chosen once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `TABLE_NAME` is set.
+    DynamoDb { table: String },
+    /// Local runs without `TABLE_NAME`: a SQLite file under the data directory.
+    Embedded { data_dir: std::path::PathBuf },
+}
+
+impl StoreLocation {
+    /// DynamoDB when `TABLE_NAME` is set; otherwise the embedded store in `data_dir`, except
+    /// inside Lambda, where a missing `TABLE_NAME` is a configuration error.
+    pub fn from_env(
+        data_dir: &std::path::Path,
+    ) -> Result<StoreLocation, crate::config::ConfigError> {
+        match crate::config::optional("TABLE_NAME") {
+            Some(table) => Ok(StoreLocation::DynamoDb { table }),
+            None if crate::config::in_lambda() => {
+                Err(crate::config::ConfigError::Missing("TABLE_NAME"))
+            }
+            None => Ok(StoreLocation::Embedded {
+                data_dir: data_dir.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
