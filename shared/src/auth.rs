@@ -120,10 +120,7 @@ pub fn generate_entry(user: &str) -> Result<(String, String), crate::uid::Random
 
 /// The credentials entry for a user and password.
 pub fn entry_for(user: &str, password: &str) -> String {
-    format!(
-        "{user}:sha256:{}",
-        hex::encode(sha256(password.as_bytes()))
-    )
+    format!("{user}:sha256:{}", hex::encode(sha256(password.as_bytes())))
 }
 
 /// The `Authorization` header value for a user and password (tests, examples).
@@ -147,14 +144,23 @@ mod tests {
     fn accepts_any_configured_entry_and_rejects_the_rest() {
         let creds = Credentials::parse(
             "X",
-            &format!("{},{}", entry_for("tencent", "old"), entry_for("tencent", "new")),
+            &format!(
+                "{},{}",
+                entry_for("tencent", "old"),
+                entry_for("tencent", "new")
+            ),
         )
         .unwrap();
         for pw in ["old", "new"] {
             let h = header(&basic_header("tencent", pw));
             assert_eq!(creds.verify(Some(&h)).as_deref(), Some("tencent"));
         }
-        for (u, pw) in [("tencent", "wrong"), ("other", "new"), ("", ""), ("tencent", "")] {
+        for (u, pw) in [
+            ("tencent", "wrong"),
+            ("other", "new"),
+            ("", ""),
+            ("tencent", ""),
+        ] {
             assert_eq!(creds.verify(Some(&header(&basic_header(u, pw)))), None);
         }
         assert_eq!(creds.verify(None), None);
@@ -195,7 +201,9 @@ mod tests {
         let (pw, entry) = generate_entry("ops").unwrap();
         assert_eq!(pw.len(), 32);
         let creds = Credentials::parse("X", &entry).unwrap();
-        assert!(creds.verify(Some(&header(&basic_header("ops", &pw)))).is_some());
+        assert!(creds
+            .verify(Some(&header(&basic_header("ops", &pw))))
+            .is_some());
         assert!(!entry.contains(&pw));
     }
 }

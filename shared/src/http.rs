@@ -46,7 +46,11 @@ pub fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
-            format!("body is not valid JSON (line {}, column {})", e.line(), e.column())
+            format!(
+                "body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
         }
         Category::Data => {
             // serde names the field and the expected type but also quotes the offending value;

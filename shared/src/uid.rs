@@ -68,9 +68,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_fixed_length_url_safe_and_distinct() {
-        let ids: HashSet<String> = (0..10_000)
-            .map(|_| Uid::generate().unwrap().0)
-            .collect();
+        let ids: HashSet<String> = (0..10_000).map(|_| Uid::generate().unwrap().0).collect();
         assert_eq!(ids.len(), 10_000);
         for id in &ids {
             assert_eq!(id.len(), UID_LEN);

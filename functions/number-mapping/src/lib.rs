@@ -77,7 +77,7 @@ pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let result = process(svc, &req, &mut outcome).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let response = match result {
         Ok(results) => tencent::ok_response(results),
         Err(err) => {
@@ -117,9 +117,8 @@ async fn process(
     let body = body_bytes(req, MAX_BODY_BYTES)?;
     let request: MappingRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
-    let mode = Mode::parse(&request.mode).ok_or_else(|| {
-        ApiError::bad_request("Mode must be \"PhoneToUID\" or \"UIDToPhone\"")
-    })?;
+    let mode = Mode::parse(&request.mode)
+        .ok_or_else(|| ApiError::bad_request("Mode must be \"PhoneToUID\" or \"UIDToPhone\""))?;
     outcome.mode = Some(mode.as_str());
     outcome.numbers = request.numbers.len();
     if request.numbers.is_empty() {

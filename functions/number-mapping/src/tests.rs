@@ -56,7 +56,12 @@ fn body(numbers: &[&str], mode: &str) -> String {
 #[tokio::test]
 async fn phone_to_uid_is_stable_across_spellings_and_reversible() {
     let f = fixture();
-    let spellings = ["13988888888", "+8613988888888", "008613988888888", "139-8888 8888"];
+    let spellings = [
+        "13988888888",
+        "+8613988888888",
+        "008613988888888",
+        "139-8888 8888",
+    ];
     let (status, resp, _) = call(&f, request(&body(&spellings, "PhoneToUID"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resp.code, 0);
@@ -85,7 +90,10 @@ async fn different_numbers_get_different_ids_in_request_order() {
     let f = fixture();
     let (_, resp, _) = call(
         &f,
-        request(&body(&["13788888888", "13988888888", "95588"], "PhoneToUID")),
+        request(&body(
+            &["13788888888", "13988888888", "95588"],
+            "PhoneToUID",
+        )),
     )
     .await;
     let values: Vec<&str> = resp.results.iter().map(|r| r.value.as_str()).collect();
@@ -105,7 +113,10 @@ async fn unknown_and_malformed_ids_get_an_empty_value() {
     let unknown = Uid::generate().unwrap().to_string();
     let (status, resp, _) = call(
         &f,
-        request(&body(&[&unknown, &known, "13988888888", "not-an-id"], "UIDToPhone")),
+        request(&body(
+            &[&unknown, &known, "13988888888", "not-an-id"],
+            "UIDToPhone",
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -126,7 +137,8 @@ async fn missing_or_wrong_credentials_get_401_with_a_challenge() {
         let mut req = request(&body(&["13988888888"], "PhoneToUID"));
         req.headers_mut().remove("authorization");
         if let Some(a) = auth {
-            req.headers_mut().insert("authorization", a.parse().unwrap());
+            req.headers_mut()
+                .insert("authorization", a.parse().unwrap());
         }
         let (status, resp, raw) = call(&f, req).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -151,16 +163,28 @@ async fn bad_input_gets_400_with_a_message_and_writes_nothing() {
         ("{".into(), "not valid JSON"),
         ("".into(), "not valid JSON"),
         ("[]".into(), "schema"),
-        (r#"{"Numbers": "13988888888", "Mode": "PhoneToUID"}"#.into(), "schema"),
-        (r#"{"Numbers": [13988888888], "Mode": "PhoneToUID"}"#.into(), "schema"),
+        (
+            r#"{"Numbers": "13988888888", "Mode": "PhoneToUID"}"#.into(),
+            "schema",
+        ),
+        (
+            r#"{"Numbers": [13988888888], "Mode": "PhoneToUID"}"#.into(),
+            "schema",
+        ),
         (r#"{"Numbers": ["13988888888"]}"#.into(), "Mode"),
         (r#"{"Mode": "PhoneToUID"}"#.into(), "Numbers"),
         (body(&["13988888888"], "phonetouid"), "Mode must be"),
         (body(&[], "PhoneToUID"), "Numbers is empty"),
         (body(&many, "PhoneToUID"), "at most 100"),
-        (body(&["13988888888", "1398abc8888"], "PhoneToUID"), "Numbers[1]"),
+        (
+            body(&["13988888888", "1398abc8888"], "PhoneToUID"),
+            "Numbers[1]",
+        ),
         (body(&["13988888888", ""], "PhoneToUID"), "Numbers[1]"),
-        (body(&["13988888888", &"1".repeat(40)], "PhoneToUID"), "Numbers[1]"),
+        (
+            body(&["13988888888", &"1".repeat(40)], "PhoneToUID"),
+            "Numbers[1]",
+        ),
         (body(&[""], "UIDToPhone"), "Numbers[0] is empty"),
         (body(&[&"a".repeat(65)], "UIDToPhone"), "longer than 64"),
         ("x".repeat(MAX_BODY_BYTES + 1), "larger than 32768 bytes"),
@@ -171,7 +195,10 @@ async fn bad_input_gets_400_with_a_message_and_writes_nothing() {
         assert_eq!(resp.code, 400);
         let msg = resp.message.unwrap_or_default();
         assert!(msg.contains(want), "{body:.60} -> {msg}");
-        assert!(!msg.contains("13988888888"), "message echoes a number: {msg}");
+        assert!(
+            !msg.contains("13988888888"),
+            "message echoes a number: {msg}"
+        );
     }
     let key = f.svc.config.phones.normalize("13988888888").unwrap();
     assert!(

@@ -17,9 +17,9 @@ use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -190,7 +190,10 @@ impl DynamoStore {
             let uid_item = Self::key(format!("{UID_PREFIX}{}", uid.as_str()))
                 .into_iter()
                 .chain([
-                    ("phone".to_string(), AttributeValue::S(phone.as_str().into())),
+                    (
+                        "phone".to_string(),
+                        AttributeValue::S(phone.as_str().into()),
+                    ),
                     ("created_at".to_string(), AttributeValue::N(now.clone())),
                 ])
                 .collect();
@@ -299,10 +302,7 @@ impl MappingStore for DynamoStore {
             .collect())
     }
 
-    async fn create_uids(
-        &self,
-        phones: &[PhoneKey],
-    ) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
+    async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
         let mut pending: Vec<PhoneKey> = phones.to_vec();
         pending.sort();
         pending.dedup(); // a transaction may not touch one item twice
@@ -406,9 +406,7 @@ impl Intercept for RoundTripCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<
-            '_,
-        >,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), BoxError> {

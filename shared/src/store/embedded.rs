@@ -129,10 +129,7 @@ impl MappingStore for EmbeddedStore {
         .await
     }
 
-    async fn create_uids(
-        &self,
-        phones: &[PhoneKey],
-    ) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
+    async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
         let phones = phones.to_vec();
         self.with_conn(move |conn| {
             // IMMEDIATE takes the write lock up front, so concurrent writers (other processes
@@ -173,7 +170,8 @@ impl MappingStore for EmbeddedStore {
                     let uid: String = select
                         .query_row(params![phone.as_str()], |r| r.get(0))
                         .map_err(from_sqlite)?;
-                    let uid = Uid::parse(&uid).ok_or_else(|| failed("stored user ID is malformed"))?;
+                    let uid =
+                        Uid::parse(&uid).ok_or_else(|| failed("stored user ID is malformed"))?;
                     settled.insert(phone, uid);
                 }
             }

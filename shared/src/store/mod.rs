@@ -39,8 +39,7 @@ pub trait MappingStore: Send + Sync {
     /// Gives each of `phones` a new random user ID unless it has one already (perhaps given a
     /// moment ago by a concurrent request), and returns the ID each number ends up with.
     /// Every number gets exactly one ID and no ID is given to two numbers.
-    async fn create_uids(&self, phones: &[PhoneKey])
-        -> Result<HashMap<PhoneKey, Uid>, StoreError>;
+    async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError>;
 }
 
 /// Where the stores live, chosen once at start-up.

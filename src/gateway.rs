@@ -1,0 +1,133 @@
+//! The local gateway: one HTTP server standing in for API Gateway, routing each path of
+//! `template.yaml` to the same handler function its Lambda binary runs.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cc_shared::auth::Credentials;
+use cc_shared::config::ConfigError;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use tokio::net::TcpListener;
+
+use crate::stores::Stores;
+
+/// API Gateway's own payload limit; each function enforces its smaller one.
+pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
+
+/// The paths served, as in `template.yaml`.
+pub const ROUTES: &[&str] = &["/number-mapping"];
+
+/// The handlers' dependencies, built once.
+pub struct Gateway {
+    number_mapping: number_mapping::NumberMapping,
+    /// Whether the development credentials `dev:dev` are in use.
+    pub dev_credentials: bool,
+}
+
+impl Gateway {
+    /// Reads each function's configuration. Where a function's credentials are not set, a
+    /// loopback `listen` address gets `dev:dev`; any other address is refused.
+    pub fn from_env(stores: &Stores, listen: &SocketAddr) -> Result<Gateway, ConfigError> {
+        let mut dev_credentials = false;
+        let mut fallback = |name: &'static str| -> Result<Option<Credentials>, ConfigError> {
+            if cc_shared::config::optional(name).is_some() {
+                return Ok(None);
+            }
+            if !listen.ip().is_loopback() {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: format!(
+                        "not set, and the development credentials dev:dev are only allowed on a \
+                         loopback address, not {listen}"
+                    ),
+                });
+            }
+            dev_credentials = true;
+            Ok(Some(Credentials::dev()))
+        };
+        let number_mapping = number_mapping::NumberMapping::new(
+            number_mapping::Config::from_env(fallback(number_mapping::CREDENTIALS_VAR)?)?,
+            stores.mapping.clone(),
+        );
+        Ok(Gateway {
+            number_mapping,
+            dev_credentials,
+        })
+    }
+
+    /// Routes one request as API Gateway would.
+    pub async fn dispatch(&self, req: lambda_http::Request) -> Response<Body> {
+        match req.uri().path() {
+            "/number-mapping" => number_mapping::handle(&self.number_mapping, req).await,
+            _ => cc_shared::http::json_response(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "message": "Not Found" }),
+            ),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut shutdown => return Ok(()),
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, Infallible>(to_hyper(answer(&gateway, req).await)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(gateway: &Gateway, req: http::Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, MAX_GATEWAY_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return cc_shared::http::json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &serde_json::json!({ "message": "Request Entity Too Large" }),
+            )
+        }
+    };
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    gateway
+        .dispatch(http::Request::from_parts(parts, body))
+        .await
+}
+
+fn to_hyper(resp: Response<Body>) -> Response<Full<Bytes>> {
+    resp.map(|body| match body {
+        Body::Text(s) => Full::new(Bytes::from(s)),
+        Body::Binary(b) => Full::new(Bytes::from(b)),
+        _ => Full::new(Bytes::new()),
+    })
+}

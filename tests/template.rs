@@ -1,0 +1,78 @@
+//! `template.yaml` and the code agree: the table's key schema and TTL attribute (what
+//! `DynamoStore::create_table` builds for DynamoDB Local) and the routes the gateway serves.
+
+use cc_shared::store::dynamo::{PK, SK, TTL_ATTRIBUTE};
+
+fn template() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap()
+}
+
+/// The lines of the top-level resource `name`.
+fn resource(template: &str, name: &str) -> String {
+    let start = template
+        .find(&format!("\n  {name}:\n"))
+        .unwrap_or_else(|| panic!("no resource {name}"));
+    template[start + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("   "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn table_key_schema_and_ttl_match_the_code() {
+    let table = squash(&resource(&template(), "Table"));
+    for expected in [
+        format!("- AttributeName: {PK} AttributeType: S"),
+        format!("- AttributeName: {SK} AttributeType: S"),
+        format!("- AttributeName: {PK} KeyType: HASH - AttributeName: {SK} KeyType: RANGE"),
+        format!("TimeToLiveSpecification: AttributeName: {TTL_ATTRIBUTE} Enabled: true"),
+        "BillingMode: PAY_PER_REQUEST".to_string(),
+        "PointInTimeRecoveryEnabled: true".to_string(),
+        "SSEEnabled: true".to_string(),
+    ] {
+        assert!(
+            table.contains(&expected),
+            "Table lacks `{expected}`:\n{table}"
+        );
+    }
+}
+
+#[test]
+fn every_gateway_route_is_an_api_route() {
+    let t = template();
+    for route in cc_callbacks::gateway::ROUTES {
+        assert!(
+            t.contains(&format!("Path: {route}\n")),
+            "template.yaml has no route {route}"
+        );
+    }
+    assert_eq!(
+        t.matches("Type: HttpApi\n").count(),
+        cc_callbacks::gateway::ROUTES.len(),
+        "template.yaml and gateway::ROUTES list different routes"
+    );
+}
+
+#[test]
+fn no_plaintext_secret_in_the_template() {
+    let t = template();
+    assert!(!t.contains("BEGIN PRIVATE KEY"));
+    // A credentials entry would be `sha256:` followed by 64 hex digits.
+    for (i, _) in t.match_indices("sha256:") {
+        let after = &t[i + 7..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        assert!(hex < 64, "template.yaml contains a credentials entry");
+    }
+    let creds = resource(&t, "NumberMappingCredentials");
+    assert!(creds.contains("NoEcho: true"), "{creds}");
+    assert!(
+        !creds.contains("Default:"),
+        "credentials must be given at deploy time"
+    );
+}
