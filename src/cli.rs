@@ -6,6 +6,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use cc_shared::identity::Pepper;
+use cc_shared::phone::PhoneNormalizer;
+
+use crate::admin;
 use crate::gateway::{self, Gateway};
 use crate::stores::Stores;
 
@@ -34,6 +38,12 @@ pub enum Command {
     /// Manage callback credentials.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Enrol and unlock identity-verification PINs.
+    #[command(subcommand)]
+    Pins(PinsCommand),
+    /// Identity verification records.
+    #[command(subcommand)]
+    Records(RecordsCommand),
     /// Manage the DynamoDB table (TABLE_NAME; AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
     #[command(subcommand)]
     Table(TableCommand),
@@ -46,6 +56,42 @@ pub enum CredentialsCommand {
         /// The BasicAuth user name the caller will send.
         #[arg(long)]
         user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCommand {
+    /// Enrol or replace PINs from a CSV file with the header `number,pin`.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Lift a customer's lockout.
+    Unlock {
+        /// The customer's number, in any spelling.
+        number: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// List verification records, newest first.
+    List {
+        /// Only this customer's records (any spelling of the number).
+        #[arg(long)]
+        number: Option<String>,
+        /// Only this agent's (work number) records.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-21T08:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -71,6 +117,58 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("entry (append to the function's *_CREDENTIALS parameter): {entry}");
             Ok(())
         }
+        Command::Pins(PinsCommand::Import { file }) => {
+            let (stores, phones, pepper) = identity_context(&cli.data_dir).await?;
+            let report =
+                admin::import_pins(&*stores.identity, &phones, &pepper, admin::open_csv(&file)?)
+                    .await?;
+            println!(
+                "enrolled {} PINs, rejected {} rows ({})",
+                report.enrolled,
+                report.rejected.len(),
+                stores.describe()
+            );
+            for (line, reason) in &report.rejected {
+                println!("  line {line}: {reason}");
+            }
+            if report.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err("some rows were rejected (the others were enrolled)".into())
+            }
+        }
+        Command::Pins(PinsCommand::Unlock { number }) => {
+            let stores = Stores::open(&cli.data_dir).await?;
+            let phone = PhoneNormalizer::from_env()?
+                .normalize(&number)
+                .map_err(|e| format!("the number: {e}"))?;
+            if stores.identity.unlock(&phone).await? {
+                println!("unlocked {}", phone.masked());
+                Ok(())
+            } else {
+                Err(format!("{} has no enrolled PIN", phone.masked()).into())
+            }
+        }
+        Command::Records(RecordsCommand::List {
+            number,
+            agent,
+            since,
+            limit,
+            json,
+        }) => {
+            let (stores, phones, pepper) = identity_context(&cli.data_dir).await?;
+            let query = admin::record_query(
+                &phones,
+                &pepper,
+                number.as_deref(),
+                agent,
+                since.as_deref(),
+                usize::from(limit),
+            )?;
+            let records = stores.identity.list_records(&query).await?;
+            admin::print_records(&mut std::io::stdout().lock(), &records, json)?;
+            Ok(())
+        }
         Command::Table(TableCommand::Create) => {
             let stores = Stores::open(&cli.data_dir).await?;
             let dynamo = stores
@@ -83,10 +181,20 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// The store, number normaliser and pepper the identity commands work with.
+async fn identity_context(
+    data_dir: &std::path::Path,
+) -> Result<(Stores, PhoneNormalizer, Pepper), Box<dyn std::error::Error + Send + Sync>> {
+    let stores = Stores::open(data_dir).await?;
+    let pepper = stores.pepper(data_dir).await?;
+    Ok((stores, PhoneNormalizer::from_env()?, pepper))
+}
+
 async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     cc_shared::logging::init();
     let stores = Stores::open(data_dir).await?;
-    let gateway = Arc::new(Gateway::from_env(&stores, &listen)?);
+    let pepper = stores.pepper(data_dir).await?;
+    let gateway = Arc::new(Gateway::from_env(&stores, pepper, &listen)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

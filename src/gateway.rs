@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cc_shared::auth::Credentials;
+use cc_shared::clock::SystemClock;
 use cc_shared::config::ConfigError;
+use cc_shared::identity::Pepper;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -23,11 +25,12 @@ use crate::stores::Stores;
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
 /// The paths served, as in `template.yaml`.
-pub const ROUTES: &[&str] = &["/number-mapping"];
+pub const ROUTES: &[&str] = &["/number-mapping", "/identity/verify"];
 
 /// The handlers' dependencies, built once.
 pub struct Gateway {
     number_mapping: number_mapping::NumberMapping,
+    identity_verification: identity_verification::IdentityVerification,
     /// Whether the development credentials `dev:dev` are in use.
     pub dev_credentials: bool,
 }
@@ -35,7 +38,11 @@ pub struct Gateway {
 impl Gateway {
     /// Reads each function's configuration. Where a function's credentials are not set, a
     /// loopback `listen` address gets `dev:dev`; any other address is refused.
-    pub fn from_env(stores: &Stores, listen: &SocketAddr) -> Result<Gateway, ConfigError> {
+    pub fn from_env(
+        stores: &Stores,
+        pepper: Pepper,
+        listen: &SocketAddr,
+    ) -> Result<Gateway, ConfigError> {
         let mut dev_credentials = false;
         let mut fallback = |name: &'static str| -> Result<Option<Credentials>, ConfigError> {
             if cc_shared::config::optional(name).is_some() {
@@ -57,8 +64,17 @@ impl Gateway {
             number_mapping::Config::from_env(fallback(number_mapping::CREDENTIALS_VAR)?)?,
             stores.mapping.clone(),
         );
+        let identity_verification = identity_verification::IdentityVerification::new(
+            identity_verification::Config::from_env(
+                fallback(identity_verification::CREDENTIALS_VAR)?,
+                pepper,
+            )?,
+            stores.identity.clone(),
+            Arc::new(SystemClock),
+        );
         Ok(Gateway {
             number_mapping,
+            identity_verification,
             dev_credentials,
         })
     }
@@ -67,6 +83,9 @@ impl Gateway {
     pub async fn dispatch(&self, req: lambda_http::Request) -> Response<Body> {
         match req.uri().path() {
             "/number-mapping" => number_mapping::handle(&self.number_mapping, req).await,
+            "/identity/verify" => {
+                identity_verification::handle(&self.identity_verification, req).await
+            }
             _ => cc_shared::http::json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "message": "Not Found" }),

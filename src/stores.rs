@@ -5,14 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
-use cc_shared::store::dynamo::{client_from_env, DynamoStore};
+use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{MappingStore, StoreError, StoreLocation};
+use cc_shared::store::{IdentityStore, MappingStore, StoreError, StoreLocation};
 
 /// Every store trait of the bundle, from one backend.
 #[derive(Clone)]
 pub struct Stores {
     pub mapping: Arc<dyn MappingStore>,
+    pub identity: Arc<dyn IdentityStore>,
+    /// The AWS SDK configuration, loaded once (DynamoDB, Secrets Manager).
+    pub sdk: Option<aws_config::SdkConfig>,
     pub location: StoreLocation,
     dynamo: Option<Arc<DynamoStore>>,
 }
@@ -30,9 +33,12 @@ impl Stores {
         let location = StoreLocation::from_env(data_dir)?;
         Ok(match &location {
             StoreLocation::DynamoDb { table } => {
-                let store = Arc::new(DynamoStore::new(client_from_env().await, table.clone()));
+                let sdk = cc_shared::secrets::sdk_config().await;
+                let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 Stores {
                     mapping: store.clone(),
+                    identity: store.clone(),
+                    sdk: Some(sdk),
                     location,
                     dynamo: Some(store),
                 }
@@ -40,7 +46,9 @@ impl Stores {
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
                 Stores {
-                    mapping: store,
+                    mapping: store.clone(),
+                    identity: store,
+                    sdk: None,
                     location,
                     dynamo: None,
                 }
@@ -51,6 +59,22 @@ impl Stores {
     /// The DynamoDB store, when that is the backend.
     pub fn dynamo(&self) -> Option<&DynamoStore> {
         self.dynamo.as_deref()
+    }
+
+    /// The PIN pepper: Secrets Manager (`IDENTITY_PIN_PEPPER_SECRET_ARN`), else
+    /// `IDENTITY_PIN_PEPPER`, else the file kept in the data directory.
+    pub async fn pepper(
+        &self,
+        data_dir: &Path,
+    ) -> Result<cc_shared::identity::Pepper, ConfigError> {
+        match &self.sdk {
+            Some(sdk) => cc_shared::secrets::pepper(sdk, Some(data_dir)).await,
+            None if cc_shared::config::optional(cc_shared::secrets::PEPPER_ARN_VAR).is_some() => {
+                let sdk = cc_shared::secrets::sdk_config().await;
+                cc_shared::secrets::pepper(&sdk, Some(data_dir)).await
+            }
+            None => cc_shared::secrets::local_pepper(Some(data_dir)),
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -1,17 +1,41 @@
 //! Every sample event in `events/` goes through its handler and gets the documented answer,
 //! so the samples used with `cargo lambda invoke --data-file` and `sam local invoke -e` never
 //! go stale. A new event file must be added to `EXPECTED`.
+//!
+//! The identity events assume the store state described in the README: `13988888888` enrolled
+//! with PIN `4321`, and `13711112222` locked out.
 
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-/// (file, HTTP status, Tencent Code)
-const EXPECTED: &[(&str, u16, i32)] = &[
-    ("number-mapping-phone-to-uid.json", 200, 0),
-    ("number-mapping-uid-to-phone.json", 200, 0),
-    ("number-mapping-bad-auth.json", 401, 401),
-    ("number-mapping-malformed.json", 400, 400),
+/// What a sample event must get.
+enum Answer {
+    /// Tencent: HTTP status and `Code`.
+    Tencent(u16, i32),
+    /// Huawei: HTTP status, `verifyResult` and reason (`verifyReturn1`).
+    Huawei(u16, u8, &'static str),
+}
+
+const EXPECTED: &[(&str, Answer)] = &[
+    ("number-mapping-phone-to-uid.json", Answer::Tencent(200, 0)),
+    ("number-mapping-uid-to-phone.json", Answer::Tencent(200, 0)),
+    ("number-mapping-bad-auth.json", Answer::Tencent(401, 401)),
+    ("number-mapping-malformed.json", Answer::Tencent(400, 400)),
+    ("identity-verify-passed.json", Answer::Huawei(200, 1, "ok")),
+    (
+        "identity-verify-failed.json",
+        Answer::Huawei(200, 2, "wrong_pin"),
+    ),
+    (
+        "identity-verify-locked.json",
+        Answer::Huawei(200, 2, "locked"),
+    ),
+    (
+        "identity-verify-malformed.json",
+        Answer::Huawei(200, 3, "bad_request"),
+    ),
 ];
 
 #[tokio::test]
@@ -22,24 +46,70 @@ async fn every_sample_event_gets_its_documented_answer() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".json"))
         .collect();
-    let expected: BTreeSet<String> = EXPECTED.iter().map(|(f, _, _)| f.to_string()).collect();
+    let expected: BTreeSet<String> = EXPECTED.iter().map(|(f, _)| f.to_string()).collect();
     assert_eq!(files, expected, "events/ and EXPECTED differ");
 
     let (store, _dir) = support::embedded_store();
-    let config = number_mapping::Config {
-        credentials: cc_shared::auth::Credentials::dev(),
-        phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+    let mapping = number_mapping::NumberMapping::new(
+        number_mapping::Config {
+            credentials: cc_shared::auth::Credentials::dev(),
+            phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+        },
+        store.clone(),
+    );
+    let (identity, _clock) = {
+        let config = identity_verification::Config {
+            credentials: cc_shared::auth::Credentials::dev(),
+            ..support::identity_config()
+        };
+        let phones = &config.phones;
+        let pins: Vec<_> = [("13988888888", "4321"), ("13711112222", "4321")]
+            .iter()
+            .map(|(n, pin)| {
+                let p = phones.normalize(n).unwrap();
+                let d = config.pepper.pin_digest(&p, pin);
+                (p, d)
+            })
+            .collect();
+        cc_shared::store::IdentityStore::put_pins(&*store, &pins)
+            .await
+            .unwrap();
+        let clock = Arc::new(cc_shared::clock::ManualClock::at(support::T0));
+        let svc =
+            identity_verification::IdentityVerification::new(config, store.clone(), clock.clone());
+        // Lock 13711112222 out.
+        for _ in 0..5 {
+            let mut req = support::verify_request("13711112222", "0000");
+            let dev = cc_shared::auth::basic_header("dev", "dev");
+            req.headers_mut()
+                .insert("authorization", dev.parse().unwrap());
+            let (_, data) = support::call_verify(&svc, req).await;
+            assert_eq!(data.verify_return1, "wrong_pin");
+        }
+        (svc, clock)
     };
-    let svc = number_mapping::NumberMapping::new(config, store);
-    for (file, status, code) in EXPECTED {
+
+    for (file, answer) in EXPECTED {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{file} is not an API Gateway v2 event: {e}"));
-        let (got_status, resp) = support::call_mapping(&svc, req).await;
-        assert_eq!(got_status, *status, "{file}: {:?}", resp.message);
-        assert_eq!(resp.code, *code, "{file}");
-        if *code == 0 {
-            assert!(!resp.results.is_empty(), "{file}");
+        match answer {
+            Answer::Tencent(status, code) => {
+                let (got_status, resp) = support::call_mapping(&mapping, req).await;
+                assert_eq!(got_status, *status, "{file}: {:?}", resp.message);
+                assert_eq!(resp.code, *code, "{file}");
+                if *code == 0 {
+                    assert!(!resp.results.is_empty(), "{file}");
+                }
+            }
+            Answer::Huawei(status, result, reason) => {
+                let (got_status, data) = support::call_verify(&identity, req).await;
+                assert_eq!(
+                    (got_status, data.verify_result, data.verify_return1.as_str()),
+                    (*status, *result, *reason),
+                    "{file}"
+                );
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cc_shared::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::store::MappingStore;
 use cc_shared::uid::Uid;
+use support::Store;
 
 fn keys(numbers: &[&str]) -> Vec<PhoneKey> {
     let p = PhoneNormalizer::new("CN", &[]).unwrap();
@@ -20,7 +20,7 @@ fn many(n: usize) -> Vec<PhoneKey> {
 }
 
 contract!(unknown_numbers_and_ids_are_absent, |store: Arc<
-    dyn MappingStore,
+    dyn Store,
 >| async move {
     assert!(store
         .uids_of(&keys(&["13988888888"]))
@@ -31,25 +31,26 @@ contract!(unknown_numbers_and_ids_are_absent, |store: Arc<
     assert!(store.phones_of(&[uid]).await.unwrap().is_empty());
 });
 
-contract!(created_ids_read_back_both_ways, |store: Arc<
-    dyn MappingStore,
->| async move {
-    let phones = keys(&["13988888888", "13788888888", "95588"]);
-    let created = store.create_uids(&phones).await.unwrap();
-    assert_eq!(created.len(), 3);
-    let distinct: HashSet<&Uid> = created.values().collect();
-    assert_eq!(distinct.len(), 3, "an ID was given to two numbers");
+contract!(
+    created_ids_read_back_both_ways,
+    |store: Arc<dyn Store>| async move {
+        let phones = keys(&["13988888888", "13788888888", "95588"]);
+        let created = store.create_uids(&phones).await.unwrap();
+        assert_eq!(created.len(), 3);
+        let distinct: HashSet<&Uid> = created.values().collect();
+        assert_eq!(distinct.len(), 3, "an ID was given to two numbers");
 
-    assert_eq!(store.uids_of(&phones).await.unwrap(), created);
-    let uids: Vec<Uid> = created.values().cloned().collect();
-    let back = store.phones_of(&uids).await.unwrap();
-    for (phone, uid) in &created {
-        assert_eq!(back.get(uid), Some(phone));
+        assert_eq!(store.uids_of(&phones).await.unwrap(), created);
+        let uids: Vec<Uid> = created.values().cloned().collect();
+        let back = store.phones_of(&uids).await.unwrap();
+        for (phone, uid) in &created {
+            assert_eq!(back.get(uid), Some(phone));
+        }
     }
-});
+);
 
 contract!(creating_again_keeps_the_first_id, |store: Arc<
-    dyn MappingStore,
+    dyn Store,
 >| async move {
     let phones = keys(&["13988888888"]);
     let first = store.create_uids(&phones).await.unwrap();
@@ -63,7 +64,7 @@ contract!(creating_again_keeps_the_first_id, |store: Arc<
 });
 
 contract!(duplicates_in_one_batch_get_one_id, |store: Arc<
-    dyn MappingStore,
+    dyn Store,
 >| async move {
     let phones = keys(&["13988888888", "+8613988888888", "008613988888888"]);
     let created = store.create_uids(&phones).await.unwrap();
@@ -71,7 +72,7 @@ contract!(duplicates_in_one_batch_get_one_id, |store: Arc<
 });
 
 contract!(batches_larger_than_one_transaction, |store: Arc<
-    dyn MappingStore,
+    dyn Store,
 >| async move {
     let phones = many(100);
     let created = store.create_uids(&phones).await.unwrap();
@@ -84,7 +85,7 @@ contract!(batches_larger_than_one_transaction, |store: Arc<
 });
 
 contract!(concurrent_creation_yields_one_id, |store: Arc<
-    dyn MappingStore,
+    dyn Store,
 >| async move {
     let phones = keys(&["13988888888", "13788888888"]);
     let mut tasks = Vec::new();

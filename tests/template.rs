@@ -33,6 +33,14 @@ fn table_key_schema_and_ttl_match_the_code() {
         format!("- AttributeName: {PK} KeyType: HASH - AttributeName: {SK} KeyType: RANGE"),
         format!("TimeToLiveSpecification: AttributeName: {TTL_ATTRIBUTE} Enabled: true"),
         "BillingMode: PAY_PER_REQUEST".to_string(),
+        format!(
+            "- IndexName: {} KeySchema: - AttributeName: gsi1pk KeyType: HASH - AttributeName: gsi1sk KeyType: RANGE Projection: ProjectionType: ALL",
+            cc_shared::store::dynamo::GSI_BY_AGENT
+        ),
+        format!(
+            "- IndexName: {} KeySchema: - AttributeName: gsi2pk KeyType: HASH - AttributeName: gsi2sk KeyType: RANGE Projection: ProjectionType: ALL",
+            cc_shared::store::dynamo::GSI_BY_TIME
+        ),
         "PointInTimeRecoveryEnabled: true".to_string(),
         "SSEEnabled: true".to_string(),
     ] {

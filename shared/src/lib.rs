@@ -2,11 +2,15 @@
 //! configuration, logging, and the mapping of errors to each caller's response format.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod huawei;
+pub mod identity;
 pub mod logging;
 pub mod phone;
+pub mod secrets;
 pub mod store;
 pub mod tencent;
 pub mod uid;

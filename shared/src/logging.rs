@@ -19,7 +19,14 @@ pub fn filter() -> Targets {
         .with_targets(OUR_CRATES.iter().map(|t| (*t, level)))
 }
 
-const OUR_CRATES: &[&str] = &["cc_shared", "cc_callbacks", "number_mapping"];
+const OUR_CRATES: &[&str] = &[
+    "cc_shared",
+    "cc_callbacks",
+    "number_mapping",
+    "identity_verification",
+    "token_exchange",
+    "agent_sync",
+];
 
 /// The JSON formatting layer, writing to `writer` (stdout in production, a buffer in tests).
 pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>

@@ -135,6 +135,12 @@ impl PhoneNormalizer {
         }
     }
 
+    /// From `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS` (comma-separated, default none).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let country = crate::config::optional("DEFAULT_COUNTRY").unwrap_or_else(|| "CN".into());
+        PhoneNormalizer::new(&country, &crate::config::list("PHONE_REGIONS"))
+    }
+
     /// Validates the characters first (the parser would read letters as vanity digits), then
     /// returns the E.164 key of a valid number or the digits of one the metadata cannot place.
     pub fn normalize(&self, input: &str) -> Result<PhoneKey, PhoneError> {

@@ -1,6 +1,8 @@
 //! Test support: DynamoDB Local tables, embedded stores, and request builders.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -51,6 +53,10 @@ pub fn embedded_store() -> (Arc<EmbeddedStore>, tempfile::TempDir) {
     (Arc::new(EmbeddedStore::open(dir.path()).unwrap()), dir)
 }
 
+/// Every store trait: what both backends implement.
+pub trait Store: cc_shared::store::MappingStore + cc_shared::store::IdentityStore {}
+impl<T: cc_shared::store::MappingStore + cc_shared::store::IdentityStore> Store for T {}
+
 /// Runs an async contract test against both backends: `contract!(name, |store| async {...})`
 /// defines `name::embedded` and `name::dynamodb`.
 #[macro_export]
@@ -62,13 +68,13 @@ macro_rules! contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn embedded() {
                 let (store, _dir) = support::embedded_store();
-                ($body)(store as std::sync::Arc<dyn cc_shared::store::MappingStore>).await;
+                ($body)(store as std::sync::Arc<dyn support::Store>).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn dynamodb() {
                 let (store, _counter) = support::dynamo_store().await;
-                ($body)(store as std::sync::Arc<dyn cc_shared::store::MappingStore>).await;
+                ($body)(store as std::sync::Arc<dyn support::Store>).await;
             }
         }
     };
@@ -125,4 +131,133 @@ pub fn numbers(n: usize, prefix: &str) -> Vec<String> {
 
 pub fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+pub const IVR_PASSWORD: &str = "ivr-test-password";
+pub const T0: i64 = 1_790_000_000;
+
+pub fn pepper() -> cc_shared::identity::Pepper {
+    cc_shared::identity::Pepper::new(vec![5; 32]).unwrap()
+}
+
+/// The identity-verification settings of the tests (default lockout policy).
+pub fn identity_config() -> identity_verification::Config {
+    identity_verification::Config {
+        credentials: cc_shared::auth::Credentials::parse(
+            "TEST",
+            &cc_shared::auth::entry_for("ivr", IVR_PASSWORD),
+        )
+        .unwrap(),
+        phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+        pepper: pepper(),
+        input_field: "verifyCode".into(),
+        lockout: identity_verification::LockoutPolicy::default(),
+        record_ttl_days: 90,
+    }
+}
+
+/// The identity-verification handler on `store` with a manual clock, accepting
+/// `ivr:IVR_PASSWORD`, with `pins` (number, PIN) enrolled.
+pub async fn identity_verification(
+    store: Arc<dyn Store>,
+    pins: &[(&str, &str)],
+) -> (
+    identity_verification::IdentityVerification,
+    Arc<cc_shared::clock::ManualClock>,
+) {
+    let config = identity_config();
+    let enrolled: Vec<_> = pins
+        .iter()
+        .map(|(n, pin)| {
+            let p = config.phones.normalize(n).unwrap();
+            let d = config.pepper.pin_digest(&p, pin);
+            (p, d)
+        })
+        .collect();
+    store.put_pins(&enrolled).await.unwrap();
+    let clock = Arc::new(cc_shared::clock::ManualClock::at(T0));
+    let svc = identity_verification::IdentityVerification::new(config, store, clock.clone());
+    (svc, clock)
+}
+
+pub fn verify_request(number: &str, pin: &str) -> lambda_http::Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("/identity/verify")
+        .header(
+            "authorization",
+            cc_shared::auth::basic_header("ivr", IVR_PASSWORD),
+        )
+        .body(lambda_http::Body::Text(
+            serde_json::json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "371",
+                               "verifyCode": pin, "verifyTypeCode": "PIN"}})
+            .to_string(),
+        ))
+        .unwrap()
+}
+
+/// Calls the handler: (HTTP status, the `calldata.data` object).
+pub async fn call_verify(
+    svc: &identity_verification::IdentityVerification,
+    req: lambda_http::Request,
+) -> (u16, cc_shared::huawei::VerifyData) {
+    let resp = identity_verification::handle(svc, req).await;
+    let status = resp.status().as_u16();
+    let body = match resp.into_body() {
+        lambda_http::Body::Text(s) => s,
+        other => panic!("unexpected body {other:?}"),
+    };
+    let parsed: cc_shared::huawei::VerifyResponse =
+        serde_json::from_str(&body).expect("Huawei-shaped JSON");
+    (status, parsed.calldata.data)
+}
+
+/// A writer collecting everything logged, in the production JSON format.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// Every line, which must all be JSON request lines, and their text without the
+    /// timestamps and latencies (digits that could contain a short number by chance).
+    pub fn request_lines(&self) -> (Vec<serde_json::Value>, String) {
+        let logs = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = logs
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+            .collect();
+        let mut checked = String::new();
+        for line in &lines {
+            assert_eq!(line["message"], "request", "{line}");
+            assert!(line["latency_ms"].is_number());
+            assert!(line["status"].is_number());
+            let mut fields = line.as_object().unwrap().clone();
+            fields.remove("timestamp");
+            fields.remove("latency_ms");
+            checked.push_str(&serde_json::Value::Object(fields).to_string());
+            checked.push('\n');
+        }
+        (lines, checked)
+    }
+}
+
+/// Captures this thread's logs (use a current-thread runtime) until the guard is dropped.
+pub fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::prelude::*;
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        cc_shared::logging::json_layer(move || writer.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+    );
+    (capture, tracing::subscriber::set_default(subscriber))
 }

@@ -41,8 +41,7 @@ impl Config {
             (None, Some(dev)) => dev,
             (None, None) => return Err(ConfigError::Missing(CREDENTIALS_VAR)),
         };
-        let country = config::optional("DEFAULT_COUNTRY").unwrap_or_else(|| "CN".into());
-        let phones = PhoneNormalizer::new(&country, &config::list("PHONE_REGIONS"))?;
+        let phones = PhoneNormalizer::from_env()?;
         Ok(Config {
             credentials,
             phones,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
 
@@ -75,4 +76,58 @@ pub fn now_epoch() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Enrolled PINs, lockout counters and verification records.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The customer's PIN state and, when number mapping knows the number, its user ID:
+    /// one read.
+    async fn load_customer(
+        &self,
+        phone: &PhoneKey,
+    ) -> Result<(Option<PinState>, Option<Uid>), StoreError>;
+
+    /// Sets the counters if the PIN's version is still `expected_version` (bumping it);
+    /// returns false, having written nothing, when it is not (or the customer is gone).
+    async fn update_counters(
+        &self,
+        phone: &PhoneKey,
+        expected_version: u64,
+        counters: Counters,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes `record`, together with a guarded counters update when one is given: all or
+    /// nothing. Returns false, having written nothing, when the update's version is stale.
+    async fn write_attempt(
+        &self,
+        record: &VerificationRecord,
+        update: Option<CountersUpdate<'_>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Enrols or replaces PINs; a replaced PIN starts afresh (no failures, no lock).
+    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError>;
+
+    /// Lifts a lock and clears the failures; false when the customer is not enrolled.
+    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError>;
+
+    /// Records matching `query`, newest first, at most `query.limit`: one key lookup.
+    async fn list_records(
+        &self,
+        query: &RecordQuery,
+    ) -> Result<Vec<VerificationRecord>, StoreError>;
+}
+
+/// A guarded counters update: applied only if the PIN's version is still `expected_version`.
+#[derive(Debug, Clone, Copy)]
+pub struct CountersUpdate<'a> {
+    pub phone: &'a PhoneKey,
+    pub expected_version: u64,
+    pub counters: Counters,
+}
+
+/// A random version for a freshly written PIN, so that a stale guarded update can never
+/// match it by chance of counting from zero again.
+pub fn fresh_version() -> u64 {
+    getrandom::u64().unwrap_or(1) >> 12
 }

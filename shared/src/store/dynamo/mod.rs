@@ -17,15 +17,19 @@ use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem,
 };
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 
 use super::{now_epoch, MappingStore, StoreError};
+
+mod identity;
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
+pub use identity::{GSI_BY_AGENT, GSI_BY_TIME};
 
 /// The table's key and TTL attributes; `template.yaml` declares the same (a test checks).
 pub const PK: &str = "pk";
@@ -142,17 +146,38 @@ impl DynamoStore {
                 .build()
                 .map_err(|e| StoreError::Failed(e.to_string()))
         };
-        self.client
+        let mut create = self
+            .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr(PK)?)
-            .attribute_definitions(attr(SK)?)
             .key_schema(key(PK, KeyType::Hash)?)
-            .key_schema(key(SK, KeyType::Range)?)
-            .send()
-            .await
-            .map_err(classify)?;
+            .key_schema(key(SK, KeyType::Range)?);
+        for name in [PK, SK] {
+            create = create.attribute_definitions(attr(name)?);
+        }
+        for (index, pk, sk) in [
+            (GSI_BY_AGENT, "gsi1pk", "gsi1sk"),
+            (GSI_BY_TIME, "gsi2pk", "gsi2sk"),
+        ] {
+            create = create
+                .attribute_definitions(attr(pk)?)
+                .attribute_definitions(attr(sk)?)
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(index)
+                        .key_schema(key(pk, KeyType::Hash)?)
+                        .key_schema(key(sk, KeyType::Range)?)
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .map_err(|e| StoreError::Failed(e.to_string()))?,
+                );
+        }
+        create.send().await.map_err(classify)?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -329,6 +354,16 @@ impl MappingStore for DynamoStore {
     }
 }
 
+fn number_attr<T: std::str::FromStr>(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
 fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     match item.get(name) {
         Some(AttributeValue::S(s)) => Some(s.clone()),
@@ -378,10 +413,12 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreEr
 /// Builds the DynamoDB client from the standard AWS environment (region, credentials, and
 /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
 pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    Client::new(&config)
+    client(&crate::secrets::sdk_config().await)
+}
+
+/// A DynamoDB client from an already loaded SDK configuration.
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    Client::new(sdk)
 }
 
 /// Counts the HTTP attempts a client makes (retries included): tests and the benchmark

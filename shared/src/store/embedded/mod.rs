@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{now_epoch, MappingStore, StoreError};
+
+mod identity;
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
 
@@ -22,6 +24,28 @@ CREATE TABLE IF NOT EXISTS number_map (
     uid        TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pins (
+    phone        TEXT PRIMARY KEY,
+    digest       TEXT NOT NULL,
+    failures     INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL,
+    version      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS verification_records (
+    number_key       TEXT NOT NULL,
+    time             INTEGER NOT NULL,
+    id               TEXT NOT NULL,
+    masked_number    TEXT NOT NULL,
+    agent            TEXT NOT NULL,
+    verify_type_code TEXT NOT NULL,
+    result           INTEGER NOT NULL,
+    reason           TEXT NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    PRIMARY KEY (number_key, time, id)
+);
+CREATE INDEX IF NOT EXISTS records_by_agent ON verification_records (agent, time);
+CREATE INDEX IF NOT EXISTS records_by_time ON verification_records (time);
 ";
 
 #[derive(Clone)]
@@ -30,11 +54,11 @@ pub struct EmbeddedStore {
     path: PathBuf,
 }
 
-fn failed(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn failed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Failed(e.to_string())
 }
 
-fn from_sqlite(e: rusqlite::Error) -> StoreError {
+pub(super) fn from_sqlite(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Unavailable("database is busy".into())
@@ -68,7 +92,7 @@ impl EmbeddedStore {
     }
 
     /// Runs `f` on the connection on the blocking pool.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,

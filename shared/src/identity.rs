@@ -1,0 +1,241 @@
+//! Identity verification models: enrolled PINs (only ever stored as HMAC-SHA256 under a
+//! server-side pepper), lockout counters and verification records.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::phone::PhoneKey;
+
+/// Shortest and longest PIN accepted at enrolment.
+pub const PIN_MIN_DIGITS: usize = 4;
+pub const PIN_MAX_DIGITS: usize = 12;
+/// Shortest pepper accepted, in bytes.
+pub const PEPPER_MIN_BYTES: usize = 32;
+
+/// The server-side secret keying every PIN digest and record key. Never logged.
+#[derive(Clone)]
+pub struct Pepper(Vec<u8>);
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper(…)")
+    }
+}
+
+impl Pepper {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < PEPPER_MIN_BYTES {
+            return Err(format!(
+                "the pepper must be at least {PEPPER_MIN_BYTES} bytes"
+            ));
+        }
+        Ok(Pepper(bytes))
+    }
+
+    /// A new random pepper (for a local data directory).
+    pub fn generate() -> Result<Self, crate::uid::RandomError> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| crate::uid::RandomError::new(e.to_string()))?;
+        Ok(Pepper(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn mac(&self, domain: &str, phone: &PhoneKey, extra: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        for part in [domain, phone.as_str(), extra] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The stored form of a customer's PIN (the number is mixed in, so equal PINs differ).
+    pub fn pin_digest(&self, phone: &PhoneKey, pin: &str) -> PinDigest {
+        PinDigest(self.mac("pin", phone, pin))
+    }
+
+    /// The key of a customer's verification records: lets `records list --number` find them
+    /// without the records holding the number.
+    pub fn record_key(&self, phone: &PhoneKey) -> String {
+        hex::encode(&self.mac("record", phone, "")[..16])
+    }
+}
+
+/// HMAC-SHA256 of a PIN.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinDigest(pub [u8; 32]);
+
+impl std::fmt::Debug for PinDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinDigest(…)")
+    }
+}
+
+impl PinDigest {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(PinDigest(out))
+    }
+
+    /// Constant-time comparison.
+    pub fn matches(&self, other: &PinDigest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Whether `pin` is an acceptable PIN: 4 to 12 ASCII digits.
+pub fn valid_pin(pin: &str) -> bool {
+    (PIN_MIN_DIGITS..=PIN_MAX_DIGITS).contains(&pin.len())
+        && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Lockout counters of one enrolled customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Checks counted in the current window (a check is counted before the digits are compared).
+    pub failures: u32,
+    /// Epoch seconds when the current window started (0: none).
+    pub window_start: i64,
+    /// Epoch seconds until which the customer is locked (0: not locked).
+    pub locked_until: i64,
+}
+
+/// An enrolled customer's PIN and counters, with the version that guards updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinState {
+    pub digest: PinDigest,
+    pub counters: Counters,
+    pub version: u64,
+}
+
+/// What a verification concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Ok,
+    WrongPin,
+    Locked,
+    UnknownCustomer,
+    UnknownAgent,
+    BadRequest,
+    Unavailable,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Ok => "ok",
+            Reason::WrongPin => "wrong_pin",
+            Reason::Locked => "locked",
+            Reason::UnknownCustomer => "unknown_customer",
+            Reason::UnknownAgent => "unknown_agent",
+            Reason::BadRequest => "bad_request",
+            Reason::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reason> {
+        [
+            Reason::Ok,
+            Reason::WrongPin,
+            Reason::Locked,
+            Reason::UnknownCustomer,
+            Reason::UnknownAgent,
+            Reason::BadRequest,
+            Reason::Unavailable,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Huawei's verifyResult: 1 passed, 2 failed, 3 abnormal.
+    pub fn verify_result(self) -> u8 {
+        match self {
+            Reason::Ok => 1,
+            Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
+            Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
+        }
+    }
+}
+
+/// One verification attempt, as kept. Holds the masked number only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerificationRecord {
+    /// Epoch seconds.
+    pub time: i64,
+    /// Unique within the same second (random).
+    #[serde(skip)]
+    pub id: String,
+    /// `Pepper::record_key` of the customer's number ("" when the request had none).
+    #[serde(skip)]
+    pub number_key: String,
+    pub masked_number: String,
+    pub agent: String,
+    pub verify_type_code: String,
+    pub result: u8,
+    pub reason: String,
+    /// Epoch seconds after which the record is gone (DynamoDB TTL).
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+/// A `records list` query: at most one key lookup whatever the filters.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    pub number_key: Option<String>,
+    pub agent: Option<String>,
+    /// Epoch seconds; records at or after.
+    pub since: Option<i64>,
+    pub limit: usize,
+    /// Epoch seconds; records expiring before this are not returned.
+    pub now: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone(s: &str) -> PhoneKey {
+        PhoneKey::from_stored(s.to_string())
+    }
+
+    #[test]
+    fn digests_depend_on_pepper_number_and_pin() {
+        let a = Pepper::new(vec![1; 32]).unwrap();
+        let b = Pepper::new(vec![2; 32]).unwrap();
+        let p1 = phone("+8613988888888");
+        let p2 = phone("+8613788888888");
+        let d = a.pin_digest(&p1, "1234");
+        assert!(d.matches(&a.pin_digest(&p1, "1234")));
+        assert!(!d.matches(&a.pin_digest(&p1, "1235")));
+        assert!(!d.matches(&a.pin_digest(&p2, "1234")));
+        assert!(!d.matches(&b.pin_digest(&p1, "1234")));
+        assert_eq!(PinDigest::from_hex(&d.to_hex()), Some(d));
+        assert_ne!(a.record_key(&p1), a.record_key(&p2));
+        assert!(!format!("{a:?}{:?}", a.pin_digest(&p1, "1234")).contains("1234"));
+    }
+
+    #[test]
+    fn pins_are_4_to_12_digits() {
+        for ok in ["1234", "000000", "123456789012"] {
+            assert!(valid_pin(ok), "{ok}");
+        }
+        for bad in ["", "123", "1234567890123", "12a4", " 1234", "１２３４"] {
+            assert!(!valid_pin(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_peppers_are_refused() {
+        assert!(Pepper::new(vec![0; 31]).is_err());
+    }
+}

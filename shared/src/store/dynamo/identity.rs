@@ -1,0 +1,426 @@
+//! Identity verification items.
+//!
+//! - PIN: `pk = "PIN#<phone>"`, `sk = "PIN"`: `digest` (hex HMAC), `failures`, `window_start`,
+//!   `locked_until`, `version`.
+//! - Record: `pk = "VNUM#<record key>"`, `sk = "VREC#<12-digit epoch>#<id>"`, with
+//!   `gsi1pk = "VAGT#<agent>"` / `gsi1sk` (index `gsi1`, by agent) and `gsi2pk = "VREC"` /
+//!   `gsi2sk` (index `gsi2`, all records by time), and `expires_at` for the table's TTL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
+
+use super::{backoff, classify, classify_service, number_attr, string_attr, DynamoStore};
+use super::{MAP_SK, MAX_ATTEMPTS, PHONE_PREFIX, PK, SK};
+use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
+use crate::phone::PhoneKey;
+use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
+use crate::uid::Uid;
+
+const PIN_PREFIX: &str = "PIN#";
+const PIN_SK: &str = "PIN";
+const RECORD_NUMBER_PREFIX: &str = "VNUM#";
+const RECORD_AGENT_PREFIX: &str = "VAGT#";
+const RECORD_ALL: &str = "VREC";
+const RECORD_SK_PREFIX: &str = "VREC#";
+/// BatchWriteItem's limit.
+const BATCH_WRITE_LIMIT: usize = 25;
+
+pub const GSI_BY_AGENT: &str = "gsi1";
+pub const GSI_BY_TIME: &str = "gsi2";
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn pin_key(phone: &PhoneKey) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.into(), s(format!("{PIN_PREFIX}{}", phone.as_str()))),
+        (SK.into(), s(PIN_SK)),
+    ])
+}
+
+fn record_sk(time: i64, id: &str) -> String {
+    format!("{RECORD_SK_PREFIX}{:012}#{id}", time.max(0))
+}
+
+fn or_dash(v: &str) -> &str {
+    if v.is_empty() {
+        "-"
+    } else {
+        v
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+/// The guarded update of a PIN's counters (also used inside a transaction).
+fn counters_update(
+    table: &str,
+    phone: &PhoneKey,
+    expected_version: u64,
+    c: Counters,
+) -> Result<Update, StoreError> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(pin_key(phone)))
+        .update_expression("SET failures = :f, window_start = :w, locked_until = :l, version = :nv")
+        .condition_expression("version = :v")
+        .expression_attribute_values(":f", n(c.failures))
+        .expression_attribute_values(":w", n(c.window_start))
+        .expression_attribute_values(":l", n(c.locked_until))
+        .expression_attribute_values(":v", n(expected_version))
+        .expression_attribute_values(":nv", n(expected_version.wrapping_add(1)))
+        .build()
+        .map_err(failed)
+}
+
+fn record_item(r: &VerificationRecord) -> HashMap<String, AttributeValue> {
+    let sk = record_sk(r.time, &r.id);
+    HashMap::from([
+        (
+            PK.into(),
+            s(format!("{RECORD_NUMBER_PREFIX}{}", or_dash(&r.number_key))),
+        ),
+        (SK.into(), s(sk.clone())),
+        (
+            "gsi1pk".into(),
+            s(format!("{RECORD_AGENT_PREFIX}{}", or_dash(&r.agent))),
+        ),
+        ("gsi1sk".into(), s(sk.clone())),
+        ("gsi2pk".into(), s(RECORD_ALL)),
+        ("gsi2sk".into(), s(sk)),
+        ("time".into(), n(r.time)),
+        ("masked_number".into(), s(r.masked_number.clone())),
+        ("agent".into(), s(r.agent.clone())),
+        ("verify_type_code".into(), s(r.verify_type_code.clone())),
+        ("result".into(), n(r.result)),
+        ("reason".into(), s(r.reason.clone())),
+        (super::TTL_ATTRIBUTE.into(), n(r.expires_at)),
+    ])
+}
+
+fn parse_record(item: &HashMap<String, AttributeValue>) -> Option<VerificationRecord> {
+    let pk = string_attr(item, PK)?;
+    let sk = string_attr(item, SK)?;
+    let number_key = pk.strip_prefix(RECORD_NUMBER_PREFIX)?;
+    Some(VerificationRecord {
+        time: number_attr(item, "time")?,
+        id: sk.rsplit('#').next()?.to_string(),
+        number_key: if number_key == "-" { "" } else { number_key }.to_string(),
+        masked_number: string_attr(item, "masked_number").unwrap_or_default(),
+        agent: string_attr(item, "agent").unwrap_or_default(),
+        verify_type_code: string_attr(item, "verify_type_code").unwrap_or_default(),
+        result: number_attr(item, "result")?,
+        reason: string_attr(item, "reason")?,
+        expires_at: number_attr(item, super::TTL_ATTRIBUTE)?,
+    })
+}
+
+fn parse_pin(item: &HashMap<String, AttributeValue>) -> Option<PinState> {
+    Some(PinState {
+        digest: PinDigest::from_hex(&string_attr(item, "digest")?)?,
+        counters: Counters {
+            failures: number_attr(item, "failures")?,
+            window_start: number_attr(item, "window_start")?,
+            locked_until: number_attr(item, "locked_until")?,
+        },
+        version: number_attr(item, "version")?,
+    })
+}
+
+fn is_condition_failure(e: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
+    matches!(
+        e,
+        SdkError::ServiceError(ctx)
+            if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+#[async_trait]
+impl IdentityStore for DynamoStore {
+    async fn load_customer(
+        &self,
+        phone: &PhoneKey,
+    ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
+        let pin_pk = format!("{PIN_PREFIX}{}", phone.as_str());
+        let map_pk = format!("{PHONE_PREFIX}{}", phone.as_str());
+        let mut keys = vec![
+            pin_key(phone),
+            HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),
+        ];
+        let (mut pin, mut uid) = (None, None);
+        let mut attempt = 0;
+        while !keys.is_empty() {
+            attempt += 1;
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(failed)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                match string_attr(&item, PK) {
+                    Some(pk) if pk == pin_pk => pin = parse_pin(&item),
+                    Some(pk) if pk == map_pk => {
+                        uid = string_attr(&item, "uid").and_then(|u| Uid::parse(&u))
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(ka) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                keys = ka.keys;
+            }
+            if !keys.is_empty() {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(StoreError::Unavailable("keys left unprocessed".into()));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok((pin, uid))
+    }
+
+    async fn update_counters(
+        &self,
+        phone: &PhoneKey,
+        expected_version: u64,
+        counters: Counters,
+    ) -> Result<bool, StoreError> {
+        let u = counters_update(&self.table, phone, expected_version, counters)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn write_attempt(
+        &self,
+        record: &VerificationRecord,
+        update: Option<CountersUpdate<'_>>,
+    ) -> Result<bool, StoreError> {
+        let Some(update) = update else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record_item(record)))
+                .send()
+                .await
+                .map_err(classify)?;
+            return Ok(true);
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record_item(record)))
+            .build()
+            .map_err(failed)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(counters_update(
+                        &self.table,
+                        update.phone,
+                        update.expected_version,
+                        update.counters,
+                    )?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(e)
+                    if e.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                TransactWriteItemsError::TransactionCanceledException(_) => Err(
+                    StoreError::Unavailable("verification transaction cancelled".into()),
+                ),
+                other => Err(classify_service(&other)),
+            },
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError> {
+        // BatchWriteItem may not hold one key twice: the last entry for a number wins.
+        let mut latest: HashMap<&PhoneKey, &PinDigest> = HashMap::new();
+        for (phone, digest) in pins {
+            latest.insert(phone, digest);
+        }
+        let requests: Vec<WriteRequest> = latest
+            .into_iter()
+            .map(|(phone, digest)| {
+                let mut item = pin_key(phone);
+                item.insert("digest".into(), s(digest.to_hex()));
+                item.insert("failures".into(), n(0));
+                item.insert("window_start".into(), n(0));
+                item.insert("locked_until".into(), n(0));
+                item.insert("version".into(), n(fresh_version()));
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(failed)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(rest) = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    pending = rest;
+                }
+                if !pending.is_empty() {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Unavailable("PINs left unprocessed".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(pin_key(phone)))
+            .update_expression(
+                "SET failures = :z, window_start = :z, locked_until = :z, version = version + :one",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":z", n(0))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn list_records(&self, q: &RecordQuery) -> Result<Vec<VerificationRecord>, StoreError> {
+        // One key: the customer's partition, else the agent's (gsi1), else all (gsi2).
+        let (index, pk_attr, sk_attr, pk_value, agent_filter) = match (&q.number_key, &q.agent) {
+            (Some(key), agent) => (
+                None,
+                PK,
+                SK,
+                format!("{RECORD_NUMBER_PREFIX}{key}"),
+                agent.clone(),
+            ),
+            (None, Some(agent)) => (
+                Some(GSI_BY_AGENT),
+                "gsi1pk",
+                "gsi1sk",
+                format!("{RECORD_AGENT_PREFIX}{agent}"),
+                None,
+            ),
+            (None, None) => (
+                Some(GSI_BY_TIME),
+                "gsi2pk",
+                "gsi2sk",
+                RECORD_ALL.to_string(),
+                None,
+            ),
+        };
+        let since = record_sk(q.since.unwrap_or(0), "");
+        let mut filter = "#ttl > :now".to_string();
+        if agent_filter.is_some() {
+            filter.push_str(" AND #agent = :agent"); // AGENT is a reserved word
+        }
+        let mut records = Vec::new();
+        let mut start_key = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression("#pk = :pk AND #sk >= :since")
+                .filter_expression(filter.clone())
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+                .expression_attribute_values(":pk", s(pk_value.clone()))
+                .expression_attribute_values(":since", s(since.clone()))
+                .expression_attribute_values(":now", n(q.now))
+                .scan_index_forward(false)
+                .limit(q.limit.clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start_key.take());
+            if let Some(agent) = &agent_filter {
+                query = query
+                    .expression_attribute_names("#agent", "agent")
+                    .expression_attribute_values(":agent", s(agent.clone()));
+            }
+            let out = query.send().await.map_err(classify)?;
+            records.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(parse_record),
+            );
+            if records.len() >= q.limit || out.last_evaluated_key.is_none() {
+                break;
+            }
+            start_key = out.last_evaluated_key;
+        }
+        records.truncate(q.limit);
+        Ok(records)
+    }
+}

@@ -1,0 +1,225 @@
+//! Identity verification tables of the embedded store (see `SCHEMA`).
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{failed, from_sqlite, EmbeddedStore};
+use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
+use crate::phone::PhoneKey;
+use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
+use crate::uid::Uid;
+
+const UPDATE_COUNTERS: &str = "UPDATE pins SET failures = ?1, window_start = ?2, locked_until = ?3,
+     version = ?4 + 1 WHERE phone = ?5 AND version = ?4";
+
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<VerificationRecord> {
+    Ok(VerificationRecord {
+        number_key: r.get(0)?,
+        time: r.get(1)?,
+        id: r.get(2)?,
+        masked_number: r.get(3)?,
+        agent: r.get(4)?,
+        verify_type_code: r.get(5)?,
+        result: r.get(6)?,
+        reason: r.get(7)?,
+        expires_at: r.get(8)?,
+    })
+}
+
+// SQLite integers are i64; versions are kept below 2^52 (`fresh_version`), counters small.
+fn to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+#[async_trait]
+impl IdentityStore for EmbeddedStore {
+    async fn load_customer(
+        &self,
+        phone: &PhoneKey,
+    ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
+        let phone = phone.clone();
+        self.with_conn(move |conn| {
+            let pin = conn
+                .prepare_cached(
+                    "SELECT digest, failures, window_start, locked_until, version
+                     FROM pins WHERE phone = ?1",
+                )
+                .map_err(from_sqlite)?
+                .query_row(params![phone.as_str()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .optional()
+                .map_err(from_sqlite)?;
+            let pin = match pin {
+                None => None,
+                Some((digest, failures, window_start, locked_until, version)) => Some(PinState {
+                    digest: PinDigest::from_hex(&digest)
+                        .ok_or_else(|| failed("stored PIN digest is malformed"))?,
+                    counters: Counters {
+                        failures,
+                        window_start,
+                        locked_until,
+                    },
+                    version: version as u64,
+                }),
+            };
+            let uid: Option<String> = conn
+                .prepare_cached("SELECT uid FROM number_map WHERE phone = ?1")
+                .map_err(from_sqlite)?
+                .query_row(params![phone.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(from_sqlite)?;
+            Ok((pin, uid.as_deref().and_then(Uid::parse)))
+        })
+        .await
+    }
+
+    async fn update_counters(
+        &self,
+        phone: &PhoneKey,
+        expected_version: u64,
+        c: Counters,
+    ) -> Result<bool, StoreError> {
+        let phone = phone.clone();
+        self.with_conn(move |conn| {
+            let changed = conn
+                .prepare_cached(UPDATE_COUNTERS)
+                .map_err(from_sqlite)?
+                .execute(params![
+                    c.failures,
+                    c.window_start,
+                    c.locked_until,
+                    to_i64(expected_version),
+                    phone.as_str()
+                ])
+                .map_err(from_sqlite)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn write_attempt(
+        &self,
+        record: &VerificationRecord,
+        update: Option<CountersUpdate<'_>>,
+    ) -> Result<bool, StoreError> {
+        let record = record.clone();
+        let update = update.map(|u| (u.phone.clone(), u.expected_version, u.counters));
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(from_sqlite)?;
+            if let Some((phone, version, c)) = update {
+                let changed = tx
+                    .prepare_cached(UPDATE_COUNTERS)
+                    .map_err(from_sqlite)?
+                    .execute(params![
+                        c.failures,
+                        c.window_start,
+                        c.locked_until,
+                        to_i64(version),
+                        phone.as_str()
+                    ])
+                    .map_err(from_sqlite)?;
+                if changed != 1 {
+                    return Ok(false); // dropping the transaction rolls it back
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO verification_records (number_key, time, id, masked_number, agent,
+                 verify_type_code, result, reason, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(from_sqlite)?
+            .execute(params![
+                record.number_key,
+                record.time,
+                record.id,
+                record.masked_number,
+                record.agent,
+                record.verify_type_code,
+                record.result,
+                record.reason,
+                record.expires_at
+            ])
+            .map_err(from_sqlite)?;
+            tx.commit().map_err(from_sqlite)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError> {
+        let pins = pins.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(from_sqlite)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO pins
+                         (phone, digest, failures, window_start, locked_until, version)
+                         VALUES (?1, ?2, 0, 0, 0, ?3)",
+                    )
+                    .map_err(from_sqlite)?;
+                for (phone, digest) in &pins {
+                    stmt.execute(params![
+                        phone.as_str(),
+                        digest.to_hex(),
+                        to_i64(fresh_version())
+                    ])
+                    .map_err(from_sqlite)?;
+                }
+            }
+            tx.commit().map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError> {
+        let phone = phone.clone();
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE pins SET failures = 0, window_start = 0, locked_until = 0,
+                     version = version + 1 WHERE phone = ?1",
+                    params![phone.as_str()],
+                )
+                .map_err(from_sqlite)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn list_records(&self, q: &RecordQuery) -> Result<Vec<VerificationRecord>, StoreError> {
+        let q = q.clone();
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT number_key, time, id, masked_number, agent, verify_type_code, result,
+                     reason, expires_at FROM verification_records
+                     WHERE (?1 IS NULL OR number_key = ?1) AND (?2 IS NULL OR agent = ?2)
+                       AND time >= ?3 AND expires_at > ?4
+                     ORDER BY time DESC, id DESC LIMIT ?5",
+                )
+                .map_err(from_sqlite)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        q.number_key,
+                        q.agent,
+                        q.since.unwrap_or(0),
+                        q.now,
+                        q.limit as i64
+                    ],
+                    record_from_row,
+                )
+                .map_err(from_sqlite)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(from_sqlite)
+        })
+        .await
+    }
+}

@@ -1,0 +1,94 @@
+//! Logs never carry a full number, a user ID, an ID-to-number pair, a PIN or a credential.
+//!
+//! Alone in their own test binary, one at a time: tracing's per-thread subscribers interact with
+//! other threads logging concurrently in the same process.
+
+mod support;
+
+use support::{call_mapping, call_verify, mapping_request, refs, verify_request};
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "current_thread")]
+async fn number_mapping_logs_carry_no_number_id_pair_or_credential() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (capture, _guard) = support::capture_logs();
+
+    let (store, _dir) = support::embedded_store();
+    let svc = support::number_mapping(store);
+    let phones = ["13988888888", "+86 137-8888-8888", "95588"];
+    let (_, created) = call_mapping(&svc, mapping_request(&phones, "PhoneToUID")).await;
+    let uids: Vec<String> = created.results.iter().map(|r| r.value.clone()).collect();
+    call_mapping(&svc, mapping_request(&refs(&uids), "UIDToPhone")).await;
+    // Rejected requests too: bad number, bad password.
+    call_mapping(
+        &svc,
+        mapping_request(&["13988888888", "1398abc8888"], "PhoneToUID"),
+    )
+    .await;
+    let mut bad_auth = mapping_request(&["13988888888"], "PhoneToUID");
+    bad_auth.headers_mut().insert(
+        "authorization",
+        cc_shared::auth::basic_header("tencent", "guess-13988888888")
+            .parse()
+            .unwrap(),
+    );
+    call_mapping(&svc, bad_auth).await;
+
+    let (lines, logs) = capture.request_lines();
+    assert_eq!(lines.len(), 4, "one line per request:\n{logs}");
+    for secret in [
+        "13988888888",
+        "13788888888",
+        "8613988888888",
+        "1398abc8888",
+        "95588",
+        support::PASSWORD,
+        "guess-",
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
+    }
+    for uid in &uids {
+        assert!(
+            !logs.contains(uid.as_str()),
+            "logs contain a user ID:\n{logs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn identity_verification_logs_carry_no_pin_number_or_credential() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (capture, _guard) = support::capture_logs();
+    let (store, _dir) = support::embedded_store();
+    let (svc, _) = support::identity_verification(store, &[("13988888888", "2468")]).await;
+    call_verify(&svc, verify_request("13988888888", "2468")).await;
+    call_verify(&svc, verify_request("+86 139 8888 8888", "97531")).await;
+    call_verify(&svc, verify_request("13700000000", "2468")).await;
+    call_verify(&svc, verify_request("1398abc8888", "2468")).await;
+    let mut bad_auth = verify_request("13988888888", "2468");
+    bad_auth.headers_mut().insert(
+        "authorization",
+        cc_shared::auth::basic_header("ivr", "guess-2468")
+            .parse()
+            .unwrap(),
+    );
+    call_verify(&svc, bad_auth).await;
+
+    let (lines, logs) = capture.request_lines();
+    assert_eq!(lines.len(), 5, "one line per request:\n{logs}");
+    for secret in [
+        "2468",
+        "97531",
+        "13988888888",
+        "8613988888888",
+        "13700000000",
+        "1398abc8888",
+        support::IVR_PASSWORD,
+        "guess-",
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
+    }
+    // The customer appears masked only.
+    assert!(logs.contains("+86139****8888"), "{logs}");
+}

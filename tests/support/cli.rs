@@ -1,0 +1,76 @@
+//! Driving the real `cc-callbacks` binary: the gateway on an ephemeral port, admin commands.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+pub struct Gateway {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn command(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cc-callbacks"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("TABLE_NAME")
+        .env_remove("NUMBER_MAPPING_CREDENTIALS")
+        .env_remove("AWS_LAMBDA_RUNTIME_API");
+    cmd
+}
+
+/// Starts the gateway on an ephemeral port and waits for the line announcing its address.
+pub fn start(data_dir: &std::path::Path) -> Gateway {
+    spawn(command(data_dir))
+}
+
+pub fn spawn(mut cmd: Command) -> Gateway {
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().expect("gateway printed nothing").unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Gateway { child, addr }
+}
+
+/// A minimal HTTP/1.1 exchange: (status, body).
+pub fn post(addr: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
