@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod huawei;
 pub mod identity;
+pub mod lambda;
 pub mod logging;
 pub mod phone;
 pub mod secrets;

@@ -4,24 +4,16 @@
 use std::sync::Arc;
 
 use cc_shared::clock::SystemClock;
-use cc_shared::store::dynamo::DynamoStore;
+use cc_shared::store::dynamo::{self, DynamoStore};
 use identity_verification::{handle, Config, IdentityVerification};
-use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     cc_shared::logging::init();
-    let svc = match init().await {
-        Ok(svc) => Arc::new(svc),
-        Err(e) => {
-            tracing::error!(function = "identity-verification", error = %e, "init failed");
-            return Err(e.into());
-        }
-    };
-    lambda_http::run(service_fn(move |req: Request| {
-        let svc = svc.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&svc, req).await) }
-    }))
+    let svc = init().await;
+    cc_shared::lambda::run("identity-verification", svc, |svc, req| async move {
+        handle(&svc, req).await
+    })
     .await
 }
 
@@ -30,10 +22,9 @@ async fn init() -> Result<IdentityVerification, cc_shared::config::ConfigError> 
     let sdk = cc_shared::secrets::sdk_config().await;
     let pepper = cc_shared::secrets::pepper(&sdk, None).await?;
     let config = Config::from_env(None, pepper)?;
-    let store = DynamoStore::new(cc_shared::store::dynamo::client(&sdk), table);
     Ok(IdentityVerification::new(
         config,
-        Arc::new(store),
+        Arc::new(DynamoStore::new(dynamo::client(&sdk), table)),
         Arc::new(SystemClock),
     ))
 }

@@ -3,23 +3,15 @@
 use std::sync::Arc;
 
 use cc_shared::store::dynamo::{client_from_env, DynamoStore};
-use lambda_http::{service_fn, Error, Request};
 use number_mapping::{handle, Config, NumberMapping};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     cc_shared::logging::init();
-    let svc = match init().await {
-        Ok(svc) => Arc::new(svc),
-        Err(e) => {
-            tracing::error!(function = "number-mapping", error = %e, "init failed");
-            return Err(e.into());
-        }
-    };
-    lambda_http::run(service_fn(move |req: Request| {
-        let svc = svc.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&svc, req).await) }
-    }))
+    let svc = init().await;
+    cc_shared::lambda::run("number-mapping", svc, |svc, req| async move {
+        handle(&svc, req).await
+    })
     .await
 }
 

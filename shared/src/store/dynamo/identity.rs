@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 
 use super::{backoff, classify, classify_service, number_attr, string_attr, DynamoStore};
@@ -157,47 +157,18 @@ impl IdentityStore for DynamoStore {
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
         let pin_pk = format!("{PIN_PREFIX}{}", phone.as_str());
         let map_pk = format!("{PHONE_PREFIX}{}", phone.as_str());
-        let mut keys = vec![
+        let keys = vec![
             pin_key(phone),
             HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),
         ];
         let (mut pin, mut uid) = (None, None);
-        let mut attempt = 0;
-        while !keys.is_empty() {
-            attempt += 1;
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(failed)?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                match string_attr(&item, PK) {
-                    Some(pk) if pk == pin_pk => pin = parse_pin(&item),
-                    Some(pk) if pk == map_pk => {
-                        uid = string_attr(&item, "uid").and_then(|u| Uid::parse(&u))
-                    }
-                    _ => {}
+        for item in self.batch_get_items(keys, None).await? {
+            match string_attr(&item, PK) {
+                Some(pk) if pk == pin_pk => pin = parse_pin(&item),
+                Some(pk) if pk == map_pk => {
+                    uid = string_attr(&item, "uid").and_then(|u| Uid::parse(&u))
                 }
-            }
-            if let Some(ka) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                keys = ka.keys;
-            }
-            if !keys.is_empty() {
-                if attempt >= MAX_ATTEMPTS {
-                    return Err(StoreError::Unavailable("keys left unprocessed".into()));
-                }
-                backoff(attempt).await;
+                _ => {}
             }
         }
         Ok((pin, uid))

@@ -73,7 +73,8 @@ impl DynamoStore {
         ])
     }
 
-    /// Consistent BatchGetItem of `pks`, returning `attr` of each item found, by pk.
+    /// Consistent BatchGetItem of `pks` (sort key `MAP`), returning `attr` of each item found,
+    /// by pk.
     async fn batch_get(
         &self,
         pks: Vec<String>,
@@ -81,52 +82,65 @@ impl DynamoStore {
     ) -> Result<HashMap<String, String>, StoreError> {
         let mut found = HashMap::with_capacity(pks.len());
         for chunk in pks.chunks(BATCH_GET_LIMIT) {
-            let mut keys: Vec<_> = chunk.iter().map(|pk| Self::key(pk.clone())).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                attempt += 1;
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .projection_expression("#pk, #v")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#v", attr)
-                    .build()
-                    .map_err(|e| StoreError::Failed(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if let (Some(pk), Some(v)) = (string_attr(&item, PK), string_attr(&item, attr))
-                    {
-                        found.insert(pk, v);
-                    }
-                }
-                // Throttled keys come back unprocessed: retry them with backoff.
-                if let Some(mut rest) = out.unprocessed_keys {
-                    if let Some(ka) = rest.remove(&self.table) {
-                        keys = ka.keys;
-                    }
-                }
-                if !keys.is_empty() {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem left keys unprocessed".into(),
-                        ));
-                    }
-                    backoff(attempt).await;
+            let keys = chunk.iter().map(|pk| Self::key(pk.clone())).collect();
+            for item in self.batch_get_items(keys, Some(attr)).await? {
+                if let (Some(pk), Some(v)) = (string_attr(&item, PK), string_attr(&item, attr)) {
+                    found.insert(pk, v);
                 }
             }
         }
         Ok(found)
+    }
+
+    /// One consistent BatchGetItem of at most 100 `keys` (more round trips only while DynamoDB
+    /// returns keys unprocessed, under throttling), projecting `pk` and `attr` when given.
+    async fn batch_get_items(
+        &self,
+        mut keys: Vec<HashMap<String, AttributeValue>>,
+        attr: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        let mut attempt = 0;
+        while !keys.is_empty() {
+            attempt += 1;
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true);
+            if let Some(attr) = attr {
+                request = request
+                    .projection_expression("#pk, #v")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#v", attr);
+            }
+            let request = request
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            // Throttled keys come back unprocessed: retry them with backoff.
+            if let Some(ka) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                keys = ka.keys;
+            }
+            if !keys.is_empty() {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(StoreError::Unavailable(
+                        "BatchGetItem left keys unprocessed".into(),
+                    ));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(items)
     }
 
     /// Creates the bundle's table (DynamoDB Local, tests, `cc-callbacks table create`) with the
