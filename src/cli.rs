@@ -194,7 +194,8 @@ async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     cc_shared::logging::init();
     let stores = Stores::open(data_dir).await?;
     let pepper = stores.pepper(data_dir).await?;
-    let gateway = Arc::new(Gateway::from_env(&stores, pepper, &listen)?);
+    let fuyun = stores.fuyun_secrets().await?;
+    let gateway = Arc::new(Gateway::from_env(&stores, pepper, fuyun, &listen)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -205,6 +206,9 @@ async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     );
     for route in gateway::ROUTES {
         eprintln!("  POST http://{addr}{route}");
+    }
+    if !gateway.token_exchange_enabled() {
+        eprintln!("  token exchange is off: FUYUN_CLIENT_ID is not set (see README)");
     }
     if gateway.dev_credentials {
         eprintln!(

@@ -25,12 +25,14 @@ use crate::stores::Stores;
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
 /// The paths served, as in `template.yaml`.
-pub const ROUTES: &[&str] = &["/number-mapping", "/identity/verify"];
+pub const ROUTES: &[&str] = &["/number-mapping", "/identity/verify", "/token-exchange"];
 
 /// The handlers' dependencies, built once.
 pub struct Gateway {
     number_mapping: number_mapping::NumberMapping,
     identity_verification: identity_verification::IdentityVerification,
+    /// None when the Fuyun IdP is not configured (no `FUYUN_CLIENT_ID`).
+    token_exchange: Option<token_exchange::TokenExchange>,
     /// Whether the development credentials `dev:dev` are in use.
     pub dev_credentials: bool,
 }
@@ -38,9 +40,11 @@ pub struct Gateway {
 impl Gateway {
     /// Reads each function's configuration. Where a function's credentials are not set, a
     /// loopback `listen` address gets `dev:dev`; any other address is refused.
+    /// `fuyun`: the token-exchange secrets, None when token exchange is not configured.
     pub fn from_env(
         stores: &Stores,
         pepper: Pepper,
+        fuyun: Option<token_exchange::FuyunSecrets>,
         listen: &SocketAddr,
     ) -> Result<Gateway, ConfigError> {
         let mut dev_credentials = false;
@@ -72,11 +76,27 @@ impl Gateway {
             stores.identity.clone(),
             Arc::new(SystemClock),
         );
+        let token_exchange = match fuyun {
+            None => None,
+            Some(secrets) => Some(token_exchange::TokenExchange::new(
+                token_exchange::Config::from_env(
+                    fallback(token_exchange::CREDENTIALS_VAR)?,
+                    secrets,
+                )?,
+                stores.audit.clone(),
+                Arc::new(SystemClock),
+            )),
+        };
         Ok(Gateway {
             number_mapping,
             identity_verification,
+            token_exchange,
             dev_credentials,
         })
+    }
+
+    pub fn token_exchange_enabled(&self) -> bool {
+        self.token_exchange.is_some()
     }
 
     /// Routes one request as API Gateway would.
@@ -86,6 +106,18 @@ impl Gateway {
             "/identity/verify" => {
                 identity_verification::handle(&self.identity_verification, req).await
             }
+            "/token-exchange" => match &self.token_exchange {
+                Some(svc) => token_exchange::handle(svc, req).await,
+                None => cc_shared::http::json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": "token exchange is not configured on this gateway \
+                                              (set FUYUN_CLIENT_ID and the other FUYUN_* settings)",
+                        "retryable": false
+                    }),
+                ),
+            },
             _ => cc_shared::http::json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "message": "Not Found" }),

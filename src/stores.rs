@@ -7,13 +7,14 @@ use std::sync::Arc;
 use cc_shared::config::ConfigError;
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{IdentityStore, MappingStore, StoreError, StoreLocation};
+use cc_shared::store::{AuditStore, IdentityStore, MappingStore, StoreError, StoreLocation};
 
 /// Every store trait of the bundle, from one backend.
 #[derive(Clone)]
 pub struct Stores {
     pub mapping: Arc<dyn MappingStore>,
     pub identity: Arc<dyn IdentityStore>,
+    pub audit: Arc<dyn AuditStore>,
     /// The AWS SDK configuration, loaded once (DynamoDB, Secrets Manager).
     pub sdk: Option<aws_config::SdkConfig>,
     pub location: StoreLocation,
@@ -38,6 +39,7 @@ impl Stores {
                 Stores {
                     mapping: store.clone(),
                     identity: store.clone(),
+                    audit: store.clone(),
                     sdk: Some(sdk),
                     location,
                     dynamo: Some(store),
@@ -47,7 +49,8 @@ impl Stores {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
                 Stores {
                     mapping: store.clone(),
-                    identity: store,
+                    identity: store.clone(),
+                    audit: store,
                     sdk: None,
                     location,
                     dynamo: None,
@@ -74,6 +77,24 @@ impl Stores {
                 cc_shared::secrets::pepper(&sdk, Some(data_dir)).await
             }
             None => cc_shared::secrets::local_pepper(Some(data_dir)),
+        }
+    }
+
+    /// The token-exchange secrets, or None when token exchange is not configured here
+    /// (neither `FUYUN_CLIENT_ID` nor `FUYUN_SECRET_ARN` set).
+    pub async fn fuyun_secrets(&self) -> Result<Option<token_exchange::FuyunSecrets>, ConfigError> {
+        if cc_shared::config::optional("FUYUN_CLIENT_ID").is_none()
+            && cc_shared::config::optional(token_exchange::SECRET_ARN_VAR).is_none()
+        {
+            return Ok(None);
+        }
+        match &self.sdk {
+            Some(sdk) => token_exchange::FuyunSecrets::load(sdk).await.map(Some),
+            None if cc_shared::config::optional(token_exchange::SECRET_ARN_VAR).is_some() => {
+                let sdk = cc_shared::secrets::sdk_config().await;
+                token_exchange::FuyunSecrets::load(&sdk).await.map(Some)
+            }
+            None => token_exchange::FuyunSecrets::from_env().map(Some),
         }
     }
 

@@ -16,6 +16,8 @@ enum Answer {
     Tencent(u16, i32),
     /// Huawei: HTTP status, `verifyResult` and reason (`verifyReturn1`).
     Huawei(u16, u8, &'static str),
+    /// Token exchange: HTTP status and OAuth `error` (None: a token).
+    OAuth(u16, Option<&'static str>),
 }
 
 const EXPECTED: &[(&str, Answer)] = &[
@@ -35,6 +37,16 @@ const EXPECTED: &[(&str, Answer)] = &[
     (
         "identity-verify-malformed.json",
         Answer::Huawei(200, 3, "bad_request"),
+    ),
+    ("token-exchange-jwt.json", Answer::OAuth(200, None)),
+    ("token-exchange-oauth.json", Answer::OAuth(200, None)),
+    (
+        "token-exchange-bad-auth.json",
+        Answer::OAuth(401, Some("invalid_client")),
+    ),
+    (
+        "token-exchange-malformed.json",
+        Answer::OAuth(400, Some("invalid_request")),
     ),
 ];
 
@@ -89,6 +101,29 @@ async fn every_sample_event_gets_its_documented_answer() {
         (svc, clock)
     };
 
+    // Token exchange against the fake IdP, accepting dev:dev.
+    let keys = support::fake_idp::KeyPair::generate();
+    let idp = support::fake_idp::FakeIdp::start(support::fake_idp::JwtExpectation {
+        key: support::fake_idp::decoding_key(&keys),
+        exp_millis: false,
+    })
+    .await;
+    let (tokens, _) = {
+        let (svc, clock) = support::token_exchange(
+            support::TokenSetup {
+                idp_url: &idp.url,
+                private_key: Some(&keys.private_base64),
+                exp_millis: false,
+                timeout_ms: 2000,
+            },
+            store.clone(),
+        );
+        (
+            svc.with_credentials(cc_shared::auth::Credentials::dev()),
+            clock,
+        )
+    };
+
     for (file, answer) in EXPECTED {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let req = lambda_http::request::from_str(&text)
@@ -102,6 +137,14 @@ async fn every_sample_event_gets_its_documented_answer() {
                     assert!(!resp.results.is_empty(), "{file}");
                 }
             }
+            Answer::OAuth(status, error) => {
+                let (got_status, body, _) = support::call_token(&tokens, req).await;
+                assert_eq!(got_status, *status, "{file}: {body}");
+                assert_eq!(body["error"].as_str(), *error, "{file}");
+                if error.is_none() {
+                    assert!(body["access_token"].is_string(), "{file}");
+                }
+            }
             Answer::Huawei(status, result, reason) => {
                 let (got_status, data) = support::call_verify(&identity, req).await;
                 assert_eq!(
@@ -112,4 +155,5 @@ async fn every_sample_event_gets_its_documented_answer() {
             }
         }
     }
+    idp.assert_no_violations();
 }

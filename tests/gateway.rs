@@ -94,3 +94,59 @@ fn credentials_new_prints_a_password_and_its_entry() {
     assert_eq!(entry, cc_shared::auth::entry_for("tencent", password));
     assert!(password.len() >= 32);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_works_through_the_gateway_in_both_modes() {
+    use support::fake_idp::*;
+    let keys = KeyPair::generate();
+    let idp = FakeIdp::start(JwtExpectation {
+        key: decoding_key(&keys),
+        exp_millis: false,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("FUYUN_TOKEN_URL", &idp.url)
+        .env("FUYUN_CLIENT_ID", CLIENT_ID)
+        .env("FUYUN_CLIENT_SECRET", CLIENT_SECRET)
+        .env("FUYUN_SCOPE", SCOPE)
+        .env("FUYUN_REDIRECT_URL", REDIRECT_URL)
+        .env("FUYUN_ISSUER", ISSUER)
+        .env("FUYUN_PRIVATE_KEY", &keys.private_base64)
+        .env("FUYUN_APP_NAME", APP_NAME);
+    let gw = spawn(cmd);
+    let addr = gw.addr.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let dev = cc_shared::auth::basic_header("dev", "dev");
+        [
+            r#"{"mode":"jwt","accountName":"agent007"}"#,
+            r#"{"mode":"oauth","subjectToken":"crm-token-1"}"#,
+            r#"{"mode":"jwt","accountName":"agent007"}"#,
+        ]
+        .map(|body| post(&addr, "/token-exchange", Some(&dev), body))
+    })
+    .await
+    .unwrap();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert!(body.contains("\"access_token\":\"at-"), "{body}");
+    }
+    assert_eq!(idp.requests(), 2, "the third answer came from the cache");
+    idp.assert_no_violations();
+    drop(gw);
+}
+
+#[test]
+fn token_exchange_without_configuration_is_unavailable_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path());
+    let dev = cc_shared::auth::basic_header("dev", "dev");
+    let (status, body) = post(
+        &gw.addr,
+        "/token-exchange",
+        Some(&dev),
+        r#"{"mode":"jwt","accountName":"a"}"#,
+    );
+    assert_eq!(status, 503);
+    assert!(body.contains("FUYUN_CLIENT_ID"), "{body}");
+}

@@ -92,3 +92,61 @@ async fn identity_verification_logs_carry_no_pin_number_or_credential() {
     // The customer appears masked only.
     assert!(logs.contains("+86139****8888"), "{logs}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn token_exchange_logs_carry_no_secret_key_or_token() {
+    use support::fake_idp::*;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let keys = KeyPair::generate();
+    let idp = FakeIdp::start(JwtExpectation {
+        key: decoding_key(&keys),
+        exp_millis: false,
+    })
+    .await;
+    let (capture, _guard) = support::capture_logs();
+    let (store, _dir) = support::embedded_store();
+    let (svc, _) = support::token_exchange(
+        support::TokenSetup {
+            idp_url: &idp.url,
+            private_key: Some(&keys.private_base64),
+            exp_millis: false,
+            timeout_ms: 2000,
+        },
+        store,
+    );
+    let crm_token = "crm-subject-token-77aa";
+    let requests = [
+        serde_json::json!({"mode": "jwt", "accountName": "agent007"}),
+        serde_json::json!({"mode": "oauth", "subjectToken": crm_token}),
+    ];
+    for body in &requests {
+        let (status, _, _) = support::call_token(&svc, support::token_request(body.clone())).await;
+        assert_eq!(status, 200);
+    }
+    idp.set(Behavior::Status(500, "boom"));
+    support::call_token(&svc, support::token_request(requests[1].clone())).await;
+    let mut bad = support::token_request(requests[0].clone());
+    bad.headers_mut().insert(
+        "authorization",
+        cc_shared::auth::basic_header("crm", "guess-secret")
+            .parse()
+            .unwrap(),
+    );
+    support::call_token(&svc, bad).await;
+
+    let (lines, logs) = capture.request_lines();
+    assert_eq!(lines.len(), 4, "one line per request:\n{logs}");
+    let seen = idp.seen();
+    let mut secrets: Vec<&str> = vec![
+        CLIENT_SECRET,
+        crm_token,
+        support::CRM_PASSWORD,
+        "guess-secret",
+        "eyJ", // any JWT
+        &keys.private_base64[40..80],
+    ];
+    secrets.extend(seen.access_tokens.iter().map(String::as_str));
+    for secret in secrets {
+        assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
+    }
+}

@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("missing or invalid credentials")]
     Unauthorized,
@@ -15,9 +15,27 @@ pub enum ApiError {
     BadRequest(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An upstream service refused (a 4xx): answered with `status` (401 or 403) and the
+    /// upstream's OAuth error code, when it gave a well-formed one.
+    #[error("the upstream service refused the request")]
+    UpstreamRefused {
+        status: StatusCode,
+        error: Option<String>,
+    },
+    /// An upstream service failed, answered garbage or did not answer: retryable.
+    #[error("the upstream service failed: {reason}")]
+    UpstreamFailed { timeout: bool, reason: String },
 }
 
 impl ApiError {
+    /// Whether the caller may simply retry.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::UpstreamFailed { .. } | ApiError::Store(StoreError::Unavailable(_))
+        )
+    }
+
     pub fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::BadRequest(msg.into())
     }
@@ -29,6 +47,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Failed(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::UpstreamRefused { status, .. } => *status,
+            ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -39,6 +60,12 @@ impl ApiError {
                 "storage is temporarily unavailable, retry".into()
             }
             ApiError::Store(StoreError::Failed(_)) => "internal storage error".into(),
+            ApiError::UpstreamFailed { timeout: true, .. } => {
+                "the upstream service did not answer in time, retry".into()
+            }
+            ApiError::UpstreamFailed { timeout: false, .. } => {
+                "the upstream service failed, retry".into()
+            }
             other => other.to_string(),
         }
     }

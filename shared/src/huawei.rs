@@ -104,13 +104,15 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             );
             resp
         }
-        ApiError::Store(_) => response(
-            StatusCode::OK,
-            Reason::Unavailable.verify_result(),
-            Reason::Unavailable.as_str(),
-            None,
-            Some(err.public_message()),
-        ),
+        ApiError::Store(_) | ApiError::UpstreamFailed { .. } | ApiError::UpstreamRefused { .. } => {
+            response(
+                StatusCode::OK,
+                Reason::Unavailable.verify_result(),
+                Reason::Unavailable.as_str(),
+                None,
+                Some(err.public_message()),
+            )
+        }
         ApiError::BadRequest(_) | ApiError::MethodNotAllowed => response(
             StatusCode::OK,
             Reason::BadRequest.verify_result(),

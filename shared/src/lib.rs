@@ -1,6 +1,8 @@
 //! The models crate of cc-callbacks: wire types, phone numbers, user IDs, auth, storage,
 //! configuration, logging, and the mapping of errors to each caller's response format.
 
+pub mod alibaba;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

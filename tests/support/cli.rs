@@ -23,6 +23,11 @@ pub fn command(data_dir: &std::path::Path) -> Command {
         .env_remove("TABLE_NAME")
         .env_remove("NUMBER_MAPPING_CREDENTIALS")
         .env_remove("AWS_LAMBDA_RUNTIME_API");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FUYUN_") || name.ends_with("_CREDENTIALS") {
+            cmd.env_remove(name);
+        }
+    }
     cmd
 }
 

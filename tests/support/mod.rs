@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod fake_idp;
 
 use std::sync::Arc;
 
@@ -54,8 +55,16 @@ pub fn embedded_store() -> (Arc<EmbeddedStore>, tempfile::TempDir) {
 }
 
 /// Every store trait: what both backends implement.
-pub trait Store: cc_shared::store::MappingStore + cc_shared::store::IdentityStore {}
-impl<T: cc_shared::store::MappingStore + cc_shared::store::IdentityStore> Store for T {}
+pub trait Store:
+    cc_shared::store::MappingStore + cc_shared::store::IdentityStore + cc_shared::store::AuditStore
+{
+}
+impl<T> Store for T where
+    T: cc_shared::store::MappingStore
+        + cc_shared::store::IdentityStore
+        + cc_shared::store::AuditStore
+{
+}
 
 /// Runs an async contract test against both backends: `contract!(name, |store| async {...})`
 /// defines `name::embedded` and `name::dynamodb`.
@@ -227,26 +236,26 @@ impl std::io::Write for Capture {
 }
 
 impl Capture {
-    /// Every line, which must all be JSON request lines, and their text without the
-    /// timestamps and latencies (digits that could contain a short number by chance).
+    /// The request lines (one per request), and the text of every line (all must be JSON)
+    /// without timestamps and latencies (digits that could contain a short number by chance).
     pub fn request_lines(&self) -> (Vec<serde_json::Value>, String) {
         let logs = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = logs
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
-            .collect();
+        let mut requests = Vec::new();
         let mut checked = String::new();
-        for line in &lines {
-            assert_eq!(line["message"], "request", "{line}");
-            assert!(line["latency_ms"].is_number());
-            assert!(line["status"].is_number());
+        for l in logs.lines() {
+            let line: serde_json::Value = serde_json::from_str(l).expect("every log line is JSON");
             let mut fields = line.as_object().unwrap().clone();
             fields.remove("timestamp");
             fields.remove("latency_ms");
             checked.push_str(&serde_json::Value::Object(fields).to_string());
             checked.push('\n');
+            if line["message"] == "request" {
+                assert!(line["latency_ms"].is_number());
+                assert!(line["status"].is_number());
+                requests.push(line);
+            }
         }
-        (lines, checked)
+        (requests, checked)
     }
 }
 
@@ -260,4 +269,92 @@ pub fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
             .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
     );
     (capture, tracing::subscriber::set_default(subscriber))
+}
+
+/// The token-exchange handler against `idp`, on `store`, with a manual clock at the real time
+/// (the fake IdP checks `exp` against the wall clock), accepting `crm:CRM_PASSWORD`.
+pub const CRM_PASSWORD: &str = "crm-test-password";
+
+pub struct TokenSetup<'a> {
+    pub idp_url: &'a str,
+    pub private_key: Option<&'a str>,
+    pub exp_millis: bool,
+    pub timeout_ms: u64,
+}
+
+pub fn token_exchange(
+    setup: TokenSetup<'_>,
+    store: Arc<dyn Store>,
+) -> (
+    token_exchange::TokenExchange,
+    Arc<cc_shared::clock::ManualClock>,
+) {
+    use fake_idp::*;
+    let signer = setup.private_key.map(|k| {
+        token_exchange::jwt::Signer::new(
+            token_exchange::jwt::parse_private_key(k).unwrap(),
+            ISSUER.into(),
+            300,
+            setup.exp_millis,
+        )
+        .unwrap()
+    });
+    let config = token_exchange::Config {
+        credentials: cc_shared::auth::Credentials::parse(
+            "TEST",
+            &cc_shared::auth::entry_for("crm", CRM_PASSWORD),
+        )
+        .unwrap(),
+        signer,
+        app_name: Some(APP_NAME.into()),
+        idp: token_exchange::idp::IdpClient::new(token_exchange::idp::IdpSettings {
+            url: setup.idp_url.parse().unwrap(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            scope: SCOPE.into(),
+            redirect_url: REDIRECT_URL.into(),
+            connect_timeout: std::time::Duration::from_millis(setup.timeout_ms),
+            timeout: std::time::Duration::from_millis(setup.timeout_ms),
+        })
+        .unwrap(),
+        cache_margin_seconds: 60,
+        audit_ttl_days: 90,
+    };
+    let clock = Arc::new(cc_shared::clock::ManualClock::at(
+        cc_shared::store::now_epoch(),
+    ));
+    (
+        token_exchange::TokenExchange::new(config, store, clock.clone()),
+        clock,
+    )
+}
+
+pub fn token_request(body: serde_json::Value) -> lambda_http::Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("/token-exchange")
+        .header(
+            "authorization",
+            cc_shared::auth::basic_header("crm", CRM_PASSWORD),
+        )
+        .body(lambda_http::Body::Text(body.to_string()))
+        .unwrap()
+}
+
+/// (status, JSON body, headers)
+pub async fn call_token(
+    svc: &token_exchange::TokenExchange,
+    req: lambda_http::Request,
+) -> (u16, serde_json::Value, http::HeaderMap) {
+    let resp = token_exchange::handle(svc, req).await;
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(s) => s,
+        other => panic!("unexpected body {other:?}"),
+    };
+    (
+        parts.status.as_u16(),
+        serde_json::from_str(&body).expect("JSON body"),
+        parts.headers,
+    )
 }

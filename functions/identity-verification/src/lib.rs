@@ -274,25 +274,12 @@ fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<A
     })
 }
 
-/// A record's id: the wall clock's nanoseconds within the second first, so records of one
-/// second still list newest first, then randomness against collisions.
-fn record_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let random = cc_shared::uid::Uid::generate()
-        .map(|u| u.as_str()[..6].to_string())
-        .unwrap_or_default();
-    format!("{nanos:09}{random}")
-}
-
 impl IdentityVerification {
     fn record(&self, facts: &Facts, reason: Reason) -> VerificationRecord {
         let now = self.clock.now();
         VerificationRecord {
             time: now,
-            id: record_id(),
+            id: cc_shared::store::sortable_id(),
             number_key: facts
                 .phone
                 .as_ref()

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::audit::AuditRecord;
 use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
@@ -14,7 +15,7 @@ pub mod dynamo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Throttling, network trouble, timeouts: the caller may retry.
     #[error("storage unavailable: {0}")]
@@ -130,4 +131,26 @@ pub struct CountersUpdate<'a> {
 /// match it by chance of counting from zero again.
 pub fn fresh_version() -> u64 {
     getrandom::u64().unwrap_or(1) >> 12
+}
+
+/// Token-exchange audit records.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn put_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
+
+    /// The newest records first, at most `limit`, none expired at `now`.
+    async fn list_audit(&self, limit: usize, now: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// An id for records listed by time: the wall clock in nanoseconds first (records of one
+/// second still sort newest first), then randomness against collisions.
+pub fn sortable_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let random = crate::uid::Uid::generate()
+        .map(|u| u.as_str()[..8].to_string())
+        .unwrap_or_default();
+    format!("{nanos:020}{random}")
 }

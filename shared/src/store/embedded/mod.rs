@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{now_epoch, MappingStore, StoreError};
 
+mod audit;
 mod identity;
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
@@ -46,6 +47,17 @@ CREATE TABLE IF NOT EXISTS verification_records (
 );
 CREATE INDEX IF NOT EXISTS records_by_agent ON verification_records (agent, time);
 CREATE INDEX IF NOT EXISTS records_by_time ON verification_records (time);
+CREATE TABLE IF NOT EXISTS token_audit (
+    time       INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    caller     TEXT NOT NULL,
+    mode       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    jti        TEXT,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (time, id)
+);
 ";
 
 #[derive(Clone)]
