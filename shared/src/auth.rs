@@ -72,6 +72,19 @@ impl Credentials {
         Ok(Credentials { entries })
     }
 
+    /// From the environment variable `name`, else `fallback` (the gateway's `dev:dev`), else a
+    /// configuration error naming the variable.
+    pub fn from_env(
+        name: &'static str,
+        fallback: Option<Credentials>,
+    ) -> Result<Self, ConfigError> {
+        match (crate::config::optional(name), fallback) {
+            (Some(v), _) => Credentials::parse(name, &v),
+            (None, Some(dev)) => Ok(dev),
+            (None, None) => Err(ConfigError::Missing(name)),
+        }
+    }
+
     /// The local development credentials `dev:dev` (the gateway on loopback only).
     pub fn dev() -> Self {
         Credentials {

@@ -67,11 +67,7 @@ pub struct Config {
 impl Config {
     /// Reads every setting but the pepper (which may need AWS: see `cc_shared::secrets`).
     pub fn from_env(fallback: Option<Credentials>, pepper: Pepper) -> Result<Self, ConfigError> {
-        let credentials = match (config::optional(CREDENTIALS_VAR), fallback) {
-            (Some(v), _) => Credentials::parse(CREDENTIALS_VAR, &v)?,
-            (None, Some(dev)) => dev,
-            (None, None) => return Err(ConfigError::Missing(CREDENTIALS_VAR)),
-        };
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let input_field =
             config::optional("IDENTITY_INPUT_FIELD").unwrap_or_else(|| "verifyCode".into());
         if !valid_name(&input_field, MAX_TYPE_CODE_CHARS) {

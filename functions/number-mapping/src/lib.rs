@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cc_shared::auth::Credentials;
-use cc_shared::config::{self, ConfigError};
+use cc_shared::config::ConfigError;
 use cc_shared::error::ApiError;
 use cc_shared::http::{body_bytes, describe_json_error, require_post};
 use cc_shared::phone::{PhoneKey, PhoneNormalizer};
@@ -36,11 +36,7 @@ impl Config {
     /// Reads `NUMBER_MAPPING_CREDENTIALS` (required unless `fallback` is given),
     /// `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS` (extra regions, default none).
     pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
-        let credentials = match (config::optional(CREDENTIALS_VAR), fallback) {
-            (Some(v), _) => Credentials::parse(CREDENTIALS_VAR, &v)?,
-            (None, Some(dev)) => dev,
-            (None, None) => return Err(ConfigError::Missing(CREDENTIALS_VAR)),
-        };
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let phones = PhoneNormalizer::from_env()?;
         Ok(Config {
             credentials,

@@ -102,11 +102,7 @@ impl Config {
         fallback: Option<Credentials>,
         secrets: FuyunSecrets,
     ) -> Result<Self, ConfigError> {
-        let credentials = match (config::optional(CREDENTIALS_VAR), fallback) {
-            (Some(v), _) => Credentials::parse(CREDENTIALS_VAR, &v)?,
-            (None, Some(dev)) => dev,
-            (None, None) => return Err(ConfigError::Missing(CREDENTIALS_VAR)),
-        };
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let url: http::Uri = config::optional("FUYUN_TOKEN_URL")
             .unwrap_or_else(|| DEFAULT_TOKEN_URL.into())
             .parse()
