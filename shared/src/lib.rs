@@ -17,3 +17,5 @@ pub mod secrets;
 pub mod store;
 pub mod tencent;
 pub mod uid;
+#[cfg(feature = "upstream")]
+pub mod upstream;

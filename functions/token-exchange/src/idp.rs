@@ -9,25 +9,20 @@ use bytes::Bytes;
 use cc_shared::alibaba::TokenResponse;
 use cc_shared::config::ConfigError;
 use cc_shared::error::ApiError;
-use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use cc_shared::upstream::UpstreamClient;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Largest IdP answer read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct IdpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: UpstreamClient,
     url: Uri,
     /// `Basic base64(client_id:client_secret)`, marked sensitive.
     authorization: HeaderValue,
     scope: String,
     redirect_url: String,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for IdpClient {
@@ -35,25 +30,6 @@ impl std::fmt::Debug for IdpClient {
         f.debug_struct("IdpClient")
             .field("url", &self.url)
             .finish_non_exhaustive()
-    }
-}
-
-/// Whether `uri` is https, or http to a loopback host.
-pub fn check_url(name: &'static str, uri: &Uri) -> Result<(), ConfigError> {
-    let host = uri.host().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if loopback => Ok(()),
-        _ => Err(ConfigError::Invalid {
-            name,
-            reason: "must be an https:// URL (http:// only to a loopback host)".into(),
-        }),
     }
 }
 
@@ -69,18 +45,7 @@ pub struct IdpSettings {
 
 impl IdpClient {
     pub fn new(s: IdpSettings) -> Result<Self, ConfigError> {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(s.connect_timeout));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| ConfigError::Invalid {
-                name: "FUYUN_TOKEN_URL",
-                reason: format!("no TLS root certificates: {e}"),
-            })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        cc_shared::upstream::check_url("FUYUN_TOKEN_URL", &s.url)?;
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", s.client_id, s.client_secret));
         let mut authorization =
@@ -90,12 +55,17 @@ impl IdpClient {
             })?;
         authorization.set_sensitive(true);
         Ok(IdpClient {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: UpstreamClient::new(
+                "FUYUN_TOKEN_URL",
+                "the IdP",
+                s.connect_timeout,
+                s.timeout,
+                MAX_ANSWER_BYTES,
+            )?,
             url: s.url,
             authorization,
             scope: s.scope,
             redirect_url: s.redirect_url,
-            timeout: s.timeout,
         })
     }
 
@@ -112,38 +82,18 @@ impl IdpClient {
             .append_pair("subject_token", subject_token)
             .append_pair("subject_issuer", subject_issuer)
             .finish();
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(self.url.clone())
-            .header(header::AUTHORIZATION, self.authorization.clone())
-            .header(
-                header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded; charset=UTF-8",
-            )
-            .header(header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::from(form)))
-            .map_err(|_| failed("request could not be built"))?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|_| failed("connection to the IdP failed"))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|_| failed("the IdP's answer was cut off or too large"))?
-                .to_bytes();
-            Ok::<_, ApiError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| ApiError::UpstreamFailed {
-                timeout: true,
-                reason: "the IdP did not answer in time".into(),
-            })??;
-        interpret(status, &body)
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, self.authorization.clone());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"),
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let answer = self
+            .client
+            .send(Method::POST, &self.url, headers, Bytes::from(form))
+            .await?;
+        interpret(answer.status, &answer.body)
     }
 }
 
@@ -193,25 +143,6 @@ fn interpret(status: StatusCode, body: &[u8]) -> Result<TokenResponse, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_https_or_loopback_http_urls_are_accepted() {
-        for ok in [
-            "https://signin.rhinokeen.com/oauth/token_exchange",
-            "http://127.0.0.1:8080/x",
-            "http://localhost/x",
-            "http://[::1]:9/x",
-        ] {
-            assert!(check_url("U", &ok.parse().unwrap()).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://example.com/x",
-            "ftp://127.0.0.1/",
-            "http://10.0.0.1/",
-        ] {
-            assert!(check_url("U", &bad.parse().unwrap()).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn answers_map_to_success_refusal_or_retryable_failure() {

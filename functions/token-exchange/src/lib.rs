@@ -103,14 +103,10 @@ impl Config {
         secrets: FuyunSecrets,
     ) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
-        let url: http::Uri = config::optional("FUYUN_TOKEN_URL")
-            .unwrap_or_else(|| DEFAULT_TOKEN_URL.into())
-            .parse()
-            .map_err(|_| ConfigError::Invalid {
-                name: "FUYUN_TOKEN_URL",
-                reason: "not a URL".into(),
-            })?;
-        idp::check_url("FUYUN_TOKEN_URL", &url)?;
+        let url = cc_shared::upstream::url_setting(
+            "FUYUN_TOKEN_URL",
+            &config::optional("FUYUN_TOKEN_URL").unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
+        )?;
         let signer = match (config::optional("FUYUN_ISSUER"), secrets.private_key) {
             (Some(issuer), Some(key)) => {
                 let invalid = |e: jwt::KeyError| ConfigError::Invalid {
