@@ -182,3 +182,38 @@ pub fn record_query(
 pub fn open_csv(path: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
+
+/// Prints the agent directory: a table, or (with `json`) `{"last_sync", "agents"}`.
+pub fn print_agents(
+    out: &mut impl Write,
+    agents: &[cc_shared::cec::Agent],
+    last_sync: Option<&cc_shared::cec::SyncState>,
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let value = serde_json::json!({ "last_sync": last_sync, "agents": agents });
+        return writeln!(out, "{value}");
+    }
+    match last_sync {
+        Some(s) => writeln!(out, "directory as of the sync at {}", rfc3339(s.at))?,
+        None => writeln!(out, "never synced")?,
+    }
+    writeln!(
+        out,
+        "{:<12}  {:<8}  {:<16}  {:<16}  {:<20}  INACTIVE SINCE",
+        "WORK NO", "STATE", "ACCOUNT", "SOFTPHONE", "LAST SEEN"
+    )?;
+    for a in agents {
+        writeln!(
+            out,
+            "{:<12}  {:<8}  {:<16}  {:<16}  {:<20}  {}",
+            a.work_no,
+            if a.active { "active" } else { "inactive" },
+            a.account_code.as_deref().unwrap_or("-"),
+            a.sip_account.as_deref().unwrap_or("-"),
+            rfc3339(a.last_seen),
+            a.inactive_since.map(rfc3339).unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use cc_shared::clock::SystemClock;
 use cc_shared::identity::Pepper;
 use cc_shared::phone::PhoneNormalizer;
 
@@ -44,6 +45,9 @@ pub enum Command {
     /// Identity verification records.
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// The Huawei CEC agent directory.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
     /// Manage the DynamoDB table (TABLE_NAME; AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
     #[command(subcommand)]
     Table(TableCommand),
@@ -92,6 +96,25 @@ pub enum RecordsCommand {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Fetch the directory from the CEC now and update the store.
+    Sync,
+    /// List the agents of the store.
+    List {
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Link a business-system account to an (active) agent.
+    Link {
+        /// The business-system account.
+        account: String,
+        /// The agent's work number.
+        work_no: String,
     },
 }
 
@@ -169,6 +192,52 @@ pub async fn run(cli: Cli) -> CliResult {
             admin::print_records(&mut std::io::stdout().lock(), &records, json)?;
             Ok(())
         }
+        Command::Agents(AgentsCommand::Sync) => {
+            let stores = Stores::open(&cli.data_dir).await?;
+            let cec = stores
+                .cec()
+                .await?
+                .ok_or("CEC_BASE_URL is not set: configure the CEC (see README)")?;
+            let c = agent_sync::sync(&*stores.agents, &cec, &SystemClock).await?;
+            println!(
+                "added {}, updated {}, deactivated {}, unchanged {} ({})",
+                c.added,
+                c.updated,
+                c.deactivated,
+                c.unchanged,
+                stores.describe()
+            );
+            Ok(())
+        }
+        Command::Agents(AgentsCommand::List { json }) => {
+            let stores = Stores::open(&cli.data_dir).await?;
+            let agents = stores.agents.list_agents().await?;
+            let last = stores.agents.last_sync().await?;
+            admin::print_agents(&mut std::io::stdout().lock(), &agents, last.as_ref(), json)?;
+            Ok(())
+        }
+        Command::Agents(AgentsCommand::Link { account, work_no }) => {
+            let stores = Stores::open(&cli.data_dir).await?;
+            let account = account.trim();
+            if !cc_shared::cec::valid_account(account) {
+                return Err(
+                    "the account must be 1 to 128 characters, without control characters".into(),
+                );
+            }
+            match stores.agents.get_agent(&work_no).await? {
+                Some(a) if a.active => {}
+                Some(_) => return Err(format!("agent {work_no} is inactive").into()),
+                None => {
+                    return Err(format!(
+                        "agent {work_no} is not in the directory (run `cc-callbacks agents sync`)"
+                    )
+                    .into())
+                }
+            }
+            stores.agents.link_account(account, &work_no).await?;
+            println!("linked {account} to agent {work_no}");
+            Ok(())
+        }
         Command::Table(TableCommand::Create) => {
             let stores = Stores::open(&cli.data_dir).await?;
             let dynamo = stores
@@ -195,7 +264,8 @@ async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     let stores = Stores::open(data_dir).await?;
     let pepper = stores.pepper(data_dir).await?;
     let fuyun = stores.fuyun_secrets().await?;
-    let gateway = Arc::new(Gateway::from_env(&stores, pepper, fuyun, &listen)?);
+    let cec = stores.cec().await?;
+    let gateway = Arc::new(Gateway::from_env(&stores, pepper, fuyun, cec, &listen)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -206,6 +276,9 @@ async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     );
     for route in gateway::ROUTES {
         eprintln!("  POST http://{addr}{route}");
+    }
+    if !gateway.agent_directory_enabled() {
+        eprintln!("  agent directory is off: CEC_BASE_URL is not set (see README)");
     }
     if !gateway.token_exchange_enabled() {
         eprintln!("  token exchange is off: FUYUN_CLIENT_ID is not set (see README)");

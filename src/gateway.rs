@@ -25,7 +25,12 @@ use crate::stores::Stores;
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
 /// The paths served, as in `template.yaml`.
-pub const ROUTES: &[&str] = &["/number-mapping", "/identity/verify", "/token-exchange"];
+pub const ROUTES: &[&str] = &[
+    "/number-mapping",
+    "/identity/verify",
+    "/token-exchange",
+    "/agents/softphone",
+];
 
 /// The handlers' dependencies, built once.
 pub struct Gateway {
@@ -33,6 +38,8 @@ pub struct Gateway {
     identity_verification: identity_verification::IdentityVerification,
     /// None when the Fuyun IdP is not configured (no `FUYUN_CLIENT_ID`).
     token_exchange: Option<token_exchange::TokenExchange>,
+    /// None when the CEC is not configured (no `CEC_BASE_URL`).
+    agent_directory: Option<agent_sync::AgentDirectory>,
     /// Whether the development credentials `dev:dev` are in use.
     pub dev_credentials: bool,
 }
@@ -45,6 +52,7 @@ impl Gateway {
         stores: &Stores,
         pepper: Pepper,
         fuyun: Option<token_exchange::FuyunSecrets>,
+        cec: Option<agent_sync::cec::CecClient>,
         listen: &SocketAddr,
     ) -> Result<Gateway, ConfigError> {
         let mut dev_credentials = false;
@@ -87,12 +95,29 @@ impl Gateway {
                 Arc::new(SystemClock),
             )),
         };
+        let agent_directory = match cec {
+            None => None,
+            Some(cec) => Some(agent_sync::AgentDirectory::new(
+                Credentials::from_env(
+                    agent_sync::CREDENTIALS_VAR,
+                    fallback(agent_sync::CREDENTIALS_VAR)?,
+                )?,
+                Arc::new(cec),
+                stores.agents.clone(),
+                Arc::new(SystemClock),
+            )),
+        };
         Ok(Gateway {
             number_mapping,
             identity_verification,
             token_exchange,
+            agent_directory,
             dev_credentials,
         })
+    }
+
+    pub fn agent_directory_enabled(&self) -> bool {
+        self.agent_directory.is_some()
     }
 
     pub fn token_exchange_enabled(&self) -> bool {
@@ -106,6 +131,17 @@ impl Gateway {
             "/identity/verify" => {
                 identity_verification::handle(&self.identity_verification, req).await
             }
+            "/agents/softphone" => match &self.agent_directory {
+                Some(svc) => agent_sync::handle(svc, req).await,
+                None => cc_shared::http::json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "unavailable",
+                        "message": "the agent directory is not configured on this gateway \
+                                    (set CEC_BASE_URL, CEC_APP_KEY and CEC_APP_SECRET)"
+                    }),
+                ),
+            },
             "/token-exchange" => match &self.token_exchange {
                 Some(svc) => token_exchange::handle(svc, req).await,
                 None => cc_shared::http::json_response(

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use cc_shared::config::ConfigError;
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{AuditStore, IdentityStore, MappingStore, StoreError, StoreLocation};
+use cc_shared::store::{
+    AgentStore, AuditStore, IdentityStore, MappingStore, StoreError, StoreLocation,
+};
 
 /// Every store trait of the bundle, from one backend.
 #[derive(Clone)]
@@ -15,6 +17,7 @@ pub struct Stores {
     pub mapping: Arc<dyn MappingStore>,
     pub identity: Arc<dyn IdentityStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub agents: Arc<dyn AgentStore>,
     /// The AWS SDK configuration, loaded once (DynamoDB, Secrets Manager).
     pub sdk: Option<aws_config::SdkConfig>,
     pub location: StoreLocation,
@@ -40,6 +43,7 @@ impl Stores {
                     mapping: store.clone(),
                     identity: store.clone(),
                     audit: store.clone(),
+                    agents: store.clone(),
                     sdk: Some(sdk),
                     location,
                     dynamo: Some(store),
@@ -50,7 +54,8 @@ impl Stores {
                 Stores {
                     mapping: store.clone(),
                     identity: store.clone(),
-                    audit: store,
+                    audit: store.clone(),
+                    agents: store,
                     sdk: None,
                     location,
                     dynamo: None,
@@ -96,6 +101,23 @@ impl Stores {
             }
             None => token_exchange::FuyunSecrets::from_env().map(Some),
         }
+    }
+
+    /// The CEC client, or None when the agent directory is not configured here (no
+    /// `CEC_BASE_URL`).
+    pub async fn cec(&self) -> Result<Option<agent_sync::cec::CecClient>, ConfigError> {
+        if cc_shared::config::optional("CEC_BASE_URL").is_none() {
+            return Ok(None);
+        }
+        let secrets = match &self.sdk {
+            Some(sdk) => agent_sync::CecSecrets::load(sdk).await?,
+            None if cc_shared::config::optional(agent_sync::SECRET_ARN_VAR).is_some() => {
+                let sdk = cc_shared::secrets::sdk_config().await;
+                agent_sync::CecSecrets::load(&sdk).await?
+            }
+            None => agent_sync::CecSecrets::from_env()?,
+        };
+        agent_sync::cec_from_env(secrets).map(Some)
     }
 
     pub fn describe(&self) -> String {

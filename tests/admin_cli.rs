@@ -122,3 +122,100 @@ fn pins_import_refuses_a_file_without_the_header() {
     let (ok, _, stderr) = run(dir.path(), &["pins", "import", "/nonexistent.csv"]);
     assert!(!ok && stderr.contains("cannot open"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_sync_list_link_and_softphone_through_cli_and_gateway() {
+    use support::fake_cec::{self, FakeCec};
+    let cec = FakeCec::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let base = cec.base_url.clone();
+    let with_cec = move |args: &[&str]| {
+        let out = command(&data)
+            .env("CEC_BASE_URL", &base)
+            .env("CEC_APP_KEY", fake_cec::APP_KEY)
+            .env("CEC_APP_SECRET", fake_cec::APP_SECRET)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (sync1, sync2, list, link, bad_link) = tokio::task::spawn_blocking({
+        let with_cec = with_cec.clone();
+        move || {
+            (
+                with_cec(&["agents", "sync"]),
+                with_cec(&["agents", "sync"]),
+                with_cec(&["agents", "list", "--json"]),
+                with_cec(&["agents", "link", "alice", "1002"]),
+                with_cec(&["agents", "link", "bob", "4242"]),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(sync1.0, "{}", sync1.2);
+    assert!(
+        sync1
+            .1
+            .contains("added 3, updated 0, deactivated 0, unchanged 0"),
+        "{}",
+        sync1.1
+    );
+    assert!(
+        sync2
+            .1
+            .contains("added 0, updated 0, deactivated 0, unchanged 3"),
+        "{}",
+        sync2.1
+    );
+    let listed: serde_json::Value = serde_json::from_str(&list.1).unwrap();
+    assert_eq!(listed["agents"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["last_sync"]["counts"]["unchanged"], 3);
+    assert!(
+        link.0 && link.1.contains("linked alice to agent 1002"),
+        "{}",
+        link.2
+    );
+    assert!(
+        !bad_link.0 && bad_link.2.contains("not in the directory"),
+        "{}",
+        bad_link.2
+    );
+    for output in [&sync1.1, &sync2.1, &list.1, &link.1] {
+        assert!(
+            !output.contains("cti-pw"),
+            "a softphone password was printed"
+        );
+    }
+
+    // The gateway serves the softphone endpoint on the same store.
+    let mut cmd = command(dir.path());
+    cmd.env("CEC_BASE_URL", &cec.base_url)
+        .env("CEC_APP_KEY", fake_cec::APP_KEY)
+        .env("CEC_APP_SECRET", fake_cec::APP_SECRET);
+    let gw = support::cli::spawn(cmd);
+    let addr = gw.addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let dev = cc_shared::auth::basic_header("dev", "dev");
+        post(
+            &addr,
+            "/agents/softphone",
+            Some(&dev),
+            r#"{"account":"alice"}"#,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (body["workNo"].as_str(), body["sipPwd"].as_str()),
+        (Some("1002"), Some("cti-pw-1002"))
+    );
+    cec.assert_no_violations();
+}

@@ -18,6 +18,10 @@ enum Answer {
     Huawei(u16, u8, &'static str),
     /// Token exchange: HTTP status and OAuth `error` (None: a token).
     OAuth(u16, Option<&'static str>),
+    /// Softphone details: HTTP status and `error` (None: the details).
+    Directory(u16, Option<&'static str>),
+    /// A scheduled sync event: the sync runs.
+    Sync,
 }
 
 const EXPECTED: &[(&str, Answer)] = &[
@@ -47,6 +51,16 @@ const EXPECTED: &[(&str, Answer)] = &[
     (
         "token-exchange-malformed.json",
         Answer::OAuth(400, Some("invalid_request")),
+    ),
+    ("agent-sync-schedule.json", Answer::Sync),
+    ("agents-softphone.json", Answer::Directory(200, None)),
+    (
+        "agents-softphone-unlinked.json",
+        Answer::Directory(404, Some("not_found")),
+    ),
+    (
+        "agents-softphone-bad-auth.json",
+        Answer::Directory(401, Some("unauthorized")),
     ),
 ];
 
@@ -124,11 +138,50 @@ async fn every_sample_event_gets_its_documented_answer() {
         )
     };
 
+    // The agent directory against the fake CEC: `alice` linked to agent 1002, accepting dev:dev.
+    let cec = support::fake_cec::FakeCec::start().await;
+    let cec_client = Arc::new(support::fake_cec::client(&cec.base_url));
+    let clock = cc_shared::clock::ManualClock::at(support::T0);
+    agent_sync::sync(&*store, &cec_client, &clock)
+        .await
+        .unwrap();
+    cc_shared::store::AgentStore::link_account(&*store, "alice", "1002")
+        .await
+        .unwrap();
+    let directory = agent_sync::AgentDirectory::new(
+        cc_shared::auth::Credentials::dev(),
+        cec_client.clone(),
+        store.clone(),
+        Arc::new(cc_shared::clock::ManualClock::at(support::T0)),
+    );
+
     for (file, answer) in EXPECTED {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        if let Answer::Sync = answer {
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(event["detail-type"], "Scheduled Event", "{file}");
+            let counts = agent_sync::sync(&*store, &cec_client, &clock)
+                .await
+                .unwrap();
+            assert_eq!(counts.unchanged, 3, "{file}");
+            continue;
+        }
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{file} is not an API Gateway v2 event: {e}"));
         match answer {
+            Answer::Directory(status, error) => {
+                let resp = agent_sync::handle(&directory, req).await;
+                assert_eq!(resp.status().as_u16(), *status, "{file}");
+                let lambda_http::Body::Text(body) = resp.into_body() else {
+                    panic!("{file}: not a text body")
+                };
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(body["error"].as_str(), *error, "{file}");
+                if error.is_none() {
+                    assert_eq!(body["workNo"], "1002", "{file}");
+                }
+            }
+            Answer::Sync => unreachable!("handled above"),
             Answer::Tencent(status, code) => {
                 let (got_status, resp) = support::call_mapping(&mapping, req).await;
                 assert_eq!(got_status, *status, "{file}: {:?}", resp.message);
@@ -156,4 +209,5 @@ async fn every_sample_event_gets_its_documented_answer() {
         }
     }
     idp.assert_no_violations();
+    cec.assert_no_violations();
 }

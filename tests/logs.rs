@@ -150,3 +150,45 @@ async fn token_exchange_logs_carry_no_secret_key_or_token() {
         assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn agent_directory_logs_carry_no_softphone_password() {
+    use support::fake_cec::{self, FakeCec};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cec = FakeCec::start().await;
+    let (capture, _guard) = support::capture_logs();
+    let (store, _dir) = support::embedded_store();
+    let client = std::sync::Arc::new(fake_cec::client(&cec.base_url));
+    let clock = cc_shared::clock::ManualClock::at(1_790_000_000);
+    agent_sync::sync(&*store, &client, &clock).await.unwrap();
+    cc_shared::store::AgentStore::link_account(&*store, "alice", "1001")
+        .await
+        .unwrap();
+    let svc = agent_sync::AgentDirectory::new(
+        cc_shared::auth::Credentials::dev(),
+        client,
+        store,
+        std::sync::Arc::new(clock),
+    );
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/agents/softphone")
+        .header("authorization", cc_shared::auth::basic_header("dev", "dev"))
+        .body(lambda_http::Body::Text(r#"{"account":"alice"}"#.into()))
+        .unwrap();
+    assert_eq!(agent_sync::handle(&svc, req).await.status(), 200);
+
+    let (lines, logs) = capture.request_lines();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert!(
+        logs.contains("\"added\":3"),
+        "the sync's counts line:\n{logs}"
+    );
+    for secret in fake_cec::SIP_PASSWORDS
+        .iter()
+        .copied()
+        .chain([fake_cec::APP_SECRET, "cec-token-"])
+    {
+        assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
+    }
+}

@@ -52,7 +52,9 @@ pub fn ok_response(token: &TokenResponse) -> Response<Body> {
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let error = match err {
         ApiError::Unauthorized => "invalid_client".to_string(),
-        ApiError::BadRequest(_) | ApiError::MethodNotAllowed => "invalid_request".to_string(),
+        ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::MethodNotAllowed => {
+            "invalid_request".to_string()
+        }
         ApiError::UpstreamRefused { error, .. } => {
             error.clone().unwrap_or_else(|| "access_denied".to_string())
         }

@@ -113,7 +113,7 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
                 Some(err.public_message()),
             )
         }
-        ApiError::BadRequest(_) | ApiError::MethodNotAllowed => response(
+        ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::MethodNotAllowed => response(
             StatusCode::OK,
             Reason::BadRequest.verify_result(),
             Reason::BadRequest.as_str(),

@@ -4,6 +4,7 @@
 pub mod alibaba;
 pub mod audit;
 pub mod auth;
+pub mod cec;
 pub mod clock;
 pub mod config;
 pub mod error;

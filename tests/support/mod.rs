@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod fake_cec;
 pub mod fake_idp;
 
 use std::sync::Arc;
@@ -56,14 +57,40 @@ pub fn embedded_store() -> (Arc<EmbeddedStore>, tempfile::TempDir) {
 
 /// Every store trait: what both backends implement.
 pub trait Store:
-    cc_shared::store::MappingStore + cc_shared::store::IdentityStore + cc_shared::store::AuditStore
+    cc_shared::store::MappingStore
+    + cc_shared::store::IdentityStore
+    + cc_shared::store::AuditStore
+    + cc_shared::store::AgentStore
 {
 }
 impl<T> Store for T where
     T: cc_shared::store::MappingStore
         + cc_shared::store::IdentityStore
         + cc_shared::store::AuditStore
+        + cc_shared::store::AgentStore
 {
+}
+
+/// Everything a store holds, as text: every item of the DynamoDB table, or the embedded
+/// store's database and WAL files (to prove what is never stored at rest).
+pub async fn dump_dynamo(store: &DynamoStore) -> String {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    format!("{:?}", out.items())
+}
+
+pub fn dump_embedded(dir: &std::path::Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        all.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    all
 }
 
 /// Runs an async contract test against both backends: `contract!(name, |store| async {...})`
@@ -162,6 +189,7 @@ pub fn identity_config() -> identity_verification::Config {
         input_field: "verifyCode".into(),
         lockout: identity_verification::LockoutPolicy::default(),
         record_ttl_days: 90,
+        require_known_agent: false,
     }
 }
 

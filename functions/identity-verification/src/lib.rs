@@ -62,6 +62,9 @@ pub struct Config {
     pub input_field: String,
     pub lockout: LockoutPolicy,
     pub record_ttl_days: i64,
+    /// `IDENTITY_REQUIRE_KNOWN_AGENT`: a verifyWorkNo that is not an active agent of the CEC
+    /// directory (agent-sync) is answered 3 / `unknown_agent`.
+    pub require_known_agent: bool,
 }
 
 impl Config {
@@ -91,6 +94,16 @@ impl Config {
                 lock_seconds: config::number("IDENTITY_LOCK_SECONDS", 900, 1..=86_400 * 30)?,
             },
             record_ttl_days: config::number("IDENTITY_RECORD_TTL_DAYS", 90, 1..=3650)?,
+            require_known_agent: match config::optional("IDENTITY_REQUIRE_KNOWN_AGENT").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "IDENTITY_REQUIRE_KNOWN_AGENT",
+                        reason: "must be true or false".into(),
+                    })
+                }
+            },
         })
     }
 }
@@ -303,7 +316,25 @@ impl IdentityVerification {
             agent: a.agent.clone(),
             verify_type_code: a.verify_type_code.clone(),
         };
-        let (mut pin, uid) = self.store.load_customer(&a.phone).await?;
+        let (mut pin, uid) = if self.config.require_known_agent {
+            let (pin, uid, agent_active) = self
+                .store
+                .load_customer_and_agent(&a.phone, &a.agent)
+                .await?;
+            if !agent_active {
+                self.store
+                    .write_attempt(&self.record(&facts, Reason::UnknownAgent), None)
+                    .await?;
+                return Ok(VerifyAnswer {
+                    reason: Reason::UnknownAgent,
+                    attempts_left: None,
+                    uid: None,
+                });
+            }
+            (pin, uid)
+        } else {
+            self.store.load_customer(&a.phone).await?
+        };
         let uid = uid.map(|u| u.to_string());
         let answer = |reason, attempts_left| VerifyAnswer {
             reason,

@@ -31,6 +31,7 @@ fn config(input_field: &str) -> Config {
         input_field: input_field.into(),
         lockout: LockoutPolicy::default(),
         record_ttl_days: 90,
+        require_known_agent: false,
     }
 }
 

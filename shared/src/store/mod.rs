@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::audit::AuditRecord;
+use crate::cec::{Agent, SyncState};
 use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::phone::PhoneKey;
 use crate::uid::Uid;
@@ -89,6 +90,14 @@ pub trait IdentityStore: Send + Sync {
         phone: &PhoneKey,
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError>;
 
+    /// `load_customer` and whether `work_no` is an active agent of the directory, in the same
+    /// one read (identity verification with `IDENTITY_REQUIRE_KNOWN_AGENT`).
+    async fn load_customer_and_agent(
+        &self,
+        phone: &PhoneKey,
+        work_no: &str,
+    ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError>;
+
     /// Sets the counters if the PIN's version is still `expected_version` (bumping it);
     /// returns false, having written nothing, when it is not (or the customer is gone).
     async fn update_counters(
@@ -153,4 +162,26 @@ pub fn sortable_id() -> String {
         .map(|u| u.as_str()[..8].to_string())
         .unwrap_or_default();
     format!("{nanos:020}{random}")
+}
+
+/// Our copy of the CEC agent directory and the links from business accounts to agents.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Every agent, active or not, by work number.
+    async fn list_agents(&self) -> Result<Vec<Agent>, StoreError>;
+
+    async fn get_agent(&self, work_no: &str) -> Result<Option<Agent>, StoreError>;
+
+    /// Inserts or replaces these agents.
+    async fn put_agents(&self, agents: &[Agent]) -> Result<(), StoreError>;
+
+    async fn last_sync(&self) -> Result<Option<SyncState>, StoreError>;
+
+    async fn put_last_sync(&self, state: &SyncState) -> Result<(), StoreError>;
+
+    /// Links a business-system account to a work number (replacing an earlier link).
+    async fn link_account(&self, account: &str, work_no: &str) -> Result<(), StoreError>;
+
+    /// The work number an account is linked to.
+    async fn linked_work_no(&self, account: &str) -> Result<Option<String>, StoreError>;
 }

@@ -149,29 +149,55 @@ fn is_condition_failure(e: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> 
     )
 }
 
-#[async_trait]
-impl IdentityStore for DynamoStore {
-    async fn load_customer(
+impl DynamoStore {
+    /// One BatchGetItem: the PIN, the number-mapping ID and, when asked, the agent.
+    async fn load(
         &self,
         phone: &PhoneKey,
-    ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
+        work_no: Option<&str>,
+    ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
         let pin_pk = format!("{PIN_PREFIX}{}", phone.as_str());
         let map_pk = format!("{PHONE_PREFIX}{}", phone.as_str());
-        let keys = vec![
+        let mut keys = vec![
             pin_key(phone),
             HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),
         ];
-        let (mut pin, mut uid) = (None, None);
+        if let Some(w) = work_no {
+            keys.push(super::agents::agent_key(w));
+        }
+        let (mut pin, mut uid, mut agent_active) = (None, None, false);
         for item in self.batch_get_items(keys, None).await? {
             match string_attr(&item, PK) {
                 Some(pk) if pk == pin_pk => pin = parse_pin(&item),
                 Some(pk) if pk == map_pk => {
                     uid = string_attr(&item, "uid").and_then(|u| Uid::parse(&u))
                 }
+                Some(pk) if pk == super::agents::AGENTS_PK => {
+                    agent_active = super::agents::parse_agent(&item).is_some_and(|a| a.active)
+                }
                 _ => {}
             }
         }
+        Ok((pin, uid, agent_active))
+    }
+}
+
+#[async_trait]
+impl IdentityStore for DynamoStore {
+    async fn load_customer(
+        &self,
+        phone: &PhoneKey,
+    ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
+        let (pin, uid, _) = self.load(phone, None).await?;
         Ok((pin, uid))
+    }
+
+    async fn load_customer_and_agent(
+        &self,
+        phone: &PhoneKey,
+        work_no: &str,
+    ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
+        self.load(phone, Some(work_no)).await
     }
 
     async fn update_counters(

@@ -26,6 +26,7 @@ pub use aws_sdk_dynamodb::Client;
 
 use super::{now_epoch, MappingStore, StoreError};
 
+mod agents;
 mod audit;
 mod identity;
 use crate::phone::PhoneKey;

@@ -80,6 +80,28 @@ impl IdentityStore for EmbeddedStore {
         .await
     }
 
+    async fn load_customer_and_agent(
+        &self,
+        phone: &PhoneKey,
+        work_no: &str,
+    ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
+        let (pin, uid) = self.load_customer(phone).await?;
+        let work_no = work_no.to_string();
+        let active = self
+            .with_conn(move |conn| {
+                conn.query_row(
+                    "SELECT active FROM agents WHERE work_no = ?1",
+                    params![work_no],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()
+                .map_err(from_sqlite)
+            })
+            .await?
+            .unwrap_or(false);
+        Ok((pin, uid, active))
+    }
+
     async fn update_counters(
         &self,
         phone: &PhoneKey,

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{now_epoch, MappingStore, StoreError};
 
+mod agents;
 mod audit;
 mod identity;
 use crate::phone::PhoneKey;
@@ -58,6 +59,27 @@ CREATE TABLE IF NOT EXISTS token_audit (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (time, id)
 );
+CREATE TABLE IF NOT EXISTS agents (
+    work_no        TEXT PRIMARY KEY,
+    account_code   TEXT,
+    sip_account    TEXT,
+    active         INTEGER NOT NULL,
+    first_seen     INTEGER NOT NULL,
+    last_seen      INTEGER NOT NULL,
+    inactive_since INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agent_sync (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    at          INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    updated     INTEGER NOT NULL,
+    deactivated INTEGER NOT NULL,
+    unchanged   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_links (
+    account TEXT PRIMARY KEY,
+    work_no TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 #[derive(Clone)]

@@ -1,0 +1,218 @@
+//! Agent directory items: `pk = "AGENTS"`, `sk = "AGENT#<workNo>"` (one partition, listed by one
+//! Query), the sync state `pk = "AGENTS"`, `sk = "SYNC"`, and links `pk = "LINK#<account>"`,
+//! `sk = "LINK"`. No softphone password is ever written.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+
+use super::{backoff, classify, number_attr, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK};
+use crate::cec::{Agent, SyncCounts, SyncState};
+use crate::store::{AgentStore, StoreError};
+
+pub(super) const AGENTS_PK: &str = "AGENTS";
+pub(super) const AGENT_SK_PREFIX: &str = "AGENT#";
+const SYNC_SK: &str = "SYNC";
+const BATCH_WRITE_LIMIT: usize = 25;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+pub(super) fn agent_key(work_no: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.into(), s(AGENTS_PK)),
+        (SK.into(), s(format!("{AGENT_SK_PREFIX}{work_no}"))),
+    ])
+}
+
+fn agent_item(a: &Agent) -> HashMap<String, AttributeValue> {
+    let mut item = agent_key(&a.work_no);
+    item.insert("work_no".into(), s(a.work_no.clone()));
+    item.insert("active".into(), AttributeValue::Bool(a.active));
+    item.insert("first_seen".into(), n(a.first_seen));
+    item.insert("last_seen".into(), n(a.last_seen));
+    if let Some(v) = &a.account_code {
+        item.insert("account_code".into(), s(v.clone()));
+    }
+    if let Some(v) = &a.sip_account {
+        item.insert("sip_account".into(), s(v.clone()));
+    }
+    if let Some(t) = a.inactive_since {
+        item.insert("inactive_since".into(), n(t));
+    }
+    item
+}
+
+pub(super) fn parse_agent(item: &HashMap<String, AttributeValue>) -> Option<Agent> {
+    Some(Agent {
+        work_no: string_attr(item, "work_no")?,
+        account_code: string_attr(item, "account_code"),
+        sip_account: string_attr(item, "sip_account"),
+        active: matches!(item.get("active"), Some(AttributeValue::Bool(true))),
+        first_seen: number_attr(item, "first_seen")?,
+        last_seen: number_attr(item, "last_seen")?,
+        inactive_since: number_attr(item, "inactive_since"),
+    })
+}
+
+#[async_trait]
+impl AgentStore for DynamoStore {
+    async fn list_agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let mut agents = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(AGENTS_PK))
+                .expression_attribute_values(":prefix", s(AGENT_SK_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            agents.extend(out.items().iter().filter_map(parse_agent));
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        Ok(agents)
+    }
+
+    async fn get_agent(&self, work_no: &str) -> Result<Option<Agent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(agent_key(work_no)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.as_ref().and_then(parse_agent))
+    }
+
+    async fn put_agents(&self, agents: &[Agent]) -> Result<(), StoreError> {
+        let requests = agents
+            .iter()
+            .map(|a| {
+                PutRequest::builder()
+                    .set_item(Some(agent_item(a)))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(failed)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(rest) = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    pending = rest;
+                }
+                if !pending.is_empty() {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Unavailable("agents left unprocessed".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn last_sync(&self) -> Result<Option<SyncState>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(AGENTS_PK))
+            .key(SK, s(SYNC_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.and_then(|item| {
+            Some(SyncState {
+                at: number_attr(&item, "at")?,
+                counts: SyncCounts {
+                    added: number_attr(&item, "added")?,
+                    updated: number_attr(&item, "updated")?,
+                    deactivated: number_attr(&item, "deactivated")?,
+                    unchanged: number_attr(&item, "unchanged")?,
+                },
+            })
+        }))
+    }
+
+    async fn put_last_sync(&self, state: &SyncState) -> Result<(), StoreError> {
+        let c = state.counts;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(AGENTS_PK))
+            .item(SK, s(SYNC_SK))
+            .item("at", n(state.at))
+            .item("added", n(c.added as i64))
+            .item("updated", n(c.updated as i64))
+            .item("deactivated", n(c.deactivated as i64))
+            .item("unchanged", n(c.unchanged as i64))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn link_account(&self, account: &str, work_no: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("LINK#{account}")))
+            .item(SK, s("LINK"))
+            .item("work_no", s(work_no))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn linked_work_no(&self, account: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("LINK#{account}")))
+            .key(SK, s("LINK"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.as_ref().and_then(|i| string_attr(i, "work_no")))
+    }
+}
