@@ -4,14 +4,11 @@
 //! issued and that has not expired>`). Deviations are recorded (the test then fails) and
 //! answered 418; an unknown or expired token gets 401, as a real CEC would answer.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 
 pub const APP_KEY: &str = "cec-app-key-9d1e";
 pub const APP_SECRET: &str = "cec-app-secret-77f0";
@@ -78,8 +75,6 @@ fn answer(status: u16, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
 
 impl FakeCec {
     pub async fn start() -> FakeCec {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
             behavior: Mutex::new(Behavior::Directory(directory(&[1001, 1002, 1003], false))),
             tokens: Mutex::new(Vec::new()),
@@ -88,23 +83,11 @@ impl FakeCec {
             violations: Mutex::new(Vec::new()),
         });
         let server_state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = server_state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(state.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let base_url = super::serve_loopback(move |req| {
+            let state = server_state.clone();
+            async move { state.answer(req).await }
+        })
+        .await;
         FakeCec { base_url, state }
     }
 

@@ -5,15 +5,12 @@
 //! answered 418.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 
 pub const PATH: &str = "/oauth/token_exchange";
 pub const CLIENT_ID: &str = "fuyun-client";
@@ -103,42 +100,32 @@ pub struct FakeIdp {
 impl FakeIdp {
     /// Starts the fake on an ephemeral loopback port (open gate).
     pub async fn start(jwt: JwtExpectation) -> FakeIdp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}{PATH}", listener.local_addr().unwrap());
-        let fake = FakeIdp {
-            url,
-            behavior: Arc::new(Mutex::new(Behavior::Success { expires_in: 3600 })),
-            requests: Arc::new(AtomicUsize::new(0)),
-            seen: Arc::new(Mutex::new(Seen::default())),
-            gate: Arc::new(tokio::sync::watch::channel(true).0),
-            first_request: Arc::new(tokio::sync::Notify::new()),
-        };
+        let behavior = Arc::new(Mutex::new(Behavior::Success { expires_in: 3600 }));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let gate = Arc::new(tokio::sync::watch::channel(true).0);
+        let first_request = Arc::new(tokio::sync::Notify::new());
         let state = Arc::new(State {
-            behavior: fake.behavior.clone(),
-            requests: fake.requests.clone(),
-            seen: fake.seen.clone(),
-            gate: fake.gate.clone(),
-            first_request: fake.first_request.clone(),
+            behavior: behavior.clone(),
+            requests: requests.clone(),
+            seen: seen.clone(),
+            gate: gate.clone(),
+            first_request: first_request.clone(),
             jwt,
         });
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(state.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        fake
+        let base = super::serve_loopback(move |req| {
+            let state = state.clone();
+            async move { state.answer(req).await }
+        })
+        .await;
+        FakeIdp {
+            url: format!("{base}{PATH}"),
+            behavior,
+            requests,
+            seen,
+            gate,
+            first_request,
+        }
     }
 
     pub fn set(&self, behavior: Behavior) {

@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{backoff, classify, number_attr, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK};
+use super::{classify, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::cec::{Agent, SyncCounts, SyncState};
 use crate::store::{AgentStore, StoreError};
 
 pub(super) const AGENTS_PK: &str = "AGENTS";
 pub(super) const AGENT_SK_PREFIX: &str = "AGENT#";
 const SYNC_SK: &str = "SYNC";
-const BATCH_WRITE_LIMIT: usize = 25;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -22,10 +21,6 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn failed(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(e.to_string())
 }
 
 pub(super) fn agent_key(work_no: &str) -> HashMap<String, AttributeValue> {
@@ -108,43 +103,8 @@ impl AgentStore for DynamoStore {
     }
 
     async fn put_agents(&self, agents: &[Agent]) -> Result<(), StoreError> {
-        let requests = agents
-            .iter()
-            .map(|a| {
-                PutRequest::builder()
-                    .set_item(Some(agent_item(a)))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(failed)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                if let Some(rest) = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
-                    pending = rest;
-                }
-                if !pending.is_empty() {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::Unavailable("agents left unprocessed".into()));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(())
+        self.batch_put(agents.iter().map(agent_item).collect())
+            .await
     }
 
     async fn last_sync(&self) -> Result<Option<SyncState>, StoreError> {

@@ -12,12 +12,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::{backoff, classify, classify_service, number_attr, string_attr, DynamoStore};
-use super::{MAP_SK, MAX_ATTEMPTS, PHONE_PREFIX, PK, SK};
+use super::{classify, classify_service, number_attr, string_attr, DynamoStore};
+use super::{MAP_SK, PHONE_PREFIX, PK, SK};
 use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::phone::PhoneKey;
 use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
@@ -29,8 +27,6 @@ const RECORD_NUMBER_PREFIX: &str = "VNUM#";
 const RECORD_AGENT_PREFIX: &str = "VAGT#";
 const RECORD_ALL: &str = "VREC";
 const RECORD_SK_PREFIX: &str = "VREC#";
-/// BatchWriteItem's limit.
-const BATCH_WRITE_LIMIT: usize = 25;
 
 pub const GSI_BY_AGENT: &str = "gsi1";
 pub const GSI_BY_TIME: &str = "gsi2";
@@ -284,7 +280,7 @@ impl IdentityStore for DynamoStore {
         for (phone, digest) in pins {
             latest.insert(phone, digest);
         }
-        let requests: Vec<WriteRequest> = latest
+        let items = latest
             .into_iter()
             .map(|(phone, digest)| {
                 let mut item = pin_key(phone);
@@ -293,40 +289,10 @@ impl IdentityStore for DynamoStore {
                 item.insert("window_start".into(), n(0));
                 item.insert("locked_until".into(), n(0));
                 item.insert("version".into(), n(fresh_version()));
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(failed)?;
-                Ok(WriteRequest::builder().put_request(put).build())
+                item
             })
-            .collect::<Result<_, StoreError>>()?;
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                if let Some(rest) = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
-                    pending = rest;
-                }
-                if !pending.is_empty() {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::Unavailable("PINs left unprocessed".into()));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(())
+            .collect();
+        self.batch_put(items).await
     }
 
     async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError> {

@@ -18,9 +18,9 @@ use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem,
+    TransactWriteItem, WriteRequest,
 };
 pub use aws_sdk_dynamodb::Client;
 
@@ -43,6 +43,7 @@ const PHONE_PREFIX: &str = "PHONE#";
 const UID_PREFIX: &str = "UID#";
 /// DynamoDB's limits: keys per BatchGetItem, actions per TransactWriteItems (two per mapping).
 const BATCH_GET_LIMIT: usize = 100;
+const BATCH_WRITE_LIMIT: usize = 25;
 const MAPPINGS_PER_TRANSACTION: usize = 50;
 /// Attempts at one transaction or one batch's unprocessed keys before giving up as unavailable.
 const MAX_ATTEMPTS: u32 = 6;
@@ -143,6 +144,52 @@ impl DynamoStore {
             }
         }
         Ok(items)
+    }
+
+    /// Puts `items` with BatchWriteItem, 25 a request, retrying unprocessed ones with backoff.
+    async fn batch_put(
+        &self,
+        items: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| StoreError::Failed(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(rest) = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    pending = rest;
+                }
+                if !pending.is_empty() {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Unavailable(
+                            "BatchWriteItem left items unprocessed".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Creates the bundle's table (DynamoDB Local, tests, `cc-callbacks table create`) with the
