@@ -21,7 +21,7 @@ struct World {
 
 async fn world() -> World {
     let cec = FakeCec::start().await;
-    let client = Arc::new(fake_cec::client(&cec.base_url));
+    let client = Arc::new(support::cec_client(&cec.base_url));
     World {
         cec,
         client,

@@ -140,7 +140,7 @@ async fn every_sample_event_gets_its_documented_answer() {
 
     // The agent directory against the fake CEC: `alice` linked to agent 1002, accepting dev:dev.
     let cec = support::fake_cec::FakeCec::start().await;
-    let cec_client = Arc::new(support::fake_cec::client(&cec.base_url));
+    let cec_client = Arc::new(support::cec_client(&cec.base_url));
     let clock = cc_shared::clock::ManualClock::at(support::T0);
     agent_sync::sync(&*store, &cec_client, &clock)
         .await

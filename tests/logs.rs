@@ -158,7 +158,7 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     let cec = FakeCec::start().await;
     let (capture, _guard) = support::capture_logs();
     let (store, _dir) = support::embedded_store();
-    let client = std::sync::Arc::new(fake_cec::client(&cec.base_url));
+    let client = std::sync::Arc::new(support::cec_client(&cec.base_url));
     let clock = cc_shared::clock::ManualClock::at(1_790_000_000);
     agent_sync::sync(&*store, &client, &clock).await.unwrap();
     cc_shared::store::AgentStore::link_account(&*store, "alice", "1001")

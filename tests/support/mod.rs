@@ -2,8 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
-pub mod fake_cec;
-pub mod fake_idp;
+pub use testkit::{fake_cec, fake_idp};
 
 use std::sync::Arc;
 
@@ -69,38 +68,6 @@ impl<T> Store for T where
         + cc_shared::store::AuditStore
         + cc_shared::store::AgentStore
 {
-}
-
-/// Serves `answer` over HTTP/1.1 on an ephemeral loopback port (the fake vendor servers);
-/// returns `http://127.0.0.1:<port>`.
-pub async fn serve_loopback<F, Fut>(answer: F) -> String
-where
-    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>>
-        + Send
-        + 'static,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let answer = answer.clone();
-                    async move { Ok::<_, std::convert::Infallible>(answer(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    base
 }
 
 /// Everything a store holds, as text: every item of the DynamoDB table, or the embedded
@@ -417,4 +384,18 @@ pub async fn call_token(
         serde_json::from_str(&body).expect("JSON body"),
         parts.headers,
     )
+}
+
+/// A CEC client for the fake CEC at `base_url`.
+pub fn cec_client(base_url: &str) -> agent_sync::cec::CecClient {
+    agent_sync::cec::CecClient::new(agent_sync::cec::CecSettings {
+        base_url: base_url.into(),
+        agent_info_path: fake_cec::AGENTS_PATH.into(),
+        app_key: fake_cec::APP_KEY.into(),
+        app_secret: fake_cec::APP_SECRET.into(),
+        token_expire_seconds: 3600,
+        connect_timeout: std::time::Duration::from_secs(2),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap()
 }

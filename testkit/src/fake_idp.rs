@@ -113,7 +113,7 @@ impl FakeIdp {
             first_request: first_request.clone(),
             jwt,
         });
-        let base = super::serve_loopback(move |req| {
+        let base = crate::serve_loopback(move |req| {
             let state = state.clone();
             async move { state.answer(req).await }
         })

@@ -83,7 +83,7 @@ impl FakeCec {
             violations: Mutex::new(Vec::new()),
         });
         let server_state = state.clone();
-        let base_url = super::serve_loopback(move |req| {
+        let base_url = crate::serve_loopback(move |req| {
             let state = server_state.clone();
             async move { state.answer(req).await }
         })
@@ -206,18 +206,4 @@ impl State {
             other => self.violation(format!("unexpected path {other}")),
         }
     }
-}
-
-/// A CEC client for the fake.
-pub fn client(base_url: &str) -> agent_sync::cec::CecClient {
-    agent_sync::cec::CecClient::new(agent_sync::cec::CecSettings {
-        base_url: base_url.into(),
-        agent_info_path: AGENTS_PATH.into(),
-        app_key: APP_KEY.into(),
-        app_secret: APP_SECRET.into(),
-        token_expire_seconds: 3600,
-        connect_timeout: std::time::Duration::from_secs(2),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .unwrap()
 }
