@@ -64,3 +64,16 @@ pub fn list(name: &'static str) -> Vec<String> {
 pub fn in_lambda() -> bool {
     env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }
+
+/// A boolean setting: `true` or `false`, else the default.
+pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match optional(name).as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: "must be true or false".into(),
+        }),
+    }
+}

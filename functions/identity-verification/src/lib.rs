@@ -94,16 +94,7 @@ impl Config {
                 lock_seconds: config::number("IDENTITY_LOCK_SECONDS", 900, 1..=86_400 * 30)?,
             },
             record_ttl_days: config::number("IDENTITY_RECORD_TTL_DAYS", 90, 1..=3650)?,
-            require_known_agent: match config::optional("IDENTITY_REQUIRE_KNOWN_AGENT").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => {
-                    return Err(ConfigError::Invalid {
-                        name: "IDENTITY_REQUIRE_KNOWN_AGENT",
-                        reason: "must be true or false".into(),
-                    })
-                }
-            },
+            require_known_agent: config::flag("IDENTITY_REQUIRE_KNOWN_AGENT", false)?,
         })
     }
 }

@@ -22,9 +22,13 @@ async fn init() -> Result<IdentityVerification, cc_shared::config::ConfigError> 
     let sdk = cc_shared::secrets::sdk_config().await;
     let pepper = cc_shared::secrets::pepper(&sdk, None).await?;
     let config = Config::from_env(None, pepper)?;
+    let store = DynamoStore::new(dynamo::client(&sdk), table);
+    if cc_shared::config::flag("DYNAMODB_PRIME", true)? {
+        store.prime("PIN#").await;
+    }
     Ok(IdentityVerification::new(
         config,
-        Arc::new(DynamoStore::new(dynamo::client(&sdk), table)),
+        Arc::new(store),
         Arc::new(SystemClock),
     ))
 }

@@ -18,9 +18,9 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn init() -> Result<NumberMapping, cc_shared::config::ConfigError> {
     let config = Config::from_env(None)?;
     let table = cc_shared::config::required("TABLE_NAME")?;
-    let client = client_from_env().await;
-    Ok(NumberMapping::new(
-        config,
-        Arc::new(DynamoStore::new(client, table)),
-    ))
+    let store = DynamoStore::new(client_from_env().await, table);
+    if cc_shared::config::flag("DYNAMODB_PRIME", true)? {
+        store.prime("PHONE#").await;
+    }
+    Ok(NumberMapping::new(config, Arc::new(store)))
 }

@@ -146,6 +146,21 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// Opens the connection to DynamoDB (DNS, TCP, TLS) and resolves credentials at init, with
+    /// one BatchGetItem of a key that never exists under `pk_prefix` (a prefix the function's
+    /// policy allows), so that the first live call does not pay for it. Failures are ignored:
+    /// the first call will simply pay.
+    pub async fn prime(&self, pk_prefix: &str) {
+        let key = HashMap::from([
+            (
+                PK.to_string(),
+                AttributeValue::S(format!("{pk_prefix}~prime")),
+            ),
+            (SK.to_string(), AttributeValue::S(MAP_SK.to_string())),
+        ]);
+        let _ = self.batch_get_items(vec![key], None).await;
+    }
+
     /// Puts `items` with BatchWriteItem, 25 a request, retrying unprocessed ones with backoff.
     async fn batch_put(
         &self,
