@@ -690,7 +690,7 @@ fn report(
         let mb = |p: PathBuf| file_size(&p).map(|b| b as f64 / 1_048_576.0);
         let arm = |profile: &str| {
             mb(PathBuf::from(format!(
-                "target/aarch64-unknown-linux-gnu/{profile}/{f}"
+                "target/lambda-sizes/{profile}/{f}/bootstrap"
             )))
         };
         let cell = |v: Option<f64>| v.map_or("not built".to_string(), |m| format!("{m:.2} MB"));

@@ -10,8 +10,9 @@ use std::fmt;
 
 use crate::config::ConfigError;
 
-/// libphonenumber's metadata (Apache-2.0), the same version as the `phonenumber` crate's.
-const METADATA_XML: &str = include_str!("../assets/PhoneNumberMetadata.xml");
+/// libphonenumber's metadata (Apache-2.0), the same version as the `phonenumber` crate's,
+/// minified by build.rs.
+const METADATA_XML: &str = include_str!(concat!(env!("OUT_DIR"), "/PhoneNumberMetadata.min.xml"));
 
 /// Longest accepted input, in characters, and most digits in a number.
 pub const MAX_NUMBER_CHARS: usize = 32;
