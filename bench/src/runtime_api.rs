@@ -24,6 +24,7 @@ struct State {
     events: tokio::sync::Mutex<mpsc::Receiver<(String, Bytes)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     first_next: Mutex<Option<Instant>>,
+    ready: tokio::sync::Notify,
     init_error: Mutex<Option<String>>,
 }
 
@@ -110,6 +111,7 @@ impl RuntimeApi {
             events: tokio::sync::Mutex::new(events),
             waiting: Mutex::new(HashMap::new()),
             first_next: Mutex::new(None),
+            ready: tokio::sync::Notify::new(),
             init_error: Mutex::new(None),
         });
         let server = state.clone();
@@ -129,6 +131,19 @@ impl RuntimeApi {
     /// When the function first asked for an invocation (the end of its init).
     pub fn first_next(&self) -> Option<Instant> {
         *self.state.first_next.lock().unwrap()
+    }
+
+    /// Waits until the function has finished its init (its first `next`), at most `limit`.
+    pub async fn wait_ready(&self, limit: std::time::Duration) -> Result<(), String> {
+        if self.first_next().is_some() {
+            return Ok(());
+        }
+        tokio::time::timeout(limit, self.state.ready.notified())
+            .await
+            .map_err(|_| match self.init_error() {
+                Some(e) => format!("init failed: {e}"),
+                None => "the function never asked for an invocation".to_string(),
+            })
     }
 
     pub fn init_error(&self) -> Option<String> {

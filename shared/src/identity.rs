@@ -46,7 +46,7 @@ impl Pepper {
 
     fn mac(&self, domain: &str, phone: &PhoneKey, extra: &str) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC takes keys of any length");
+            .expect("HMAC takes keys of any length"); // ok: infallible for HMAC
         for part in [domain, phone.as_str(), extra] {
             mac.update(part.as_bytes());
             mac.update(&[0]);
