@@ -175,7 +175,7 @@ async fn run_scenario(
         .envs(base_env.iter().cloned())
         .envs(s.env.iter().cloned())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     let spawned = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
@@ -198,20 +198,25 @@ async fn run_scenario(
         (s.check)(&v).map_err(|e| format!("invocation {i}: {e}"))
     };
 
-    let before = proxy.count();
-    let (sent, first) = api
-        .invoke((s.event)(0))
-        .await
-        .map_err(|e| match api.init_error() {
-            Some(init) => format!("init failed: {init}"),
-            None => e,
-        })?;
-    let first_round_trips = proxy.count() - before;
-    check(0, &first)?;
+    // Init first (its DynamoDB priming included), then the first invocation on its own.
+    let stderr = child.stderr.take();
+    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
+        let _ = child.kill().await;
+        let mut text = String::new();
+        if let Some(mut err) = stderr {
+            use tokio::io::AsyncReadExt;
+            let _ = err.read_to_string(&mut text).await;
+        }
+        return Err(format!("{e}; its stderr: {}", text.trim()));
+    }
     let init = api
         .first_next()
         .map(|t| t - spawned)
         .ok_or("the function never asked for an invocation")?;
+    let before = proxy.count();
+    let (sent, first) = api.invoke((s.event)(0)).await?;
+    let first_round_trips = proxy.count() - before;
+    check(0, &first)?;
 
     let mut warm = Vec::with_capacity(args.iterations);
     let before = proxy.count();

@@ -55,10 +55,15 @@ impl State {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match parts.as_slice() {
             ["2018-06-01", "runtime", "invocation", "next"] => {
-                self.first_next
-                    .lock()
-                    .unwrap()
-                    .get_or_insert_with(Instant::now);
+                let first = {
+                    let mut first_next = self.first_next.lock().unwrap();
+                    let first = first_next.is_none();
+                    first_next.get_or_insert_with(Instant::now);
+                    first
+                };
+                if first {
+                    self.ready.notify_one();
+                }
                 let Some((id, event)) = self.events.lock().await.recv().await else {
                     return reply(410, "shutting down");
                 };
