@@ -123,15 +123,17 @@ fn pins_import_refuses_a_file_without_the_header() {
     assert!(!ok && stderr.contains("cannot open"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_sync_list_link_and_softphone_through_cli_and_gateway() {
+/// The agent directory through the CLI and the gateway, on the store `store_env` selects.
+async fn agents_through_cli_and_gateway(store_env: Vec<(String, String)>) {
     use support::fake_cec::{self, FakeCec};
     let cec = FakeCec::start().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let base = cec.base_url.clone();
+    let env = store_env.clone();
     let with_cec = move |args: &[&str]| {
         let out = command(&data)
+            .envs(env.iter().cloned())
             .env("CEC_BASE_URL", &base)
             .env("CEC_APP_KEY", fake_cec::APP_KEY)
             .env("CEC_APP_SECRET", fake_cec::APP_SECRET)
@@ -195,7 +197,8 @@ async fn agents_sync_list_link_and_softphone_through_cli_and_gateway() {
 
     // The gateway serves the softphone endpoint on the same store.
     let mut cmd = command(dir.path());
-    cmd.env("CEC_BASE_URL", &cec.base_url)
+    cmd.envs(store_env.iter().cloned())
+        .env("CEC_BASE_URL", &cec.base_url)
         .env("CEC_APP_KEY", fake_cec::APP_KEY)
         .env("CEC_APP_SECRET", fake_cec::APP_SECRET);
     let gw = support::cli::spawn(cmd);
@@ -218,4 +221,36 @@ async fn agents_sync_list_link_and_softphone_through_cli_and_gateway() {
         (Some("1002"), Some("cti-pw-1002"))
     );
     cec.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_through_cli_and_gateway_embedded() {
+    agents_through_cli_and_gateway(Vec::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_through_cli_and_gateway_dynamodb() {
+    let table = format!("cc-cli-{}", cc_shared::uid::Uid::generate().unwrap());
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", table.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &support::dynamodb_endpoint()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .envs(env.iter().cloned())
+        .args(["table", "create"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    agents_through_cli_and_gateway(env).await;
 }

@@ -35,3 +35,51 @@ where
     });
     base
 }
+
+/// A fake AWS Secrets Manager (`GetSecretValue` only, AWS JSON 1.1 protocol) serving `secrets`
+/// by id (ARN); unknown ids get `ResourceNotFoundException`. Returns the endpoint URL, for
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` or an SDK config's `endpoint_url`.
+pub async fn fake_secrets_manager(secrets: Vec<(String, String)>) -> String {
+    let secrets = std::sync::Arc::new(secrets);
+    serve_loopback(move |req: http::Request<hyper::body::Incoming>| {
+        let secrets = secrets.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let signed = req.headers().contains_key("authorization");
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let answer = |status: u16, json: serde_json::Value| {
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(json.to_string())))
+                    .unwrap()
+            };
+            if target != "secretsmanager.GetSecretValue" || !signed {
+                return answer(400, serde_json::json!({"__type": "InvalidRequestException"}));
+            }
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["SecretId"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            match secrets.iter().find(|(arn, _)| *arn == id) {
+                Some((arn, value)) => answer(
+                    200,
+                    serde_json::json!({"ARN": arn, "Name": "secret", "SecretString": value,
+                                       "VersionId": "v1", "CreatedDate": 1.79e9}),
+                ),
+                None => answer(
+                    400,
+                    serde_json::json!({"__type": "ResourceNotFoundException",
+                                       "message": "Secrets Manager can't find the specified secret."}),
+                ),
+            }
+        }
+    })
+    .await
+}

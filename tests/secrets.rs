@@ -1,0 +1,65 @@
+//! Secrets read at init from AWS Secrets Manager (a fake speaking its JSON protocol): the PIN
+//! pepper, the Fuyun secrets and the CEC AK/SK, and a clear error naming the variable when a
+//! secret is missing. One test in its own binary: it sets process environment variables.
+
+const PEPPER_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pepper-AbCdEf";
+const FUYUN_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fuyun-AbCdEf";
+const CEC_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cec-AbCdEf";
+const MISSING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf";
+
+#[tokio::test]
+async fn secrets_come_from_secrets_manager_at_init() {
+    let endpoint = testkit::fake_secrets_manager(vec![
+        (PEPPER_ARN.into(), "p".repeat(48)),
+        (
+            FUYUN_ARN.into(),
+            serde_json::json!({"client_secret": "cs-1", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}).to_string(),
+        ),
+        (
+            CEC_ARN.into(),
+            serde_json::json!({"app_key": "ak-1", "app_secret": "as-1"}).to_string(),
+        ),
+    ])
+    .await;
+    // SAFETY: this binary has this one test; nothing else reads the environment meanwhile.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint);
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "local");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "local");
+        std::env::set_var(cc_shared::secrets::PEPPER_ARN_VAR, PEPPER_ARN);
+        std::env::set_var(token_exchange::SECRET_ARN_VAR, FUYUN_ARN);
+        std::env::set_var(agent_sync::SECRET_ARN_VAR, CEC_ARN);
+    }
+    let sdk = cc_shared::secrets::sdk_config().await;
+
+    let pepper = cc_shared::secrets::pepper(&sdk, None).await.unwrap();
+    assert_eq!(pepper.as_bytes(), "p".repeat(48).as_bytes());
+    let fuyun = token_exchange::FuyunSecrets::load(&sdk).await.unwrap();
+    assert_eq!(fuyun.client_secret, "cs-1");
+    assert!(fuyun.private_key.unwrap().contains("BEGIN PRIVATE KEY"));
+    let cec = agent_sync::CecSecrets::load(&sdk).await.unwrap();
+    assert_eq!(
+        (cec.app_key.as_str(), cec.app_secret.as_str()),
+        ("ak-1", "as-1")
+    );
+
+    // A secret that is not there: an init error naming the variable, never the secret.
+    unsafe { std::env::set_var(cc_shared::secrets::PEPPER_ARN_VAR, MISSING_ARN) };
+    let err = cc_shared::secrets::pepper(&sdk, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"), "{err}");
+    // A secret that is not the documented JSON.
+    unsafe { std::env::set_var(agent_sync::SECRET_ARN_VAR, PEPPER_ARN) };
+    let err = agent_sync::CecSecrets::load(&sdk)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("CEC_SECRET_ARN") && !err.contains("ppp"),
+        "{err}"
+    );
+}
