@@ -123,6 +123,8 @@ struct Result1 {
     first: Duration,
     p50: Duration,
     p99: Duration,
+    /// The handler's own p50, from its log lines.
+    handler: Option<Duration>,
     round_trips: f64,
     first_round_trips: u64,
     rss_kb: u64,
@@ -152,6 +154,43 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The function's stdout (its JSON log lines, with each request's own `latency_ms`) goes to
+/// `target/bench-logs/<function>-<scenario>.log`, to compare with the latency seen from outside.
+fn log_path(s: &Scenario) -> PathBuf {
+    let name: String = format!("{}-{}", s.function, s.name)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Path::new("target/bench-logs").join(format!("{name}.log"))
+}
+
+fn log_file(s: &Scenario) -> Result<Stdio, String> {
+    let path = log_path(s);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Stdio::from(file))
+}
+
+/// The median of the `latency_ms` the function logged itself for its warm invocations: its own
+/// handling time, without the Runtime API exchange.
+fn handler_p50(s: &Scenario) -> Option<Duration> {
+    let text = std::fs::read_to_string(log_path(s)).ok()?;
+    let mut v: Vec<f64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "request" || l["message"] == "sync")
+        .filter_map(|l| l["latency_ms"].as_f64())
+        .skip(1) // the first invocation
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(Duration::from_secs_f64(v[v.len() / 2] / 1000.0))
+}
+
 async fn run_scenario(
     args: &Args,
     base_env: &[(String, String)],
@@ -174,7 +213,7 @@ async fn run_scenario(
         .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
         .envs(base_env.iter().cloned())
         .envs(s.env.iter().cloned())
-        .stdout(Stdio::null())
+        .stdout(log_file(s)?)
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let spawned = Instant::now();
@@ -228,6 +267,8 @@ async fn run_scenario(
     let round_trips = (proxy.count() - before) as f64 / args.iterations as f64;
     let rss_kb = peak_rss_kb(pid);
     let _ = child.kill().await;
+    let _ = child.wait().await;
+    let handler = handler_p50(s);
     warm.sort();
     Ok(Result1 {
         function: s.function,
@@ -236,6 +277,7 @@ async fn run_scenario(
         first: first.at - sent,
         p50: percentile(&warm, 50),
         p99: percentile(&warm, 99),
+        handler,
         round_trips,
         first_round_trips,
         rss_kb,
@@ -664,19 +706,26 @@ fn report(
         args.bin_dir.display()
     );
     let _ = writeln!(o, "## Method\n");
-    let _ = writeln!(o, "Each function's binary runs as Lambda runs it: a Runtime API emulator in the harness (`AWS_LAMBDA_RUNTIME_API` and the usual `AWS_LAMBDA_*` variables) hands it API Gateway HTTP API v2 events (or a schedule event) one at a time and reads its answers, each checked. **Init** is process spawn to its first `GET /2018-06-01/runtime/invocation/next`; **first** is the first invocation; **warm** p50/p99 are over {} further invocations. **Round trips** are HTTP requests counted at a proxy between the function and DynamoDB Local 3.3.1 (in memory), per warm invocation (first invocation in brackets). **Peak RSS** is the process's `VmHWM`. The **floor** is one raw consistent `BatchGetItem` of the same keys from a warm SDK client in the harness, through the same proxy, in the same run; warm latency is also given as a ratio to it, since absolute times on a shared machine drift and ratios do not. DynamoDB Local is warmed up (a few hundred reads) before the first scenario. The vendors are the test fakes (`testkit`) on loopback.\n", args.iterations);
+    let _ = writeln!(o, "Each function's binary runs as Lambda runs it: a Runtime API emulator in the harness (`AWS_LAMBDA_RUNTIME_API` and the usual `AWS_LAMBDA_*` variables) hands it API Gateway HTTP API v2 events (or a schedule event) one at a time and reads its answers, each checked. **Init** is process spawn to its first `GET /2018-06-01/runtime/invocation/next`; **first** is the first invocation; **warm** p50/p99 are over {} further invocations. **Round trips** are HTTP requests counted at a proxy between the function and DynamoDB Local 3.3.1 (in memory), per warm invocation (first invocation in brackets). **Handler p50** is the median of the `latency_ms` each function logs for its own handling of a request (without the Runtime API exchange). **Peak RSS** is the process's `VmHWM`. The **floor** is one raw consistent `BatchGetItem` of the same keys from a warm SDK client in the harness, through the same proxy, in the same run; warm latency is also given as a ratio to it, since absolute times on a shared machine drift and ratios do not. DynamoDB Local is warmed up (a few hundred reads) before the first scenario. The vendors are the test fakes (`testkit`) on loopback.\n", args.iterations);
     let _ = writeln!(o, "## Results\n");
-    let _ = writeln!(o, "| function | scenario | init ms | first ms | warm p50 ms | warm p99 ms | × floor p50 | round trips | peak RSS MB |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "| function | scenario | init ms | first ms | warm p50 ms | warm p99 ms | × floor p50 | handler p50 ms (× floor) | round trips | peak RSS MB |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         let ratio = r
             .floor_keys
             .and_then(|n| floors.get(&n))
             .map(|(p50, _)| format!("{:.2}", ms(r.p50) / ms(*p50).max(1e-9)))
             .unwrap_or_else(|| "–".into());
+        let handler = match (r.handler, r.floor_keys.and_then(|n| floors.get(&n))) {
+            (Some(h), Some((p50, _))) => {
+                format!("{:.2} ({:.2})", ms(h), ms(h) / ms(*p50).max(1e-9))
+            }
+            (Some(h), None) => format!("{:.2}", ms(h)),
+            (None, _) => "–".into(),
+        };
         let _ = writeln!(
             o,
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {:.2} ({}) | {:.1} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} ({}) | {:.1} |",
             r.function,
             r.name,
             ms(r.init),
@@ -684,6 +733,7 @@ fn report(
             ms(r.p50),
             ms(r.p99),
             ratio,
+            handler,
             r.round_trips,
             r.first_round_trips,
             r.rss_kb as f64 / 1024.0
