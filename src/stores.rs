@@ -75,14 +75,7 @@ impl Stores {
         &self,
         data_dir: &Path,
     ) -> Result<cc_shared::identity::Pepper, ConfigError> {
-        match &self.sdk {
-            Some(sdk) => cc_shared::secrets::pepper(sdk, Some(data_dir)).await,
-            None if cc_shared::config::optional(cc_shared::secrets::PEPPER_ARN_VAR).is_some() => {
-                let sdk = cc_shared::secrets::sdk_config().await;
-                cc_shared::secrets::pepper(&sdk, Some(data_dir)).await
-            }
-            None => cc_shared::secrets::local_pepper(Some(data_dir)),
-        }
+        cc_shared::secrets::pepper(self.sdk.as_ref(), Some(data_dir)).await
     }
 
     /// The token-exchange secrets, or None when token exchange is not configured here
@@ -93,14 +86,9 @@ impl Stores {
         {
             return Ok(None);
         }
-        match &self.sdk {
-            Some(sdk) => token_exchange::FuyunSecrets::load(sdk).await.map(Some),
-            None if cc_shared::config::optional(token_exchange::SECRET_ARN_VAR).is_some() => {
-                let sdk = cc_shared::secrets::sdk_config().await;
-                token_exchange::FuyunSecrets::load(&sdk).await.map(Some)
-            }
-            None => token_exchange::FuyunSecrets::from_env().map(Some),
-        }
+        token_exchange::FuyunSecrets::load(self.sdk.as_ref())
+            .await
+            .map(Some)
     }
 
     /// The CEC client, or None when the agent directory is not configured here (no
@@ -109,14 +97,7 @@ impl Stores {
         if cc_shared::config::optional("CEC_BASE_URL").is_none() {
             return Ok(None);
         }
-        let secrets = match &self.sdk {
-            Some(sdk) => agent_sync::CecSecrets::load(sdk).await?,
-            None if cc_shared::config::optional(agent_sync::SECRET_ARN_VAR).is_some() => {
-                let sdk = cc_shared::secrets::sdk_config().await;
-                agent_sync::CecSecrets::load(&sdk).await?
-            }
-            None => agent_sync::CecSecrets::from_env()?,
-        };
+        let secrets = agent_sync::CecSecrets::load(self.sdk.as_ref()).await?;
         agent_sync::cec_from_env(secrets).map(Some)
     }
 

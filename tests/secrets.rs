@@ -33,12 +33,14 @@ async fn secrets_come_from_secrets_manager_at_init() {
     }
     let sdk = cc_shared::secrets::sdk_config().await;
 
-    let pepper = cc_shared::secrets::pepper(&sdk, None).await.unwrap();
+    let pepper = cc_shared::secrets::pepper(Some(&sdk), None).await.unwrap();
     assert_eq!(pepper.as_bytes(), "p".repeat(48).as_bytes());
-    let fuyun = token_exchange::FuyunSecrets::load(&sdk).await.unwrap();
+    let fuyun = token_exchange::FuyunSecrets::load(Some(&sdk))
+        .await
+        .unwrap();
     assert_eq!(fuyun.client_secret, "cs-1");
     assert!(fuyun.private_key.unwrap().contains("BEGIN PRIVATE KEY"));
-    let cec = agent_sync::CecSecrets::load(&sdk).await.unwrap();
+    let cec = agent_sync::CecSecrets::load(Some(&sdk)).await.unwrap();
     assert_eq!(
         (cec.app_key.as_str(), cec.app_secret.as_str()),
         ("ak-1", "as-1")
@@ -46,14 +48,14 @@ async fn secrets_come_from_secrets_manager_at_init() {
 
     // A secret that is not there: an init error naming the variable, never the secret.
     unsafe { std::env::set_var(cc_shared::secrets::PEPPER_ARN_VAR, MISSING_ARN) };
-    let err = cc_shared::secrets::pepper(&sdk, None)
+    let err = cc_shared::secrets::pepper(Some(&sdk), None)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"), "{err}");
     // A secret that is not the documented JSON.
     unsafe { std::env::set_var(agent_sync::SECRET_ARN_VAR, PEPPER_ARN) };
-    let err = agent_sync::CecSecrets::load(&sdk)
+    let err = agent_sync::CecSecrets::load(Some(&sdk))
         .await
         .err()
         .unwrap()

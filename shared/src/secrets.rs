@@ -49,21 +49,36 @@ fn pepper_from(name: &'static str, value: String) -> Result<Pepper, ConfigError>
     Pepper::new(value.into_bytes()).map_err(|reason| ConfigError::Invalid { name, reason })
 }
 
+/// The string value of the secret named by the variable `arn_var`, when that variable is set
+/// (None otherwise: the caller falls back to its local settings). Read with `sdk`, or with a
+/// configuration loaded from the environment when none was loaded yet (local runs).
+#[cfg(feature = "secrets")]
+pub async fn configured_secret(
+    sdk: Option<&aws_config::SdkConfig>,
+    arn_var: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(arn) = config::optional(arn_var) else {
+        return Ok(None);
+    };
+    let value = match sdk {
+        Some(sdk) => secret_string(sdk, arn_var, &arn).await?,
+        None => secret_string(&sdk_config().await, arn_var, &arn).await?,
+    };
+    Ok(Some(value))
+}
+
 /// The PIN pepper: the Secrets Manager secret named by `IDENTITY_PIN_PEPPER_SECRET_ARN`, else
 /// `IDENTITY_PIN_PEPPER`, else (outside Lambda only) `<data_dir>/pin-pepper`, generated on
 /// first use with mode 0600.
 #[cfg(feature = "secrets")]
 pub async fn pepper(
-    sdk: &aws_config::SdkConfig,
+    sdk: Option<&aws_config::SdkConfig>,
     data_dir: Option<&Path>,
 ) -> Result<Pepper, ConfigError> {
-    if let Some(arn) = config::optional(PEPPER_ARN_VAR) {
-        return pepper_from(
-            PEPPER_ARN_VAR,
-            secret_string(sdk, PEPPER_ARN_VAR, &arn).await?,
-        );
+    match configured_secret(sdk, PEPPER_ARN_VAR).await? {
+        Some(value) => pepper_from(PEPPER_ARN_VAR, value),
+        None => local_pepper(data_dir),
     }
-    local_pepper(data_dir)
 }
 
 /// The pepper from `IDENTITY_PIN_PEPPER` or the data directory (no AWS).

@@ -58,11 +58,9 @@ impl CecSecrets {
 
     /// From the secret named by `CEC_SECRET_ARN` when set, else the environment.
     #[cfg(feature = "aws")]
-    pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        match config::optional(SECRET_ARN_VAR) {
-            Some(arn) => Self::from_json(
-                &cc_shared::secrets::secret_string(sdk, SECRET_ARN_VAR, &arn).await?,
-            ),
+    pub async fn load(sdk: Option<&aws_config::SdkConfig>) -> Result<Self, ConfigError> {
+        match cc_shared::secrets::configured_secret(sdk, SECRET_ARN_VAR).await? {
+            Some(json) => Self::from_json(&json),
             // In Lambda the secret is expected; the environment is for local runs (and the
             // benchmark harness's runtime emulator).
             None if config::in_lambda() && config::optional("CEC_APP_SECRET").is_none() => {

@@ -20,7 +20,7 @@ struct Deps {
 async fn deps() -> Result<Deps, ConfigError> {
     let table = config::required("TABLE_NAME")?;
     let sdk = cc_shared::secrets::sdk_config().await;
-    let cec = cec_from_env(CecSecrets::load(&sdk).await?)?;
+    let cec = cec_from_env(CecSecrets::load(Some(&sdk)).await?)?;
     Ok(Deps {
         cec: Arc::new(cec),
         store: Arc::new(DynamoStore::new(dynamo::client(&sdk), table)),

@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn init() -> Result<IdentityVerification, cc_shared::config::ConfigError> {
     let table = cc_shared::config::required("TABLE_NAME")?;
     let sdk = cc_shared::secrets::sdk_config().await;
-    let pepper = cc_shared::secrets::pepper(&sdk, None).await?;
+    let pepper = cc_shared::secrets::pepper(Some(&sdk), None).await?;
     let config = Config::from_env(None, pepper)?;
     let store = DynamoStore::new(dynamo::client(&sdk), table);
     if cc_shared::config::flag("DYNAMODB_PRIME", true)? {

@@ -3,7 +3,7 @@
 //! at once. Calls run on tokio's blocking pool.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,7 +85,6 @@ CREATE TABLE IF NOT EXISTS account_links (
 #[derive(Clone)]
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
 }
 
 pub(super) fn failed(e: impl std::fmt::Display) -> StoreError {
@@ -117,12 +116,7 @@ impl EmbeddedStore {
         conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
         Ok(EmbeddedStore {
             conn: Arc::new(Mutex::new(conn)),
-            path,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `f` on the connection on the blocking pool.
