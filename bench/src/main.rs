@@ -7,6 +7,7 @@
 //! `cargo run --release -p cc-bench` (full run, ~1,000 invocations a scenario), or
 //! `cargo run -p cc-bench -- --smoke --bin-dir target/debug --no-build --out target/bench-smoke.md`
 //! (what the test command runs so the harness cannot rot: few invocations, no budget verdicts).
+//! `--only <function>` runs one function's scenarios, `--iterations N` sets the warm count.
 
 mod proxy;
 mod runtime_api;
@@ -37,6 +38,8 @@ struct Args {
     bin_dir: PathBuf,
     out: PathBuf,
     build: bool,
+    /// Run only the scenarios of functions whose name contains this (iterating on one function).
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         bin_dir: PathBuf::from("target/release"),
         out: PathBuf::from("BENCHMARKS.md"),
         build: true,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -64,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
             "--bin-dir" => args.bin_dir = it.next().ok_or("--bin-dir takes a directory")?.into(),
             "--out" => args.out = it.next().ok_or("--out takes a file")?.into(),
             "--no-build" => args.build = false,
+            "--only" => args.only = Some(it.next().ok_or("--only takes a function name")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -639,7 +644,12 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
     }
 
     let mut results = Vec::new();
-    for s in &scenarios {
+    let selected = scenarios.iter().filter(|s| {
+        args.only
+            .as_deref()
+            .is_none_or(|only| s.function.contains(only))
+    });
+    for s in selected {
         eprintln!("cc-bench: {} / {}", s.function, s.name);
         let r = run_scenario(args, &base_env, &proxy, s)
             .await
