@@ -98,6 +98,7 @@ async fn an_unreachable_store_is_abnormal_not_an_error() {
     let counter = cc_shared::store::dynamo::RoundTripCounter::default();
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(cc_shared::secrets::sdk_http_client())
         .endpoint_url("http://127.0.0.1:9")
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -418,6 +418,7 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
     );
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(cc_shared::secrets::sdk_http_client())
         .endpoint_url(&proxy.url)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

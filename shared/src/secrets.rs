@@ -11,8 +11,22 @@ use crate::identity::Pepper;
 #[cfg(any(feature = "secrets", feature = "dynamodb"))]
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(sdk_http_client())
         .load()
         .await
+}
+
+/// The SDK's own hyper/rustls client with the system's root certificates, on `ring` rather
+/// than the SDK's default aws-lc: the same TLS stack as the vendor client (`upstream`), and
+/// no aws-lc in the binaries (~1.5 MB smaller; see bench/notes.md). Every SDK client of the
+/// bundle, tests and benchmark included, is built with it: the SDK crates are compiled
+/// without a default HTTPS client.
+#[cfg(any(feature = "secrets", feature = "dynamodb"))]
+pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Reads a secret's string value from AWS Secrets Manager.

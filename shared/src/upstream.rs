@@ -1,7 +1,8 @@
 //! The HTTP client for vendor APIs we call (Alibaba's IdP, Huawei CEC): HTTPS with rustls and
 //! the system's root certificates (plain http only to a loopback host, for tests), redirects
 //! never followed, connect and total timeouts, bounded answers. Built once per process; the
-//! same hyper/rustls stack the AWS SDK already uses, so no second TLS stack.
+//! same hyper/rustls/ring stack as the AWS SDK client (`secrets::sdk_http_client`), so no
+//! second TLS stack.
 
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ impl UpstreamClient {
         http.set_connect_timeout(Some(connect_timeout));
         http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| ConfigError::Invalid {
                 name,
                 reason: format!("no TLS root certificates: {e}"),

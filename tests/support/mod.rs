@@ -26,6 +26,7 @@ pub fn dynamodb_endpoint() -> String {
 pub fn dynamodb_client(counter: &RoundTripCounter) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(cc_shared::secrets::sdk_http_client())
         .endpoint_url(dynamodb_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
