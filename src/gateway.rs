@@ -80,6 +80,7 @@ impl Gateway {
             identity_verification::Config::from_env(
                 fallback(identity_verification::CREDENTIALS_VAR)?,
                 pepper,
+                cc_shared::phone::PhoneNormalizer::from_env()?,
             )?,
             stores.identity.clone(),
             Arc::new(SystemClock),

@@ -51,12 +51,26 @@ impl Stores {
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
+                // AWS is needed only to read secrets kept in Secrets Manager.
+                let secret_arns = [
+                    cc_shared::secrets::PEPPER_ARN_VAR,
+                    token_exchange::SECRET_ARN_VAR,
+                    agent_sync::SECRET_ARN_VAR,
+                ];
+                let sdk = if secret_arns
+                    .iter()
+                    .any(|v| cc_shared::config::optional(v).is_some())
+                {
+                    Some(cc_shared::secrets::sdk_config().await)
+                } else {
+                    None
+                };
                 Stores {
                     mapping: store.clone(),
                     identity: store.clone(),
                     audit: store.clone(),
                     agents: store,
-                    sdk: None,
+                    sdk,
                     location,
                     dynamo: None,
                 }

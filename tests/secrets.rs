@@ -1,6 +1,8 @@
 //! Secrets read at init from AWS Secrets Manager (a fake speaking its JSON protocol): the PIN
 //! pepper, the Fuyun secrets and the CEC AK/SK, and a clear error naming the variable when a
-//! secret is missing. One test in its own binary: it sets process environment variables.
+//! secret is missing. The SDK configuration is the Lambda binaries' own (`lambda_sdk_config`:
+//! region, credentials and endpoint from the environment). One test in its own binary: it sets
+//! process environment variables.
 
 const PEPPER_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pepper-AbCdEf";
 const FUYUN_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fuyun-AbCdEf";
@@ -31,7 +33,7 @@ async fn secrets_come_from_secrets_manager_at_init() {
         std::env::set_var(token_exchange::SECRET_ARN_VAR, FUYUN_ARN);
         std::env::set_var(agent_sync::SECRET_ARN_VAR, CEC_ARN);
     }
-    let sdk = cc_shared::secrets::sdk_config().await;
+    let sdk = cc_shared::secrets::lambda_sdk_config().unwrap();
 
     let pepper = cc_shared::secrets::pepper(Some(&sdk), None).await.unwrap();
     assert_eq!(pepper.as_bytes(), "p".repeat(48).as_bytes());
@@ -64,4 +66,23 @@ async fn secrets_come_from_secrets_manager_at_init() {
         err.contains("CEC_SECRET_ARN") && !err.contains("ppp"),
         "{err}"
     );
+
+    // A configured secret and no SDK configuration to read it with: an init error, no request.
+    let err = cc_shared::secrets::pepper(None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("IDENTITY_PIN_PEPPER_SECRET_ARN") && err.contains("no AWS configuration"),
+        "{err}"
+    );
+    // The Lambda configuration needs the region Lambda sets, and names it when it is missing.
+    unsafe {
+        std::env::remove_var("AWS_REGION");
+        std::env::remove_var("AWS_DEFAULT_REGION");
+    }
+    let err = cc_shared::secrets::lambda_sdk_config()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AWS_REGION"), "{err}");
 }

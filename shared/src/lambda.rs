@@ -9,6 +9,12 @@ use lambda_http::{service_fn, Body, Error, Request, Response};
 
 use crate::config::ConfigError;
 
+/// The result of init work run with `tokio::task::spawn_blocking`; a panic in it (which aborts
+/// in release builds) is passed on as it is.
+pub fn joined<T>(result: Result<T, tokio::task::JoinError>) -> T {
+    result.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 pub async fn run<S, H, Fut>(
     function: &'static str,
     init: Result<S, ConfigError>,

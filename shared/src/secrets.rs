@@ -16,6 +16,51 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The SDK configuration of a Lambda function, from what Lambda puts in its environment: the
+/// region (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and endpoint overrides
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, as for DynamoDB Local). aws-config's
+/// default chain finds the same credentials first in Lambda, but also builds an STS client and
+/// its HTTPS connector, looks for profile files and links SSO, STS, IMDS and ECS code: about a
+/// quarter of number mapping's init instructions and ~0.5 MB of each binary (bench/notes.md).
+/// The CLI and the local gateway, run by people with profiles, keep `sdk_config`.
+#[cfg(any(feature = "secrets", feature = "dynamodb"))]
+pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
+    let region = config::optional("AWS_REGION")
+        .or_else(|| config::optional("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .http_client(sdk_http_client())
+        .service_config(EnvEndpoints);
+    if let Some(url) = config::optional("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(builder.build())
+}
+
+/// Service-specific settings from the environment only, as the SDK names them: asked for
+/// `AWS_ENDPOINT_URL` by DynamoDB, answers `AWS_ENDPOINT_URL_DYNAMODB` if set.
+#[cfg(any(feature = "secrets", feature = "dynamodb"))]
+#[derive(Debug)]
+struct EnvEndpoints;
+
+#[cfg(any(feature = "secrets", feature = "dynamodb"))]
+impl aws_types::service_config::LoadServiceConfig for EnvEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        std::env::var(format!("{}_{service}", key.env()))
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// The SDK's own hyper/rustls client with the system's root certificates, on `ring` rather
 /// than the SDK's default aws-lc: the same TLS stack as the vendor client (`upstream`), and
 /// no aws-lc in the binaries (~1.5 MB smaller; see bench/notes.md). Every SDK client of the
@@ -64,8 +109,9 @@ fn pepper_from(name: &'static str, value: String) -> Result<Pepper, ConfigError>
 }
 
 /// The string value of the secret named by the variable `arn_var`, when that variable is set
-/// (None otherwise: the caller falls back to its local settings). Read with `sdk`, or with a
-/// configuration loaded from the environment when none was loaded yet (local runs).
+/// (None otherwise: the caller falls back to its local settings), read with `sdk`. A caller
+/// without an SDK configuration loads one first when a secret is configured (as the local
+/// gateway does), so that the Lambda binaries never link aws-config's default chain.
 #[cfg(feature = "secrets")]
 pub async fn configured_secret(
     sdk: Option<&aws_config::SdkConfig>,
@@ -74,11 +120,13 @@ pub async fn configured_secret(
     let Some(arn) = config::optional(arn_var) else {
         return Ok(None);
     };
-    let value = match sdk {
-        Some(sdk) => secret_string(sdk, arn_var, &arn).await?,
-        None => secret_string(&sdk_config().await, arn_var, &arn).await?,
+    let Some(sdk) = sdk else {
+        return Err(ConfigError::Invalid {
+            name: arn_var,
+            reason: "set, but no AWS configuration was loaded to read it".into(),
+        });
     };
-    Ok(Some(value))
+    Ok(Some(secret_string(sdk, arn_var, &arn).await?))
 }
 
 /// The PIN pepper: the Secrets Manager secret named by `IDENTITY_PIN_PEPPER_SECRET_ARN`, else

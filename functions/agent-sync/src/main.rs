@@ -19,7 +19,7 @@ struct Deps {
 
 async fn deps() -> Result<Deps, ConfigError> {
     let table = config::required("TABLE_NAME")?;
-    let sdk = cc_shared::secrets::sdk_config().await;
+    let sdk = cc_shared::secrets::lambda_sdk_config()?;
     let cec = cec_from_env(CecSecrets::load(Some(&sdk)).await?)?;
     Ok(Deps {
         cec: Arc::new(cec),

@@ -68,8 +68,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads every setting but the pepper (which may need AWS: see `cc_shared::secrets`).
-    pub fn from_env(fallback: Option<Credentials>, pepper: Pepper) -> Result<Self, ConfigError> {
+    /// Reads every setting but the pepper (which may need AWS: see `cc_shared::secrets`) and
+    /// the phone metadata (loaded in parallel at init: `PhoneNormalizer::from_env`).
+    pub fn from_env(
+        fallback: Option<Credentials>,
+        pepper: Pepper,
+        phones: PhoneNormalizer,
+    ) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let input_field =
             config::optional("IDENTITY_INPUT_FIELD").unwrap_or_else(|| "verifyCode".into());
@@ -81,7 +86,7 @@ impl Config {
         }
         Ok(Config {
             credentials,
-            phones: PhoneNormalizer::from_env()?,
+            phones,
             pepper,
             input_field,
             lockout: LockoutPolicy {

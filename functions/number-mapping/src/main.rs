@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cc_shared::store::dynamo::{client_from_env, DynamoStore};
+use cc_shared::store::dynamo::{lambda_client, DynamoStore};
 use number_mapping::{handle, Config, NumberMapping};
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,11 +16,14 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn init() -> Result<NumberMapping, cc_shared::config::ConfigError> {
-    let config = Config::from_env(None)?;
+    // The phone metadata (CPU-bound, ~5 ms) loads on another thread while the DynamoDB
+    // connection is opened (mostly waiting on the network).
+    let config = tokio::task::spawn_blocking(|| Config::from_env(None));
     let table = cc_shared::config::required("TABLE_NAME")?;
-    let store = DynamoStore::new(client_from_env().await, table);
+    let store = DynamoStore::new(lambda_client()?, table);
     if cc_shared::config::flag("DYNAMODB_PRIME", true)? {
         store.prime("PHONE#").await;
     }
+    let config = cc_shared::lambda::joined(config.await)?;
     Ok(NumberMapping::new(config, Arc::new(store)))
 }

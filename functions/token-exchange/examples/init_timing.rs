@@ -30,8 +30,8 @@ fn main() {
         .expect("client");
         println!("upstream client (native roots): {:?}", t.elapsed());
         let t = Instant::now();
-        let sdk = cc_shared::secrets::sdk_config().await;
-        println!("aws-config load: {:?}", t.elapsed());
+        let sdk = cc_shared::secrets::lambda_sdk_config().expect("AWS_REGION");
+        println!("SDK configuration: {:?}", t.elapsed());
         let t = Instant::now();
         let _c = cc_shared::store::dynamo::client(&sdk);
         println!("DynamoDB client: {:?}", t.elapsed());

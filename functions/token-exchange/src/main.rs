@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn init() -> Result<TokenExchange, cc_shared::config::ConfigError> {
     let table = cc_shared::config::required("TABLE_NAME")?;
-    let sdk = cc_shared::secrets::sdk_config().await;
+    let sdk = cc_shared::secrets::lambda_sdk_config()?;
     let secrets = FuyunSecrets::load(Some(&sdk)).await?;
     let config = Config::from_env(None, secrets)?;
     Ok(TokenExchange::new(

@@ -488,10 +488,10 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreEr
     }
 }
 
-/// Builds the DynamoDB client from the standard AWS environment (region, credentials, and
-/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
-pub async fn client_from_env() -> Client {
-    client(&crate::secrets::sdk_config().await)
+/// Builds a Lambda function's DynamoDB client from its environment (region, credentials, and
+/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local): see `secrets::lambda_sdk_config`.
+pub fn lambda_client() -> Result<Client, crate::config::ConfigError> {
+    Ok(client(&crate::secrets::lambda_sdk_config()?))
 }
 
 /// A DynamoDB client from an already loaded SDK configuration.

@@ -1,0 +1,176 @@
+//! The floor in its own process: a warm SDK client in a child process that makes one raw
+//! BatchGetItem each time the harness asks (a line on its stdin) and answers with a line.
+//!
+//! A function answers from its own process, woken by the harness, and its DynamoDB calls wake
+//! the proxy and DynamoDB Local in turn; a client inside the harness skips two of those
+//! cross-process wake-ups (its proxy shares its threads). This floor pays the same wake-ups
+//! as the function, so the ratio of the two is what the function's own code adds. It is
+//! sampled interleaved with the function's invocations, so both see the same machine state.
+
+use std::io::{BufRead, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+pub const WORKER_FLAG: &str = "--floor-worker";
+
+/// A DynamoDB client as the harness builds it (static credentials, no config files).
+pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(cc_shared::secrets::sdk_http_client())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "bench",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The same request as number mapping's store makes: consistent, projecting `pk` and `attr`.
+pub fn request(pks: &[String], attr: &str) -> Result<KeysAndAttributes, String> {
+    let keys: Vec<_> = pks
+        .iter()
+        .map(|pk| {
+            std::collections::HashMap::from([
+                ("pk".to_string(), AttributeValue::S(pk.clone())),
+                ("sk".to_string(), AttributeValue::S("MAP".into())),
+            ])
+        })
+        .collect();
+    KeysAndAttributes::builder()
+        .set_keys(Some(keys))
+        .consistent_read(true)
+        .projection_expression("#pk, #v")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#v", attr)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// One raw BatchGetItem; fails unless every key was found.
+pub async fn read_once(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request: &KeysAndAttributes,
+    expected: usize,
+) -> Result<(), String> {
+    let out = client
+        .batch_get_item()
+        .request_items(table, request.clone())
+        .send()
+        .await
+        .map_err(|e| format!("floor BatchGetItem: {e:?}"))?;
+    let found = out
+        .responses
+        .and_then(|mut r| r.remove(table))
+        .map_or(0, |v| v.len());
+    if found != expected {
+        return Err(format!("floor read {found} of {expected} items"));
+    }
+    Ok(())
+}
+
+/// The child's side: `cc-bench --floor-worker <endpoint> <table> <attr> <pk,pk,...>`. Like a
+/// function, a single-threaded runtime; blocks on stdin between requests.
+pub fn worker_main(args: &[String]) -> Result<(), String> {
+    let [endpoint, table, attr, pks] = args else {
+        return Err(format!(
+            "{WORKER_FLAG} takes <endpoint> <table> <attr> <pk,pk,...>"
+        ));
+    };
+    let pks: Vec<String> = pks.split(',').map(str::to_string).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = client(endpoint);
+    let request = request(&pks, attr)?;
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Ok(()); // the harness closed our stdin
+        }
+        let answer = match rt.block_on(read_once(&client, table, &request, pks.len())) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error {}", e.replace('\n', " ")),
+        };
+        writeln!(stdout, "{answer}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| e.to_string())?;
+    }
+}
+
+/// The harness's side of a floor worker.
+pub struct FloorWorker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl FloorWorker {
+    /// Starts the worker and makes one unmeasured read, so that its client is warm.
+    pub async fn start(
+        endpoint: &str,
+        table: &str,
+        attr: &str,
+        pks: &[String],
+    ) -> Result<FloorWorker, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = tokio::process::Command::new(exe)
+            .args([WORKER_FLAG, endpoint, table, attr, &pks.join(",")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the floor worker: {e}"))?;
+        let stdin = child.stdin.take().ok_or("floor worker: no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("floor worker: no stdout")?);
+        let mut worker = FloorWorker {
+            child,
+            stdin,
+            stdout,
+            line: String::new(),
+        };
+        worker.sample().await?;
+        Ok(worker)
+    }
+
+    /// One raw BatchGetItem in the worker, timed from the harness's request to its answer.
+    pub async fn sample(&mut self) -> Result<Duration, String> {
+        let t = Instant::now();
+        self.stdin
+            .write_all(b"go\n")
+            .await
+            .map_err(|e| format!("floor worker: {e}"))?;
+        self.line.clear();
+        self.stdout
+            .read_line(&mut self.line)
+            .await
+            .map_err(|e| format!("floor worker: {e}"))?;
+        let elapsed = t.elapsed();
+        match self.line.trim_end() {
+            "ok" => Ok(elapsed),
+            "" => Err("the floor worker exited".into()),
+            other => Err(format!("floor worker: {other}")),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait().await;
+    }
+}
