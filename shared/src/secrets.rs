@@ -6,8 +6,9 @@ use std::path::Path;
 use crate::config::{self, ConfigError};
 use crate::identity::Pepper;
 
-/// The AWS SDK configuration from the standard environment (region, credentials, endpoints
-/// such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once and shared by every client.
+/// The AWS SDK configuration from the standard environment and profiles (region, credentials,
+/// endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`) for the CLI and the local gateway, loaded once
+/// and shared by every client. The Lambda binaries use `lambda_sdk_config`.
 #[cfg(any(feature = "secrets", feature = "dynamodb"))]
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -22,7 +23,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, as for DynamoDB Local). aws-config's
 /// default chain finds the same credentials first in Lambda, but also builds an STS client and
 /// its HTTPS connector, looks for profile files and links SSO, STS, IMDS and ECS code: about a
-/// quarter of number mapping's init instructions and ~0.5 MB of each binary (bench/notes.md).
+/// quarter of number mapping's init instructions and ~1 MB of each binary (bench/notes.md).
 /// The CLI and the local gateway, run by people with profiles, keep `sdk_config`.
 #[cfg(any(feature = "secrets", feature = "dynamodb"))]
 pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
