@@ -500,10 +500,10 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
     // Seed: 100 known numbers, a PIN, the agent directory and a link.
     let phones = cc_shared::phone::PhoneNormalizer::new("CN", &[]).map_err(|e| e.to_string())?;
     let numbers: Vec<String> = (0..100).map(|i| format!("1390000{i:04}")).collect();
-    let keys: Vec<_> = numbers
+    let keys = numbers
         .iter()
-        .map(|n| phones.normalize(n).unwrap())
-        .collect();
+        .map(|n| phones.normalize(n).map_err(|e| format!("seed number: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let uids = store.create_uids(&keys).await.map_err(|e| e.to_string())?;
     let uid_list: Vec<String> = keys.iter().map(|k| uids[k].to_string()).collect();
     let phone_pks: Vec<String> = keys
