@@ -35,6 +35,8 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        #[command(flatten)]
+        limits: gateway::Limits,
     },
     /// Manage callback credentials.
     #[command(subcommand)]
@@ -129,8 +131,9 @@ pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command.unwrap_or(Command::Serve {
         listen: "127.0.0.1:3000".parse()?,
+        limits: gateway::Limits::from_env()?,
     }) {
-        Command::Serve { listen } => serve(&cli.data_dir, listen).await,
+        Command::Serve { listen, limits } => serve(&cli.data_dir, listen, limits).await,
         Command::Credentials(CredentialsCommand::New { user }) => {
             if user.is_empty() || user.contains([':', ',']) {
                 return Err("the user name must be non-empty, without ':' or ','".into());
@@ -259,7 +262,11 @@ async fn identity_context(
     Ok((stores, PhoneNormalizer::from_env()?, pepper))
 }
 
-async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
+async fn serve(
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    limits: gateway::Limits,
+) -> CliResult {
     cc_shared::logging::init();
     let stores = Stores::open(data_dir).await?;
     let pepper = stores.pepper(data_dir).await?;
@@ -291,7 +298,7 @@ async fn serve(data_dir: &std::path::Path, listen: SocketAddr) -> CliResult {
     eprintln!(
         "try:\n  curl -s -u dev:dev -H 'content-type: application/json' \\\n    -d '{{\"Numbers\":[\"13988888888\"],\"Mode\":\"PhoneToUID\"}}' http://{addr}/number-mapping"
     );
-    gateway::serve(listener, gateway, async {
+    gateway::serve(listener, gateway, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -5,19 +5,22 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use cc_shared::auth::Credentials;
 use cc_shared::clock::SystemClock;
 use cc_shared::config::ConfigError;
+use cc_shared::http::BodyDefect;
 use cc_shared::identity::Pepper;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::Body;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::stores::Stores;
 
@@ -98,15 +101,20 @@ impl Gateway {
         };
         let agent_directory = match cec {
             None => None,
-            Some(cec) => Some(agent_sync::AgentDirectory::new(
-                Credentials::from_env(
-                    agent_sync::CREDENTIALS_VAR,
-                    fallback(agent_sync::CREDENTIALS_VAR)?,
-                )?,
-                Arc::new(cec),
-                stores.agents.clone(),
-                Arc::new(SystemClock),
-            )),
+            Some(cec) => Some(
+                agent_sync::AgentDirectory::new(
+                    Credentials::from_env(
+                        agent_sync::CREDENTIALS_VAR,
+                        fallback(agent_sync::CREDENTIALS_VAR)?,
+                    )?,
+                    Arc::new(cec),
+                    stores.agents.clone(),
+                    Arc::new(SystemClock),
+                )
+                .with_store_budget(cc_shared::store::StoreBudget::from_env(
+                    agent_sync::DEFAULT_STORE_BUDGET_MS,
+                )?),
+            ),
         };
         Ok(Gateway {
             number_mapping,
@@ -163,53 +171,135 @@ impl Gateway {
     }
 }
 
-/// Serves until `shutdown` completes.
+/// The gateway's defences against slow and numerous clients (README, "Limits").
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Limits {
+    /// Most connections served at once; further clients wait in the listen backlog, so a
+    /// flood of idle connections cannot use up the process's file descriptors.
+    #[arg(long, default_value_t = 256, env = "CC_GATEWAY_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_connections: u32,
+    /// Milliseconds a client has to send a request's headers, from connecting or from the
+    /// previous answer on a kept-alive connection: idle connections are closed after it.
+    #[arg(long, default_value_t = 10_000, env = "CC_GATEWAY_HEADER_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's whole body once its headers are in.
+    #[arg(long, default_value_t = 10_000, env = "CC_GATEWAY_BODY_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub body_timeout_ms: u64,
+}
+
+impl Limits {
+    /// The limits from their environment variables, else the defaults (for `cc-callbacks`
+    /// run without a subcommand).
+    pub fn from_env() -> Result<Limits, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            limits: Limits,
+        }
+        <Only as clap::Parser>::try_parse_from(["cc-callbacks"]).map(|o| o.limits)
+    }
+}
+
+/// How long the accept loop pauses after a failed accept (descriptors exhausted, ...).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves until `shutdown` completes. A failed accept is logged and retried after a pause,
+/// never fatal.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let header_timeout = Duration::from_millis(limits.header_timeout_ms);
+    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return Ok(()), // the semaphore is never closed
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; pausing before the next accept");
+                    tokio::select! {
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                        () = &mut shutdown => return Ok(()),
+                    }
+                }
+            },
             () = &mut shutdown => return Ok(()),
         };
         let gateway = gateway.clone();
         tokio::spawn(async move {
+            let _permit = permit; // released when the connection ends
             let service = service_fn(move |req| {
                 let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(to_hyper(answer(&gateway, req).await)) }
+                async move { Ok::<_, Infallible>(to_hyper(answer(&gateway, req, body_timeout).await)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
 }
 
-async fn answer(gateway: &Gateway, req: http::Request<Incoming>) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_GATEWAY_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return cc_shared::http::json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &serde_json::json!({ "message": "Request Entity Too Large" }),
-            )
+/// Reads the body (at most API Gateway's limit, within `body_timeout`) and dispatches. A body
+/// that cannot be read whole is left to the handler as a [`BodyDefect`], so that it is
+/// answered in the caller's own format (after its credentials), and the connection closed.
+async fn answer(
+    gateway: &Gateway,
+    req: http::Request<Incoming>,
+    body_timeout: Duration,
+) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let read = tokio::time::timeout(body_timeout, Limited::new(body, MAX_GATEWAY_BODY).collect());
+    let body = match read.await {
+        Ok(Ok(collected)) => {
+            let bytes = collected.to_bytes();
+            if bytes.is_empty() {
+                Body::Empty
+            } else {
+                match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => Body::Text(text),
+                    Err(e) => Body::Binary(e.into_bytes()),
+                }
+            }
+        }
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            parts
+                .extensions
+                .insert(BodyDefect::TooLarge(MAX_GATEWAY_BODY));
+            Body::Empty
+        }
+        Ok(Err(_)) | Err(_) => {
+            parts.extensions.insert(BodyDefect::Incomplete);
+            Body::Empty
         }
     };
-    let body = if bytes.is_empty() {
-        Body::Empty
-    } else {
-        match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => Body::Text(text),
-            Err(e) => Body::Binary(e.into_bytes()),
-        }
-    };
-    gateway
+    let defective = parts.extensions.get::<BodyDefect>().is_some();
+    let mut response = gateway
         .dispatch(http::Request::from_parts(parts, body))
-        .await
+        .await;
+    if defective {
+        // The rest of the body is not read: the connection cannot carry another request.
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 fn to_hyper(resp: Response<Body>) -> Response<Full<Bytes>> {

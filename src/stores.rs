@@ -37,7 +37,7 @@ impl Stores {
         let location = StoreLocation::from_env(data_dir)?;
         Ok(match &location {
             StoreLocation::DynamoDb { table } => {
-                let sdk = cc_shared::secrets::sdk_config().await;
+                let sdk = cc_shared::secrets::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 Stores {
                     mapping: store.clone(),
@@ -61,7 +61,7 @@ impl Stores {
                     .iter()
                     .any(|v| cc_shared::config::optional(v).is_some())
                 {
-                    Some(cc_shared::secrets::sdk_config().await)
+                    Some(cc_shared::secrets::sdk_config().await?)
                 } else {
                     None
                 };

@@ -80,6 +80,7 @@ async fn every_sample_event_gets_its_documented_answer() {
         number_mapping::Config {
             credentials: cc_shared::auth::Credentials::dev(),
             phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+            store_budget: cc_shared::store::StoreBudget::from_millis(3000),
         },
         store.clone(),
     );
@@ -166,8 +167,11 @@ async fn every_sample_event_gets_its_documented_answer() {
             assert_eq!(counts.unchanged, 3, "{file}");
             continue;
         }
-        let req = lambda_http::request::from_str(&text)
-            .unwrap_or_else(|e| panic!("{file} is not an API Gateway v2 event: {e}"));
+        // The conversion the Lambda binaries run (cc_shared::lambda), not lambda_http's.
+        let req = serde_json::from_str::<cc_shared::lambda::HttpEvent>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|event| event.into_request().map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| panic!("{file} is not an API Gateway HTTP event: {e}"));
         match answer {
             Answer::Directory(status, error) => {
                 let resp = agent_sync::handle(&directory, req).await;

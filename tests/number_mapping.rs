@@ -59,6 +59,22 @@ async fn new_numbers_cost_one_read_and_one_transaction_per_50() {
         1,
         "conflict resolved from the cancellation reason"
     );
+    // That number in a batch of 50 new ones: the transaction is cancelled for its sake only;
+    // its ID comes back with the cancellation and the 49 others go in one more transaction.
+    let mut batch: Vec<_> = numbers(49, "1370")
+        .iter()
+        .map(|n| p.normalize(n).unwrap())
+        .collect();
+    batch.push(key.clone());
+    counter.reset();
+    let created = store.create_uids(&batch).await.unwrap();
+    assert_eq!(
+        counter.get(),
+        2,
+        "one cancelled transaction, one that lands"
+    );
+    assert_eq!(created.len(), 50);
+    assert_eq!(created[&key], first[&key]);
 }
 
 async fn parallel_requests_for_one_new_number(store: Arc<dyn MappingStore>) {
@@ -96,4 +112,72 @@ async fn parallel_requests_for_one_new_number_yield_one_id_dynamodb() {
 async fn parallel_requests_for_one_new_number_yield_one_id_embedded() {
     let (store, _dir) = support::embedded_store();
     parallel_requests_for_one_new_number(store).await;
+}
+
+/// 20 concurrent PhoneToUID batches of 100, drawn from 300 new numbers so that they overlap
+/// heavily: every batch is answered 200, every number has exactly one ID (both directions
+/// agree, no orphan item).
+const POOL: usize = 300;
+const BATCHES: usize = 20;
+async fn overlapping_batches_of_new_numbers(
+    store: Arc<dyn MappingStore>,
+    prefix: &str,
+) -> Vec<String> {
+    let svc = Arc::new(support::number_mapping(store.clone()));
+    let pool = numbers(POOL, prefix);
+    let mut tasks = Vec::new();
+    for b in 0..BATCHES {
+        let batch: Vec<String> = (0..100)
+            .map(|i| pool[(b * 37 + i * 7) % POOL].clone())
+            .collect();
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let (status, resp) =
+                call_mapping(&svc, mapping_request(&refs(&batch), "PhoneToUID")).await;
+            (batch, status, resp)
+        }));
+    }
+    let mut id_of: std::collections::HashMap<String, String> = Default::default();
+    for t in tasks {
+        let (batch, status, resp) = t.await.unwrap();
+        assert_eq!(status, 200, "{:?}", resp.message);
+        for (number, result) in batch.iter().zip(&resp.results) {
+            let previous = id_of.insert(number.clone(), result.value.clone());
+            assert!(
+                previous.is_none_or(|p| p == result.value),
+                "a number was answered with two IDs"
+            );
+        }
+    }
+    let ids: HashSet<&String> = id_of.values().collect();
+    assert_eq!(ids.len(), id_of.len(), "an ID was given to two numbers");
+    id_of.into_values().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_batches_of_new_numbers_all_succeed_dynamodb() {
+    let (store, _) = support::dynamo_store().await;
+    // Three rounds, each on 300 numbers of its own: contention is worst while DynamoDB Local
+    // is still cold, so more than one round makes a regression show every time.
+    let mut ids = Vec::new();
+    for prefix in ["1391", "1392", "1393"] {
+        ids.extend(overlapping_batches_of_new_numbers(store.clone(), prefix).await);
+    }
+    // Both directions agree and nothing else was written: one PHONE# and one UID# item per
+    // number.
+    let dump = support::dump_dynamo(&store).await;
+    assert_eq!(dump.matches("\"PHONE#").count(), 3 * POOL);
+    assert_eq!(dump.matches("\"UID#").count(), 3 * POOL);
+    for id in &ids {
+        assert!(
+            dump.contains(&format!("UID#{id}")),
+            "orphan or missing UID item"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_batches_of_new_numbers_all_succeed_embedded() {
+    let (store, _dir) = support::embedded_store();
+    overlapping_batches_of_new_numbers(store, "1391").await;
 }

@@ -11,7 +11,7 @@
 
 mod floor;
 mod proxy;
-mod runtime_api;
+use testkit::runtime_api;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -50,6 +50,10 @@ pub fn ok_response(token: &TokenResponse) -> Response<Body> {
 
 /// The one place where an error becomes the OAuth-style format.
 pub fn error_response(err: &ApiError) -> Response<Body> {
+    crate::http::error_headers(err, error_body(err))
+}
+
+fn error_body(err: &ApiError) -> Response<Body> {
     let error = match err {
         ApiError::Unauthorized => "invalid_client".to_string(),
         ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::MethodNotAllowed => {

@@ -149,6 +149,10 @@ pub fn softphone_response(s: &Softphone) -> Response<Body> {
 
 /// The one place where an error becomes the agent directory's format.
 pub fn error_response(err: &ApiError) -> Response<Body> {
+    crate::http::error_headers(err, error_body(err))
+}
+
+fn error_body(err: &ApiError) -> Response<Body> {
     let error = match err {
         ApiError::Unauthorized => "unauthorized",
         ApiError::MethodNotAllowed | ApiError::BadRequest(_) => "invalid_request",

@@ -5,8 +5,41 @@ use lambda_http::{Body, Request};
 
 use crate::error::ApiError;
 
-/// The body's bytes, refused when over `limit` (checked before any parsing).
+/// Why a request's body could not be handed to the handler whole: set as a request extension
+/// by whoever built the request (the Lambda event conversion, the local gateway) and answered
+/// by [`body_bytes`] in the caller's format, after the credentials and the method are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyDefect {
+    /// Larger than the builder reads (its size in bytes, or at least that).
+    TooLarge(usize),
+    /// Marked base64-encoded (`isBase64Encoded`) but not base64.
+    NotBase64,
+    /// The connection did not deliver it: malformed chunking, fewer bytes than
+    /// `Content-Length`, or too slow (the local gateway's body-read timeout).
+    Incomplete,
+}
+
+/// The body's bytes, refused when over `limit` (checked before any parsing) or defective.
 pub fn body_bytes(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
+    match req.extensions().get::<BodyDefect>() {
+        None => {}
+        Some(BodyDefect::TooLarge(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "request body is larger than {limit} bytes"
+            )))
+        }
+        Some(BodyDefect::NotBase64) => {
+            return Err(ApiError::bad_request(
+                "request body is marked base64-encoded but is not valid base64",
+            ))
+        }
+        Some(BodyDefect::Incomplete) => {
+            return Err(ApiError::bad_request(
+                "request body was not received whole (malformed chunked encoding, shorter \
+                 than its Content-Length, or too slow)",
+            ))
+        }
+    }
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(s) => s.as_bytes(),
@@ -28,6 +61,16 @@ pub fn require_post(req: &Request) -> Result<(), ApiError> {
     } else {
         Err(ApiError::MethodNotAllowed)
     }
+}
+
+/// Headers every caller's error answer carries, whatever its format: `Allow` on a 405
+/// (RFC 9110 15.5.6). Called by each vendor's `error_response`.
+pub fn error_headers(err: &ApiError, mut resp: Response<Body>) -> Response<Body> {
+    if matches!(err, ApiError::MethodNotAllowed) {
+        resp.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    }
+    resp
 }
 
 pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {

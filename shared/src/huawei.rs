@@ -87,6 +87,10 @@ pub fn answer_response(answer: &VerifyAnswer) -> Response<Body> {
 /// The one place where an error becomes Huawei's format: HTTP 200 with verifyResult 3 (so the
 /// IVR can branch), except missing or wrong credentials, which get 401.
 pub fn error_response(err: &ApiError) -> Response<Body> {
+    crate::http::error_headers(err, error_body(err))
+}
+
+fn error_body(err: &ApiError) -> Response<Body> {
     match err {
         ApiError::Unauthorized => {
             let mut resp = response(

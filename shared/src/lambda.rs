@@ -1,13 +1,29 @@
 //! What every function's `main` does once its dependencies are built: report an init failure
 //! (naming the setting) in the JSON log, or serve API Gateway events with the handler.
+//!
+//! Events are turned into requests here rather than by `lambda_http`: its conversion panics on
+//! a body marked base64 that is not base64 (`aws_lambda_events`, "failed to decode aws base64
+//! encoded body"), and with `panic = "abort"` a panic ends the process before the runtime
+//! answers. Here no event can panic: an HTTP event (API Gateway HTTP API v2, REST API v1, or
+//! anything with a method, path, headers or body) always becomes a request, its defects
+//! recorded as a [`BodyDefect`] for the handler to answer in its caller's format; anything
+//! else is an invocation error.
 
-use std::convert::Infallible;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Body, Error, Request, Response};
+use base64::Engine;
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use lambda_http::{Body, Error, Request, Response};
+use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+use crate::http::BodyDefect;
+
+/// Bodies longer than this (as sent in the event) are not decoded: every function accepts far
+/// less (32 KiB at most), and a 6 MB event on a 128 MB function should cost no copy.
+pub const MAX_EVENT_BODY_BYTES: usize = 1024 * 1024;
 
 /// The result of init work run with `tokio::task::spawn_blocking`; a panic in it (which aborts
 /// in release builds) is passed on as it is.
@@ -32,9 +48,257 @@ where
             return Err(e.into());
         }
     };
-    lambda_http::run(service_fn(move |req: Request| {
-        let response = handler(svc.clone(), req);
-        async move { Ok::<_, Infallible>(response.await) }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| {
+        let request = event.payload.into_request();
+        let svc = svc.clone();
+        let response = request.map(|req| handler(svc, req));
+        async move {
+            match response {
+                Ok(response) => Ok(HttpResponse::from(response.await)),
+                Err(e) => {
+                    tracing::error!(function, error = %e, "invocation refused");
+                    Err(Error::from(e))
+                }
+            }
+        }
     }))
     .await
+}
+
+/// The fields of an API Gateway proxy event that a handler needs, in both payload versions
+/// (HTTP API 2.0: `requestContext.http.method`, `rawPath`; REST API 1.0: `httpMethod`, `path`,
+/// `multiValueHeaders`). Every field is optional: what is missing is decided in
+/// [`HttpEvent::into_request`], never by a panic.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HttpEvent {
+    #[serde(rename = "rawPath")]
+    raw_path: Option<String>,
+    path: Option<String>,
+    #[serde(rename = "httpMethod")]
+    http_method: Option<String>,
+    #[serde(rename = "requestContext")]
+    request_context: Option<RequestContext>,
+    headers: Option<HashMap<String, Option<String>>>,
+    #[serde(rename = "multiValueHeaders")]
+    multi_value_headers: Option<HashMap<String, Option<Vec<String>>>>,
+    body: Option<String>,
+    #[serde(rename = "isBase64Encoded")]
+    is_base64_encoded: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RequestContext {
+    http: Option<HttpContext>,
+    #[serde(rename = "httpMethod")]
+    http_method: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct HttpContext {
+    method: Option<String>,
+}
+
+/// An event with nothing of an HTTP request in it (a schedule, an S3 notification, `{}`).
+#[derive(Debug, thiserror::Error)]
+#[error("not an API Gateway HTTP event: it has no method, path, headers or body")]
+pub struct NotHttpEvent;
+
+impl HttpEvent {
+    /// The request the event describes. A missing or malformed method is left as GET (every
+    /// handler answers it 405), a body that cannot be used becomes a [`BodyDefect`].
+    pub fn into_request(self) -> Result<Request, NotHttpEvent> {
+        let context = self.request_context.unwrap_or_default();
+        let method = context
+            .http
+            .and_then(|h| h.method)
+            .or(context.http_method)
+            .or(self.http_method);
+        let path = self.raw_path.or(self.path);
+        if method.is_none() && path.is_none() && self.headers.is_none() && self.body.is_none() {
+            return Err(NotHttpEvent);
+        }
+
+        let mut request = Request::new(Body::Empty);
+        if let Some(method) = method.and_then(|m| http::Method::from_bytes(m.as_bytes()).ok()) {
+            *request.method_mut() = method;
+        }
+        if let Some(uri) = path.and_then(|p| p.parse::<http::Uri>().ok()) {
+            *request.uri_mut() = uri;
+        }
+        let headers = request.headers_mut();
+        let multi = self.multi_value_headers.into_iter().flatten();
+        let single = self.headers.into_iter().flatten();
+        for (name, values) in multi
+            .map(|(n, v)| (n, v.unwrap_or_default()))
+            .chain(single.map(|(n, v)| (n, v.into_iter().collect())))
+        {
+            let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            // REST events repeat single-valued headers in multiValueHeaders: keep one copy.
+            headers.remove(&name);
+            for value in values {
+                if let Ok(value) = http::HeaderValue::from_str(&value) {
+                    headers.append(name.clone(), value);
+                }
+            }
+        }
+
+        match self.body {
+            None => {}
+            Some(body) if body.len() > MAX_EVENT_BODY_BYTES => {
+                request
+                    .extensions_mut()
+                    .insert(BodyDefect::TooLarge(body.len()));
+            }
+            Some(body) if self.is_base64_encoded == Some(true) => {
+                match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+                    Ok(bytes) => *request.body_mut() = Body::Binary(bytes),
+                    Err(_) => {
+                        request.extensions_mut().insert(BodyDefect::NotBase64);
+                    }
+                }
+            }
+            Some(body) if body.is_empty() => {}
+            Some(body) => *request.body_mut() = Body::Text(body),
+        }
+        Ok(request)
+    }
+}
+
+/// The proxy response, in the fields both payload versions share.
+#[derive(Debug, Serialize)]
+pub struct HttpResponse {
+    #[serde(rename = "statusCode")]
+    status_code: u16,
+    headers: HashMap<String, String>,
+    body: String,
+    #[serde(rename = "isBase64Encoded")]
+    is_base64_encoded: bool,
+}
+
+impl From<Response<Body>> for HttpResponse {
+    fn from(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let mut headers: HashMap<String, String> = HashMap::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            let Ok(value) = value.to_str() else { continue };
+            headers
+                .entry(name.as_str().to_string())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(value)
+                })
+                .or_insert_with(|| value.to_string());
+        }
+        let (body, is_base64_encoded) = match body {
+            Body::Text(text) => (text, false),
+            Body::Binary(bytes) => (
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+                true,
+            ),
+            _ => (String::new(), false),
+        };
+        HttpResponse {
+            status_code: parts.status.as_u16(),
+            headers,
+            body,
+            is_base64_encoded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(event: serde_json::Value) -> Result<Request, NotHttpEvent> {
+        serde_json::from_value::<HttpEvent>(event)
+            .expect("any JSON object deserializes")
+            .into_request()
+    }
+
+    #[test]
+    fn an_http_api_event_becomes_its_request() {
+        let req = request(serde_json::json!({
+            "version": "2.0", "rawPath": "/number-mapping",
+            "requestContext": {"http": {"method": "POST"}},
+            "headers": {"authorization": "Basic ZGV2OmRldg==", "content-type": "application/json"},
+            "body": "eyJhIjoxfQ==", "isBase64Encoded": true
+        }))
+        .unwrap();
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.uri().path(), "/number-mapping");
+        assert_eq!(req.headers()["authorization"], "Basic ZGV2OmRldg==");
+        assert!(matches!(req.body(), Body::Binary(b) if b == br#"{"a":1}"#));
+        assert!(req.extensions().get::<BodyDefect>().is_none());
+    }
+
+    #[test]
+    fn a_rest_api_event_becomes_its_request() {
+        let req = request(serde_json::json!({
+            "resource": "/x", "path": "/identity/verify", "httpMethod": "POST",
+            "headers": {"Authorization": "Basic a"},
+            "multiValueHeaders": {"Authorization": ["Basic a"], "X-Many": ["1", "2"]},
+            "body": "{}", "isBase64Encoded": false
+        }))
+        .unwrap();
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.headers().get_all("authorization").iter().count(), 1);
+        assert_eq!(req.headers().get_all("x-many").iter().count(), 2);
+        assert!(matches!(req.body(), Body::Text(t) if t == "{}"));
+    }
+
+    #[test]
+    fn defects_are_recorded_not_panicked_on() {
+        let req = request(serde_json::json!({
+            "rawPath": "/x", "requestContext": {"http": {"method": "POST"}},
+            "body": "%%% not base64 %%%", "isBase64Encoded": true
+        }))
+        .unwrap();
+        assert_eq!(req.extensions().get(), Some(&BodyDefect::NotBase64));
+
+        let big = "a".repeat(MAX_EVENT_BODY_BYTES + 1);
+        let req = request(serde_json::json!({"rawPath": "/x", "body": big})).unwrap();
+        assert_eq!(
+            req.extensions().get(),
+            Some(&BodyDefect::TooLarge(MAX_EVENT_BODY_BYTES + 1))
+        );
+
+        // No requestContext, a method that is no method, headers that are no headers.
+        let req = request(serde_json::json!({
+            "rawPath": "not a path", "httpMethod": "PO ST",
+            "headers": {"bad name": "x", "ok": "bad\u{1}value", "n": null}
+        }))
+        .unwrap();
+        assert_eq!(req.method(), http::Method::GET);
+        assert!(req.headers().is_empty());
+    }
+
+    #[test]
+    fn events_without_anything_http_are_refused() {
+        for event in [
+            serde_json::json!({}),
+            serde_json::json!({"source": "aws.scheduler", "detail-type": "Scheduled Event"}),
+            serde_json::json!({"Records": [{"s3": {}}]}),
+        ] {
+            assert!(request(event).is_err());
+        }
+    }
+
+    #[test]
+    fn responses_keep_status_headers_and_body() {
+        let mut resp = Response::new(Body::Text("{\"Code\":0}".into()));
+        *resp.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        resp.headers_mut()
+            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        let out = serde_json::to_value(HttpResponse::from(resp)).unwrap();
+        assert_eq!(out["statusCode"], 405);
+        assert_eq!(out["headers"]["allow"], "POST");
+        assert_eq!(out["body"], "{\"Code\":0}");
+        assert_eq!(out["isBase64Encoded"], false);
+    }
 }

@@ -10,11 +10,64 @@ use crate::identity::Pepper;
 /// endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`) for the CLI and the local gateway, loaded once
 /// and shared by every client. The Lambda binaries use `lambda_sdk_config`.
 #[cfg(any(feature = "secrets", feature = "dynamodb"))]
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
+    let limits = AwsLimits::from_env()?;
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(sdk_http_client())
+        .timeout_config(limits.timeout_config())
+        .retry_config(limits.retry_config())
         .load()
-        .await
+        .await)
+}
+
+/// Bounds on every AWS call (DynamoDB, Secrets Manager), read once at init: a dependency that
+/// stalls (regional incidents show up as hanging connections, not refusals) costs at most
+/// `max_attempts` attempts of `attempt` each, and never more than `operation` in all. Each
+/// handler also bounds its request's store work as a whole (`store::StoreBudget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsLimits {
+    /// TCP and TLS connection set-up (`AWS_CONNECT_TIMEOUT_MS`, default 1000).
+    pub connect: std::time::Duration,
+    /// One HTTP attempt, connection included (`AWS_ATTEMPT_TIMEOUT_MS`, default 1000):
+    /// DynamoDB answers in milliseconds, a second is a stall.
+    pub attempt: std::time::Duration,
+    /// Attempts per call, the first included (`AWS_MAX_ATTEMPTS`, default 3), with the SDK's
+    /// standard retry policy (exponential backoff with jitter, retryable errors only).
+    pub max_attempts: u32,
+    /// One call, retries included (`AWS_OPERATION_TIMEOUT_MS`, default 3000).
+    pub operation: std::time::Duration,
+}
+
+impl AwsLimits {
+    pub fn from_env() -> Result<AwsLimits, ConfigError> {
+        let ms = |name, default, max| -> Result<std::time::Duration, ConfigError> {
+            Ok(std::time::Duration::from_millis(config::number(
+                name,
+                default,
+                10..=max,
+            )?))
+        };
+        Ok(AwsLimits {
+            connect: ms("AWS_CONNECT_TIMEOUT_MS", 1000, 30_000)?,
+            attempt: ms("AWS_ATTEMPT_TIMEOUT_MS", 1000, 30_000)?,
+            max_attempts: config::number("AWS_MAX_ATTEMPTS", 3, 1..=10)?,
+            operation: ms("AWS_OPERATION_TIMEOUT_MS", 3000, 60_000)?,
+        })
+    }
+
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    pub fn timeout_config(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    pub fn retry_config(&self) -> aws_config::retry::RetryConfig {
+        aws_config::retry::RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
 }
 
 /// The SDK configuration of a Lambda function, from what Lambda puts in its environment: the
@@ -31,6 +84,7 @@ pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
         .or_else(|| config::optional("AWS_DEFAULT_REGION"))
         .ok_or(ConfigError::Missing("AWS_REGION"))?;
     let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let limits = AwsLimits::from_env()?;
     let mut builder = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
@@ -38,6 +92,8 @@ pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
         .http_client(sdk_http_client())
+        .timeout_config(limits.timeout_config())
+        .retry_config(limits.retry_config())
         .service_config(EnvEndpoints);
     if let Some(url) = config::optional("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);

@@ -76,6 +76,10 @@ pub fn ok_response(results: Vec<MappingResult>) -> Response<Body> {
 
 /// The one place where an error becomes Tencent's response format.
 pub fn error_response(err: &ApiError) -> Response<Body> {
+    crate::http::error_headers(err, error_body(err))
+}
+
+fn error_body(err: &ApiError) -> Response<Body> {
     let mut resp = json_response(
         err.status(),
         &MappingResponse {

@@ -3,6 +3,8 @@
 
 pub mod fake_cec;
 pub mod fake_idp;
+pub mod fault_proxy;
+pub mod runtime_api;
 
 /// Serves `answer` over HTTP/1.1 on an ephemeral loopback port (the fake vendor servers);
 /// returns `http://127.0.0.1:<port>`.

@@ -129,6 +129,7 @@ pub fn number_mapping(
         )
         .unwrap(),
         phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
     };
     number_mapping::NumberMapping::new(config, store)
 }
@@ -190,6 +191,7 @@ pub fn identity_config() -> identity_verification::Config {
         lockout: identity_verification::LockoutPolicy::default(),
         record_ttl_days: 90,
         require_known_agent: false,
+        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
     }
 }
 
@@ -347,6 +349,7 @@ pub fn token_exchange(
         .unwrap(),
         cache_margin_seconds: 60,
         audit_ttl_days: 90,
+        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
     };
     let clock = Arc::new(cc_shared::clock::ManualClock::at(
         cc_shared::store::now_epoch(),

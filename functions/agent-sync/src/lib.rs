@@ -14,7 +14,7 @@ use cc_shared::clock::Clock;
 use cc_shared::config::{self, ConfigError};
 use cc_shared::error::ApiError;
 use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::store::{AgentStore, StoreError};
+use cc_shared::store::{AgentStore, StoreBudget, StoreError};
 use lambda_http::{Body, Request, Response};
 
 use cec::{CecClient, CecSettings, Directory};
@@ -23,6 +23,9 @@ pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
 /// Largest accepted softphone request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
+/// The store budget of one softphone request (`STORE_BUDGET_MS`): two reads (the link, the
+/// agent) before the CEC is asked.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;
 
 /// `CEC_APP_KEY` and `CEC_APP_SECRET`: one Secrets Manager secret in Lambda, the environment
 /// locally.
@@ -190,6 +193,7 @@ pub struct AgentDirectory {
     cec: Arc<CecClient>,
     store: Arc<dyn AgentStore>,
     clock: Arc<dyn Clock>,
+    store_budget: StoreBudget,
 }
 
 impl AgentDirectory {
@@ -204,7 +208,14 @@ impl AgentDirectory {
             cec,
             store,
             clock,
+            store_budget: StoreBudget::from_millis(DEFAULT_STORE_BUDGET_MS),
         }
+    }
+
+    /// `STORE_BUDGET_MS` as configured (the default otherwise).
+    pub fn with_store_budget(mut self, budget: StoreBudget) -> Self {
+        self.store_budget = budget;
+        self
     }
 }
 
@@ -248,12 +259,17 @@ async fn softphone(
             "account must be 1 to 128 characters, without control characters",
         ));
     }
-    let work_no = svc
-        .store
-        .linked_work_no(account)
-        .await?
+    let lookup = async {
+        let Some(work_no) = svc.store.linked_work_no(account).await? else {
+            return Ok((None, None));
+        };
+        let agent = svc.store.get_agent(&work_no).await?;
+        Ok::<_, StoreError>((Some(work_no), agent))
+    };
+    let (work_no, agent) = svc.store_budget.run(lookup).await?;
+    let work_no = work_no
         .ok_or_else(|| ApiError::NotFound("this account is not linked to an agent".into()))?;
-    match svc.store.get_agent(&work_no).await? {
+    match agent {
         Some(a) if a.active => {}
         _ => {
             return Err(ApiError::NotFound(

@@ -9,6 +9,7 @@ use agent_sync::{cec_from_env, handle, sync, AgentDirectory, CecSecrets};
 use cc_shared::clock::SystemClock;
 use cc_shared::config::{self, ConfigError};
 use cc_shared::store::dynamo::{self, DynamoStore};
+use cc_shared::store::StoreBudget;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::Error;
 
@@ -59,7 +60,8 @@ async fn main() -> Result<(), Error> {
                     deps.cec,
                     deps.store,
                     Arc::new(SystemClock),
-                ))
+                )
+                .with_store_budget(StoreBudget::from_env(agent_sync::DEFAULT_STORE_BUDGET_MS)?))
             }
             .await;
             cc_shared::lambda::run("agent-directory", svc, |svc, req| async move {

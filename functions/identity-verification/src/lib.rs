@@ -20,7 +20,7 @@ use cc_shared::http::{body_bytes, describe_json_error, require_post};
 use cc_shared::huawei::{self, VerifyAnswer};
 use cc_shared::identity::{valid_pin, Counters, Pepper, PinState, Reason, VerificationRecord};
 use cc_shared::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::store::{CountersUpdate, IdentityStore, StoreError};
+use cc_shared::store::{CountersUpdate, IdentityStore, StoreBudget, StoreError};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
@@ -33,6 +33,10 @@ pub const MAX_TYPE_CODE_CHARS: usize = 64;
 const MAX_RACES: usize = 8;
 
 pub const CREDENTIALS_VAR: &str = "IDENTITY_VERIFY_CREDENTIALS";
+/// The store budget of one verification (`STORE_BUDGET_MS`): a checked PIN is three round
+/// trips, each bounded by the SDK's 1 s attempt timeout; past 3 s the IVR gets verifyResult 3
+/// / `unavailable` and can branch (retry, transfer) while the caller is still listening.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
 
 /// When a customer is locked out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,7 @@ pub struct Config {
     /// `IDENTITY_REQUIRE_KNOWN_AGENT`: a verifyWorkNo that is not an active agent of the CEC
     /// directory (agent-sync) is answered 3 / `unknown_agent`.
     pub require_known_agent: bool,
+    pub store_budget: StoreBudget,
 }
 
 impl Config {
@@ -100,6 +105,7 @@ impl Config {
             },
             record_ttl_days: config::number("IDENTITY_RECORD_TTL_DAYS", 90, 1..=3650)?,
             require_known_agent: config::flag("IDENTITY_REQUIRE_KNOWN_AGENT", false)?,
+            store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
         })
     }
 }
@@ -167,7 +173,8 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
             // A refused (but authenticated) request is an attempt too: keep its record.
             if reason == Some(Reason::BadRequest) {
                 let record = svc.record(&facts, Reason::BadRequest);
-                if let Err(e) = svc.store.write_attempt(&record, None).await {
+                let write = svc.store.write_attempt(&record, None);
+                if let Err(e) = svc.config.store_budget.run(write).await {
                     tracing::error!(function = "identity-verification", error = %e, "record not written");
                 }
             }
@@ -205,7 +212,11 @@ async fn process(
     facts.caller = Some(user);
     require_post(req)?;
     let attempt = parse(svc, body_bytes(req, MAX_BODY_BYTES)?, facts)?;
-    svc.verify(attempt).await.map_err(ApiError::from)
+    let budget = svc.config.store_budget;
+    budget
+        .run(svc.verify(attempt))
+        .await
+        .map_err(ApiError::from)
 }
 
 /// A calldata value as text: the IVR may send strings or numbers.

@@ -32,6 +32,7 @@ fn config(input_field: &str) -> Config {
         lockout: LockoutPolicy::default(),
         record_ttl_days: 90,
         require_known_agent: false,
+        store_budget: cc_shared::store::StoreBudget::from_millis(3000),
     }
 }
 

@@ -106,6 +106,7 @@ async fn run(multi: bool, rounds: usize) {
         Config {
             credentials: Credentials::parse("T", &entry_for("tencent", "pw")).expect("creds"),
             phones,
+            store_budget: cc_shared::store::StoreBudget::from_millis(3000),
         },
         store.clone(),
     );

@@ -21,6 +21,7 @@ fn fixture() -> Fixture {
     let config = Config {
         credentials: Credentials::parse("T", &entry_for("tencent", PASSWORD)).unwrap(),
         phones: PhoneNormalizer::new("CN", &[]).unwrap(),
+        store_budget: cc_shared::store::StoreBudget::from_millis(3000),
     };
     Fixture {
         svc: NumberMapping::new(config, store.clone()),

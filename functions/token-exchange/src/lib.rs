@@ -19,7 +19,7 @@ use cc_shared::clock::Clock;
 use cc_shared::config::{self, ConfigError};
 use cc_shared::error::ApiError;
 use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::store::AuditStore;
+use cc_shared::store::{AuditStore, StoreBudget};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +37,9 @@ pub const DEFAULT_TOKEN_URL: &str = "https://signin.rhinokeen.com/oauth/token_ex
 
 pub const CREDENTIALS_VAR: &str = "TOKEN_EXCHANGE_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "FUYUN_SECRET_ARN";
+/// The store budget of one request (`STORE_BUDGET_MS`): the audit record written after the
+/// exchange, one PutItem. 2 s on top of the IdP's 5 s timeout stays inside the function's 10 s.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;
 
 /// The two secrets: from one Secrets Manager secret in Lambda, from the environment locally.
 pub struct FuyunSecrets {
@@ -97,6 +100,7 @@ pub struct Config {
     pub idp: IdpClient,
     pub cache_margin_seconds: i64,
     pub audit_ttl_days: i64,
+    pub store_budget: StoreBudget,
 }
 
 impl Config {
@@ -153,6 +157,7 @@ impl Config {
             idp,
             cache_margin_seconds: config::number("TOKEN_CACHE_MARGIN_SECONDS", 60, 0..=3600)?,
             audit_ttl_days: config::number("TOKEN_AUDIT_TTL_DAYS", 90, 1..=3650)?,
+            store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
         })
     }
 }
@@ -376,7 +381,8 @@ async fn exchange(
         jti,
         expires_at: now + svc.config.audit_ttl_days * 86_400,
     };
-    svc.store.put_audit(&record).await?;
+    let budget = svc.config.store_budget;
+    budget.run(svc.store.put_audit(&record)).await?;
     if let Err(e) = &result {
         tracing::warn!(function = "token-exchange", error = %e, outcome, "exchange failed");
     }

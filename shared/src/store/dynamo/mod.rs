@@ -45,9 +45,15 @@ const UID_PREFIX: &str = "UID#";
 const BATCH_GET_LIMIT: usize = 100;
 const BATCH_WRITE_LIMIT: usize = 25;
 const MAPPINGS_PER_TRANSACTION: usize = 50;
-/// Attempts at one transaction or one batch's unprocessed keys before giving up as unavailable.
+/// Attempts at one batch's unprocessed keys before giving up as unavailable.
 const MAX_ATTEMPTS: u32 = 6;
+/// Transactions proposing a batch of new numbers together before each number left is
+/// proposed alone.
+const GROUP_TRANSACTIONS: usize = 2;
+/// Single-number transactions in flight at once (connections opened).
+const SINGLES_AT_ONCE: usize = 10;
 
+#[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -272,12 +278,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// One conditional transaction creating `batch`. Returns the IDs settled by it (created, or
-    /// found already there) and the numbers to try again (a conflict or an ID collision).
-    async fn create_batch(
-        &self,
-        batch: &[PhoneKey],
-    ) -> Result<(HashMap<PhoneKey, Uid>, Vec<PhoneKey>), StoreError> {
+    /// One conditional transaction creating `batch`, and what it decided for each number.
+    async fn create_batch(&self, batch: &[PhoneKey]) -> Result<BatchOutcome, StoreError> {
         let now = now_epoch().to_string();
         let mut proposed = Vec::with_capacity(batch.len());
         let mut actions = Vec::with_capacity(batch.len() * 2);
@@ -324,44 +326,30 @@ impl DynamoStore {
             .set_transact_items(Some(actions))
             .send()
             .await;
-        let mut settled = HashMap::with_capacity(batch.len());
-        let mut retry = Vec::new();
+        let mut outcome = BatchOutcome::default();
         match result {
-            Ok(_) => {
-                settled.extend(batch.iter().cloned().zip(proposed));
-            }
+            Ok(_) => outcome.settled.extend(batch.iter().cloned().zip(proposed)),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(e) => {
                     let reasons = e.cancellation_reasons();
-                    let mut reread = Vec::new();
                     for (i, phone) in batch.iter().enumerate() {
-                        let phone_reason = reasons.get(2 * i);
-                        if phone_reason.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
-                            match phone_reason
-                                .and_then(|r| r.item())
-                                .and_then(|item| string_attr(item, "uid"))
-                                .and_then(|u| Uid::parse(&u))
-                            {
-                                Some(uid) => {
-                                    settled.insert(phone.clone(), uid);
-                                }
-                                None => reread.push(phone.clone()),
+                        let reason = reasons.get(2 * i);
+                        let existing = reason
+                            .and_then(|r| r.item())
+                            .and_then(|item| string_attr(item, "uid"))
+                            .and_then(|u| Uid::parse(&u));
+                        match (reason.and_then(|r| r.code()), existing) {
+                            (Some("ConditionalCheckFailed"), Some(uid)) => {
+                                outcome.settled.insert(phone.clone(), uid);
                             }
-                        } else {
-                            // Cancelled because of another item, a transaction conflict,
-                            // throttling, or its own ID colliding: propose again.
-                            retry.push(phone.clone());
-                        }
-                    }
-                    if !reread.is_empty() {
-                        let existing = self.uids_of(&reread).await?;
-                        for phone in reread {
-                            match existing.get(&phone) {
-                                Some(uid) => {
-                                    settled.insert(phone, uid.clone());
-                                }
-                                None => retry.push(phone),
+                            // There, but its ID did not come back: read it.
+                            (Some("ConditionalCheckFailed"), None) => {
+                                outcome.unread.push(phone.clone())
                             }
+                            // Cancelled for another number's sake, being written by another
+                            // transaction right now, throttled, or its own proposed ID
+                            // taken: propose again.
+                            _ => outcome.unsettled.push(phone.clone()),
                         }
                     }
                 }
@@ -369,8 +357,88 @@ impl DynamoStore {
             },
             Err(e) => return Err(classify(e)),
         }
-        Ok((settled, retry))
+        Ok(outcome)
     }
+
+    /// Creates the IDs of at most 50 numbers (one transaction's worth). A transaction is all
+    /// or nothing: one number created by someone else a moment ago cancels it for all the
+    /// others (its check failure returns that number's ID). The others are proposed together
+    /// once more, which settles the usual race; if that is cancelled too, the batch is under
+    /// contention, and proposing the rest together could be cancelled again without end. So
+    /// each number left goes in a transaction of its own (`SINGLES_AT_ONCE` at a time), which
+    /// only that number can cancel. README ("Round trips") counts what this costs at worst.
+    async fn create_chunk(
+        &self,
+        chunk: &[PhoneKey],
+        settled: &mut HashMap<PhoneKey, Uid>,
+    ) -> Result<(), StoreError> {
+        let mut todo = chunk.to_vec();
+        for _ in 0..GROUP_TRANSACTIONS {
+            let outcome = self.create_batch(&todo).await?;
+            settled.extend(outcome.settled);
+            if !outcome.unread.is_empty() {
+                settled.extend(self.uids_of(&outcome.unread).await?);
+            }
+            todo = outcome
+                .unsettled
+                .into_iter()
+                .chain(outcome.unread)
+                .filter(|p| !settled.contains_key(p))
+                .collect();
+            if todo.is_empty() {
+                return Ok(());
+            }
+        }
+        for group in todo.chunks(SINGLES_AT_ONCE) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for phone in group {
+                let store = self.clone();
+                let phone = phone.clone();
+                tasks.spawn(async move { store.create_one(phone).await });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let (phone, uid) =
+                    joined.map_err(|e| StoreError::Failed(format!("creating task: {e}")))??;
+                settled.insert(phone, uid);
+            }
+        }
+        Ok(())
+    }
+
+    /// One number's ID, in transactions of that number alone: created, or found already
+    /// there; retried (with backoff) only while the number is being written by another
+    /// transaction, throttled, or its proposed ID collides.
+    async fn create_one(&self, phone: PhoneKey) -> Result<(PhoneKey, Uid), StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let outcome = self.create_batch(std::slice::from_ref(&phone)).await?;
+            let found = match outcome.settled.get(&phone) {
+                Some(uid) => Some(uid.clone()),
+                None if !outcome.unread.is_empty() => self
+                    .uids_of(std::slice::from_ref(&phone))
+                    .await?
+                    .remove(&phone),
+                None => None,
+            };
+            if let Some(uid) = found {
+                return Ok((phone, uid));
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Unavailable(
+            "a new user ID could not be written after repeated conflicts".into(),
+        ))
+    }
+}
+
+/// What one creating transaction decided, number by number.
+#[derive(Default)]
+struct BatchOutcome {
+    /// Created, or already there with the returned ID.
+    settled: HashMap<PhoneKey, Uid>,
+    /// Already there, but the ID did not come back with the check failure.
+    unread: Vec<PhoneKey>,
+    /// Not written: the transaction was cancelled.
+    unsettled: Vec<PhoneKey>,
 }
 
 #[async_trait]
@@ -411,22 +479,7 @@ impl MappingStore for DynamoStore {
         pending.dedup(); // a transaction may not touch one item twice
         let mut settled = HashMap::with_capacity(pending.len());
         for chunk in pending.chunks(MAPPINGS_PER_TRANSACTION) {
-            let mut todo = chunk.to_vec();
-            let mut attempt = 0;
-            while !todo.is_empty() {
-                attempt += 1;
-                if attempt > MAX_ATTEMPTS {
-                    return Err(StoreError::Unavailable(
-                        "new user IDs could not be written after repeated conflicts".into(),
-                    ));
-                }
-                if attempt > 1 {
-                    backoff(attempt - 1).await;
-                }
-                let (done, retry) = self.create_batch(&todo).await?;
-                settled.extend(done);
-                todo = retry;
-            }
+            self.create_chunk(chunk, &mut settled).await?;
         }
         Ok(settled)
     }

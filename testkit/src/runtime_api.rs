@@ -120,7 +120,7 @@ impl RuntimeApi {
             init_error: Mutex::new(None),
         });
         let server = state.clone();
-        let base = testkit::serve_loopback(move |req| {
+        let base = crate::serve_loopback(move |req| {
             let state = server.clone();
             async move { state.answer(req).await }
         })

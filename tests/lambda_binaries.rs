@@ -1,0 +1,305 @@
+//! The four Lambda binaries as Lambda runs them: under the Runtime API emulator of `testkit`
+//! (the benchmark's), fed events of every shape a misconfigured integration or a hostile test
+//! can produce, and DynamoDB stalling behind a proxy. Each event gets an answer (the caller's
+//! error format where a response is possible, an invocation error otherwise) and the process
+//! lives on. Needs the debug binaries: `scripts/test` builds them first (`cargo build --bins`).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testkit::fault_proxy::{Fault, FaultProxy};
+use testkit::runtime_api::{Outcome, RuntimeApi};
+
+fn bin_dir() -> PathBuf {
+    // target/debug/deps/<this test> -> target/debug
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
+}
+
+/// One function's binary, started against its own emulator.
+struct Function {
+    api: RuntimeApi,
+    child: tokio::process::Child,
+}
+
+async fn start(binary: &str, env: &[(&str, String)]) -> Function {
+    let path = bin_dir().join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: build the function binaries first (`cargo build --workspace --bins`, as \
+         scripts/test does)",
+        path.display()
+    );
+    let api = RuntimeApi::start().await;
+    let child = tokio::process::Command::new(path)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "tests")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    api.wait_ready(Duration::from_secs(30)).await.unwrap();
+    Function { api, child }
+}
+
+impl Function {
+    async fn invoke(&self, event: &Value) -> Outcome {
+        let bytes = serde_json::to_vec(event).unwrap();
+        self.api.invoke(bytes.into()).await.unwrap().1
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+async fn table() -> String {
+    let (store, _) = support::dynamo_store().await;
+    store.table().to_string()
+}
+
+/// Each binary with the settings it needs to start (vendors it never reaches in these tests).
+async fn binaries(
+    endpoint: &str,
+) -> Vec<(&'static str, Vec<(&'static str, String)>, &'static str)> {
+    let table = table().await;
+    let dev = cc_shared::auth::entry_for("dev", "dev");
+    let common = vec![
+        ("TABLE_NAME", table),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_string()),
+    ];
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut env = common.clone();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| (*k, v.replace("DEV_ENTRY", &dev))),
+        );
+        env
+    };
+    vec![
+        (
+            "number-mapping",
+            with(&[("NUMBER_MAPPING_CREDENTIALS", "DEV_ENTRY")]),
+            "/number-mapping",
+        ),
+        (
+            "identity-verification",
+            with(&[
+                ("IDENTITY_VERIFY_CREDENTIALS", "DEV_ENTRY"),
+                ("IDENTITY_PIN_PEPPER", "a-local-pepper-of-at-least-32-bytes"),
+            ]),
+            "/identity/verify",
+        ),
+        (
+            "token-exchange",
+            with(&[
+                ("TOKEN_EXCHANGE_CREDENTIALS", "DEV_ENTRY"),
+                ("FUYUN_CLIENT_ID", "client"),
+                ("FUYUN_CLIENT_SECRET", "secret"),
+                ("FUYUN_SCOPE", "scope"),
+                ("FUYUN_REDIRECT_URL", "https://crm.example.com/cb"),
+                ("FUYUN_APP_NAME", "crm"),
+                ("FUYUN_TOKEN_URL", "http://127.0.0.1:9/oauth/token_exchange"),
+            ]),
+            "/token-exchange",
+        ),
+        (
+            "agent-sync",
+            with(&[
+                ("AGENT_SYNC_ROLE", "softphone"),
+                ("AGENT_DIRECTORY_CREDENTIALS", "DEV_ENTRY"),
+                ("CEC_BASE_URL", "http://127.0.0.1:9"),
+                ("CEC_APP_KEY", "key"),
+                ("CEC_APP_SECRET", "secret"),
+            ]),
+            "/agents/softphone",
+        ),
+    ]
+}
+
+fn v2(path: &str, body: Value) -> Value {
+    let mut event = json!({
+        "version": "2.0", "routeKey": format!("POST {path}"), "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"authorization": "Basic ZGV2OmRldg==", "content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": path}, "requestId": "r1"},
+        "isBase64Encoded": false
+    });
+    if !body.is_null() {
+        event["body"] = body;
+    }
+    event
+}
+
+/// The HTTP answer inside a proxy response: (status, parsed body).
+fn http_answer(outcome: &Outcome) -> (u16, Value) {
+    assert!(
+        outcome.ok,
+        "an invocation error where an HTTP answer was due: {}",
+        String::from_utf8_lossy(&outcome.body)
+    );
+    let response: Value = serde_json::from_slice(&outcome.body).unwrap();
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    (status, body)
+}
+
+/// The caller's own error format, by function: (status, body) is an error of it.
+fn assert_vendor_error(binary: &str, status: u16, body: &Value, what: &str) {
+    match binary {
+        "number-mapping" => {
+            assert!(matches!(status, 400 | 405), "{what}: {status}");
+            assert_eq!(body["Code"], status, "{what}: {body}");
+        }
+        "identity-verification" => {
+            assert_eq!(status, 200, "{what}");
+            assert_eq!(
+                body["calldata"]["data"]["verifyResult"], 3,
+                "{what}: {body}"
+            );
+            assert_eq!(body["calldata"]["data"]["verifyReturn1"], "bad_request");
+        }
+        "token-exchange" => {
+            assert!(matches!(status, 400 | 405), "{what}: {status}");
+            assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+        }
+        _ => {
+            assert!(matches!(status, 400 | 405), "{what}: {status}");
+            assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_shape_stops_a_function() {
+    let endpoint = support::dynamodb_endpoint();
+    for (binary, env, path) in binaries(&endpoint).await {
+        let mut f = start(binary, &env).await;
+
+        // Events that are HTTP requests, however broken: answered in the caller's format.
+        let mut not_base64 = v2(path, json!("%%% this is not base64 %%%"));
+        not_base64["isBase64Encoded"] = json!(true);
+        let mut no_context = v2(path, json!("{}"));
+        no_context.as_object_mut().unwrap().remove("requestContext");
+        let huge = v2(path, json!("x".repeat(6 * 1024 * 1024)));
+        let mut huge_base64 = v2(path, json!("QUJD".repeat(1024 * 1024)));
+        huge_base64["isBase64Encoded"] = json!(true);
+        let mut bad_method = v2(path, json!("{}"));
+        bad_method["requestContext"]["http"]["method"] = json!("NOT A METHOD");
+        for (what, event) in [
+            ("a body marked base64 that is not", not_base64),
+            ("no requestContext", no_context),
+            ("a 6 MB body", huge),
+            ("a 4 MB base64 body", huge_base64),
+            ("a malformed method", bad_method),
+        ] {
+            let (status, body) = http_answer(&f.invoke(&event).await);
+            assert_vendor_error(binary, status, &body, what);
+        }
+        // 405 names what is allowed.
+        let mut get = v2(path, Value::Null);
+        get["requestContext"]["http"]["method"] = json!("GET");
+        let outcome = f.invoke(&get).await;
+        let response: Value = serde_json::from_slice(&outcome.body).unwrap();
+        assert_eq!(response["headers"]["allow"], "POST", "{binary}: {response}");
+
+        // A REST API (payload 1.0) event is a request too.
+        let rest = json!({
+            "resource": path, "path": path, "httpMethod": "POST",
+            "headers": {"Authorization": "Basic ZGV2OmRldg=="},
+            "multiValueHeaders": {"Authorization": ["Basic ZGV2OmRldg=="]},
+            "requestContext": {"httpMethod": "POST", "requestId": "r2"},
+            "body": "not json", "isBase64Encoded": false
+        });
+        let (status, body) = http_answer(&f.invoke(&rest).await);
+        assert_vendor_error(binary, status, &body, "a REST API event");
+
+        // Events with nothing of HTTP in them: invocation errors, never a crash.
+        for event in [
+            json!({}),
+            json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}),
+            json!({"Records": [{"eventSource": "aws:s3"}]}),
+            json!([1, 2, 3]),
+            json!("a string"),
+            json!(42),
+            json!({"headers": 5, "body": ["not", "a", "string"]}),
+        ] {
+            let outcome = f.invoke(&event).await;
+            assert!(!outcome.ok, "{binary}: {event} answered as a request");
+        }
+
+        // Still the same process, still answering.
+        let mut bad_auth = v2(path, json!("{}"));
+        bad_auth["headers"]["authorization"] = json!("Basic bm9ib2R5Om5vcGU=");
+        let (status, _) = http_answer(&f.invoke(&bad_auth).await);
+        assert_eq!(status, 401, "{binary}");
+        assert!(f.alive(), "{binary} exited");
+    }
+}
+
+/// DynamoDB that never answers, or answers late: the vendor's "unavailable" answer within
+/// the function's store budget (3 s for number mapping and identity verification), every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_dynamodb_gets_the_vendors_unavailable_answer_in_time() {
+    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
+    let all = binaries(&proxy.url).await;
+    for (binary, env, path) in all.into_iter().take(2) {
+        let mut f = start(binary, &env).await;
+        let body = if binary == "number-mapping" {
+            json!(r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#)
+        } else {
+            json!(
+                r#"{"calldata":{"verifyServiceNo":"13988888888","verifyWorkNo":"371","verifyCode":"4321"}}"#
+            )
+        };
+        for fault in [
+            Fault::Stall,
+            Fault::Delay(Duration::from_secs(30)),
+            Fault::Reset,
+            Fault::Truncate,
+        ] {
+            proxy.set(fault);
+            for _ in 0..2 {
+                let started = Instant::now();
+                let (status, answer) = http_answer(&f.invoke(&v2(path, body.clone())).await);
+                let took = started.elapsed();
+                assert!(
+                    took < Duration::from_millis(4500),
+                    "{binary} {fault:?}: answered after {took:?}"
+                );
+                if binary == "number-mapping" {
+                    assert_eq!(
+                        (status, answer["Code"].clone()),
+                        (503, json!(503)),
+                        "{fault:?}"
+                    );
+                } else {
+                    assert_eq!(status, 200);
+                    assert_eq!(answer["calldata"]["data"]["verifyResult"], 3, "{fault:?}");
+                    assert_eq!(answer["calldata"]["data"]["verifyReturn1"], "unavailable");
+                }
+            }
+        }
+        // And it recovers as soon as DynamoDB does.
+        proxy.set(Fault::None);
+        let (status, _) = http_answer(&f.invoke(&v2(path, body.clone())).await);
+        assert_eq!(status, 200, "{binary} after recovery");
+        assert!(f.alive());
+    }
+}
