@@ -181,3 +181,21 @@ async fn overlapping_batches_of_new_numbers_all_succeed_embedded() {
     let (store, _dir) = support::embedded_store();
     overlapping_batches_of_new_numbers(store, "1391").await;
 }
+
+/// An empty or blank UIDToPhone entry is no ID: an empty `Value` like any other non-ID, the
+/// rest of the batch answered.
+#[tokio::test]
+async fn blank_uid_entries_get_an_empty_value() {
+    let (store, _dir) = support::embedded_store();
+    let svc = support::number_mapping(store);
+    let (_, created) = call_mapping(&svc, mapping_request(&["13988888888"], "PhoneToUID")).await;
+    let uid = created.results[0].value.clone();
+    let (status, resp) = call_mapping(
+        &svc,
+        mapping_request(&["", uid.as_str(), "   ", "\u{3000}"], "UIDToPhone"),
+    )
+    .await;
+    assert_eq!(status, 200, "{:?}", resp.message);
+    let values: Vec<&str> = resp.results.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(values, ["", "008613988888888", "", ""]);
+}

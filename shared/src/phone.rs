@@ -58,7 +58,7 @@ impl PhoneKey {
         }
     }
 
-    /// For logs and records: `+86139****8888`.
+    /// For logs and records: `+86*******8888`.
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
@@ -71,8 +71,14 @@ impl fmt::Debug for PhoneKey {
     }
 }
 
-/// Masks a number for display: the digits in the middle become `*`
-/// (`13988888888` -> `139****8888`, `+8613988888888` -> `+86139****8888`, `95588` -> `***88`).
+/// Most digits a mask ever shows.
+pub const MASK_MAX_SHOWN: usize = 7;
+
+/// Masks a number for display: never more than 7 digits shown, and at least half hidden, but
+/// for the 11 digits of a national mobile number, masked the way contact centers show them
+/// (Tencent's own mask, `189xxxx8352`): `13988888888` -> `139****8888`,
+/// `+8613988888888` -> `+86*******8888`, `95588` -> `***88`,
+/// `12345678901234567890` -> `123*************7890`.
 pub fn mask(number: &str) -> String {
     let (prefix, rest) = match number.strip_prefix('+') {
         Some(rest) => ("+", rest),
@@ -81,9 +87,13 @@ pub fn mask(number: &str) -> String {
     let chars: Vec<char> = rest.chars().collect();
     let n = chars.len();
     let (head, tail) = match n {
-        0..=6 => (0, 2.min(n)),
-        7..=10 => (2, 2),
-        _ => (n - 8, 4),
+        0..=6 => (0, n / 2),
+        11 if prefix.is_empty() => (3, 4),
+        _ => {
+            let shown = (n / 2).min(MASK_MAX_SHOWN);
+            let tail = shown.div_ceil(2).min(4);
+            (shown - tail, tail)
+        }
     };
     let mut out = String::with_capacity(number.len());
     out.push_str(prefix);
@@ -157,12 +167,14 @@ impl PhoneNormalizer {
     /// Validates the characters first (the parser would read letters as vanity digits), then
     /// returns the E.164 key of a valid number or the digits of one the metadata cannot place.
     pub fn normalize(&self, input: &str) -> Result<PhoneKey, PhoneError> {
-        let input = input.trim();
-        if input.is_empty() {
-            return Err(PhoneError::Empty);
-        }
+        // The limit holds for the input as sent; only the spaces a number may contain anyway
+        // are trimmed (other whitespace is a bad character, as anywhere in the number).
         if input.chars().count() > MAX_NUMBER_CHARS {
             return Err(PhoneError::TooLong);
+        }
+        let input = input.trim_matches(' ');
+        if input.is_empty() {
+            return Err(PhoneError::Empty);
         }
         let mut digits = String::with_capacity(input.len());
         for (i, c) in input.chars().enumerate() {
@@ -345,9 +357,22 @@ mod tests {
     #[test]
     fn masks_hide_the_middle_digits() {
         assert_eq!(mask("13988888888"), "139****8888");
-        assert_eq!(mask("+8613988888888"), "+86139****8888");
+        assert_eq!(mask("+8613988888888"), "+86*******8888");
         assert_eq!(mask("95588"), "***88");
-        assert_eq!(mask("12345678"), "12****78");
+        assert_eq!(mask("12345678"), "1*****78");
+        assert_eq!(mask("12345678901234567890"), "123*************7890");
+        // At most 7 digits, at least half hidden (but for the 11-digit mobile convention).
+        for n in 1..=20 {
+            for plus in ["", "+"] {
+                let number = format!("{plus}{}", "9".repeat(n));
+                let masked = mask(&number);
+                let shown = masked.chars().filter(char::is_ascii_digit).count();
+                assert!(shown <= MASK_MAX_SHOWN, "{masked}");
+                if !(n == 11 && plus.is_empty()) {
+                    assert!(shown * 2 <= n, "{masked}");
+                }
+            }
+        }
         let key = cn().normalize("13988888888").unwrap();
         assert!(!format!("{key:?}").contains("13988888888"));
     }

@@ -219,11 +219,13 @@ async fn process(
         .map_err(ApiError::from)
 }
 
-/// A calldata value as text: the IVR may send strings or numbers.
+/// A calldata value as text, as sent (never trimmed: limits hold for what was sent): the IVR
+/// may send strings or numbers.
 fn text_field(calldata: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
     match calldata.get(name)? {
-        Value::String(s) => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        // A whole, non-negative number only: -139... or 1.5 are no numbers or work numbers.
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
         _ => None,
     }
 }
@@ -270,7 +272,8 @@ fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<A
     // Only a string: a JSON number would have lost a PIN's leading zeros.
     let field = &svc.config.input_field;
     let input = match calldata.get(field.as_str()) {
-        Some(Value::String(s)) => s.trim().to_string(),
+        // As typed: anything but 4 to 12 ASCII digits (whitespace included) is a wrong PIN.
+        Some(Value::String(s)) => s.clone(),
         Some(_) => {
             return Err(ApiError::bad_request(format!(
                 "calldata.{field} must be a string of digits"

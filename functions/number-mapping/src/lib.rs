@@ -193,9 +193,7 @@ async fn uid_to_phone(
 ) -> Result<Vec<MappingResult>, ApiError> {
     let mut parsed = Vec::with_capacity(numbers.len());
     for (i, n) in numbers.iter().enumerate() {
-        if n.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("Numbers[{i}] is empty")));
-        }
+        // An empty or blank entry is simply no ID: an empty Value, like any other non-ID.
         if n.chars().count() > MAX_UID_INPUT_CHARS {
             return Err(ApiError::bad_request(format!(
                 "Numbers[{i}] is longer than {MAX_UID_INPUT_CHARS} characters"
