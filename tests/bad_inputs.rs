@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use cc_shared::http::BodyDefect;
-use cc_shared::store::IdentityStore;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 

@@ -130,13 +130,7 @@ async fn an_unreachable_store_is_abnormal_not_an_error() {
 async fn a_pin_with_whitespace_is_a_wrong_pin() {
     let (store, _dir) = support::embedded_store();
     let (svc, _clock) = support::identity_verification(store, &[("13988888888", "4321")]).await;
-    for typed in [
-        "4321\u{3000}",
-        " 4321",
-        "4321 ",
-        "4321\n",
-        "\u{a0}4321",
-    ] {
+    for typed in ["4321\u{3000}", " 4321", "4321 ", "4321\n", "\u{a0}4321"] {
         let (status, data) = call_verify(&svc, verify_request("13988888888", typed)).await;
         assert_eq!(status, 200);
         assert_eq!(

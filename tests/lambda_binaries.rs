@@ -303,3 +303,61 @@ async fn a_stalled_dynamodb_gets_the_vendors_unavailable_answer_in_time() {
         assert!(f.alive());
     }
 }
+
+/// Secrets Manager that never answers at init: the function's init fails within the AWS call
+/// bounds (3 s), naming the setting, instead of hanging until Lambda's init limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_secrets_manager_fails_init_in_time_naming_the_setting() {
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pepper";
+    let secrets = testkit::fake_secrets_manager(vec![(arn.into(), "p".repeat(40))]).await;
+    let proxy = FaultProxy::start(&secrets).await;
+    proxy.set(Fault::Stall);
+    let path = bin_dir().join("identity-verification");
+    let api = RuntimeApi::start().await;
+    let started = Instant::now();
+    let child = tokio::process::Command::new(path)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "identity-verification")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/identity-verification",
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "tests")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("TABLE_NAME", "unused")
+        .env("DYNAMODB_PRIME", "false")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &proxy.url)
+        .env("IDENTITY_PIN_PEPPER_SECRET_ARN", arn)
+        .env(
+            "IDENTITY_VERIFY_CREDENTIALS",
+            cc_shared::auth::entry_for("dev", "dev"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("init hung on a stalled Secrets Manager")
+        .unwrap();
+    assert!(!output.status.success());
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(4500), "{took:?}");
+    // The init failure is logged (Lambda keeps the function's output) naming the setting.
+    let logged = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(logged.contains("init failed"), "{logged}");
+    assert!(
+        logged.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"),
+        "{logged}"
+    );
+}
