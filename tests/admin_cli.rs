@@ -89,9 +89,12 @@ fn pins_import_enrols_good_rows_and_reports_bad_ones_by_line() {
     assert_eq!(reasons.len(), 7);
     assert_eq!(reasons[0], "locked");
     assert_eq!(*reasons.last().unwrap(), "ok");
-    assert!(records
-        .iter()
-        .all(|r| r["masked_number"] == "+86*******8888" && r["agent"] == "371"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["masked_number"] == "+86*******8888" && r["agent"] == "371"),
+        "{records:?}"
+    );
     assert!(!stdout.contains("13988888888"));
     let (ok, table, _) = run(
         dir.path(),

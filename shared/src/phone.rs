@@ -91,7 +91,8 @@ pub fn mask(number: &str) -> String {
         11 if prefix.is_empty() => (3, 4),
         _ => {
             let shown = (n / 2).min(MASK_MAX_SHOWN);
-            let tail = shown.div_ceil(2).min(4);
+            // The last digits say most to a person; a country code is the rest when it fits.
+            let tail = (shown - shown / 3).min(4);
             (shown - tail, tail)
         }
     };
@@ -359,7 +360,7 @@ mod tests {
         assert_eq!(mask("13988888888"), "139****8888");
         assert_eq!(mask("+8613988888888"), "+86*******8888");
         assert_eq!(mask("95588"), "***88");
-        assert_eq!(mask("12345678"), "1*****78");
+        assert_eq!(mask("12345678"), "1****678");
         assert_eq!(mask("12345678901234567890"), "123*************7890");
         // At most 7 digits, at least half hidden (but for the 11-digit mobile convention).
         for n in 1..=20 {
