@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use cc_shared::identity::{valid_pin, Pepper, PinDigest, RecordQuery, VerificationRecord};
-use cc_shared::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::domain::identity::{valid_pin, Pepper, PinDigest, RecordQuery, VerificationRecord};
+use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::store::IdentityStore;
 
 /// Rows per store write during an import.
@@ -174,7 +174,7 @@ pub fn record_query(
         agent,
         since: since.map(parse_rfc3339).transpose()?,
         limit,
-        now: cc_shared::store::now_epoch(),
+        now: cc_shared::domain::clock::now_epoch(),
     })
 }
 
@@ -186,8 +186,8 @@ pub fn open_csv(path: &Path) -> Result<std::fs::File, String> {
 /// Prints the agent directory: a table, or (with `json`) `{"last_sync", "agents"}`.
 pub fn print_agents(
     out: &mut impl Write,
-    agents: &[cc_shared::cec::Agent],
-    last_sync: Option<&cc_shared::cec::SyncState>,
+    agents: &[cc_shared::domain::agents::Agent],
+    last_sync: Option<&cc_shared::domain::agents::SyncState>,
     json: bool,
 ) -> std::io::Result<()> {
     if json {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use cc_shared::clock::SystemClock;
-use cc_shared::identity::Pepper;
-use cc_shared::phone::PhoneNormalizer;
+use cc_shared::domain::clock::SystemClock;
+use cc_shared::domain::identity::Pepper;
+use cc_shared::domain::phone::PhoneNormalizer;
 
 use crate::admin;
 use crate::gateway::{self, Gateway};
@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> CliResult {
             if user.is_empty() || user.contains([':', ',']) {
                 return Err("the user name must be non-empty, without ':' or ','".into());
             }
-            let (password, entry) = cc_shared::auth::generate_entry(&user)?;
+            let (password, entry) = cc_shared::web::auth::generate_entry(&user)?;
             println!("password (give it to the caller, then forget it): {password}");
             println!("entry (append to the function's *_CREDENTIALS parameter): {entry}");
             Ok(())
@@ -165,7 +165,7 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Pins(PinsCommand::Unlock { number }) => {
             let stores = Stores::open(&cli.data_dir).await?;
-            let phone = PhoneNormalizer::from_env()?
+            let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
             if stores.identity.unlock(&phone).await? {
@@ -222,7 +222,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Agents(AgentsCommand::Link { account, work_no }) => {
             let stores = Stores::open(&cli.data_dir).await?;
             let account = account.trim();
-            if !cc_shared::cec::valid_account(account) {
+            if !cc_shared::domain::agents::valid_account(account) {
                 return Err(
                     "the account must be 1 to 128 characters, without control characters".into(),
                 );
@@ -259,7 +259,7 @@ async fn identity_context(
 ) -> Result<(Stores, PhoneNormalizer, Pepper), Box<dyn std::error::Error + Send + Sync>> {
     let stores = Stores::open(data_dir).await?;
     let pepper = stores.pepper(data_dir).await?;
-    Ok((stores, PhoneNormalizer::from_env()?, pepper))
+    Ok((stores, cc_shared::config::phone_normalizer()?, pepper))
 }
 
 async fn serve(

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cc_shared::auth::Credentials;
-use cc_shared::clock::SystemClock;
 use cc_shared::config::ConfigError;
-use cc_shared::http::BodyDefect;
-use cc_shared::identity::Pepper;
+use cc_shared::domain::clock::SystemClock;
+use cc_shared::domain::identity::Pepper;
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::http::BodyDefect;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -55,7 +55,7 @@ impl Gateway {
         stores: &Stores,
         pepper: Pepper,
         fuyun: Option<token_exchange::FuyunSecrets>,
-        cec: Option<agent_sync::cec::CecClient>,
+        cec: Option<agent_sync::cec_client::CecClient>,
         listen: &SocketAddr,
     ) -> Result<Gateway, ConfigError> {
         let mut dev_credentials = false;
@@ -83,7 +83,7 @@ impl Gateway {
             identity_verification::Config::from_env(
                 fallback(identity_verification::CREDENTIALS_VAR)?,
                 pepper,
-                cc_shared::phone::PhoneNormalizer::from_env()?,
+                cc_shared::config::phone_normalizer()?,
             )?,
             stores.identity.clone(),
             Arc::new(SystemClock),
@@ -111,7 +111,7 @@ impl Gateway {
                     stores.agents.clone(),
                     Arc::new(SystemClock),
                 )
-                .with_store_budget(cc_shared::store::StoreBudget::from_env(
+                .with_store_budget(cc_shared::web::StoreBudget::from_env(
                     agent_sync::DEFAULT_STORE_BUDGET_MS,
                 )?),
             ),
@@ -142,7 +142,7 @@ impl Gateway {
             }
             "/agents/softphone" => match &self.agent_directory {
                 Some(svc) => agent_sync::handle(svc, req).await,
-                None => cc_shared::http::json_response(
+                None => cc_shared::web::http::json_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &serde_json::json!({
                         "error": "unavailable",
@@ -153,7 +153,7 @@ impl Gateway {
             },
             "/token-exchange" => match &self.token_exchange {
                 Some(svc) => token_exchange::handle(svc, req).await,
-                None => cc_shared::http::json_response(
+                None => cc_shared::web::http::json_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &serde_json::json!({
                         "error": "temporarily_unavailable",
@@ -163,7 +163,7 @@ impl Gateway {
                     }),
                 ),
             },
-            _ => cc_shared::http::json_response(
+            _ => cc_shared::web::http::json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "message": "Not Found" }),
             ),

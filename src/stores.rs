@@ -4,12 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cc_shared::config::ConfigError;
+use cc_shared::config::{ConfigError, StoreLocation};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{
-    AgentStore, AuditStore, IdentityStore, MappingStore, StoreError, StoreLocation,
-};
+use cc_shared::store::{AgentStore, AuditStore, IdentityStore, MappingStore, StoreError};
 
 /// Every store trait of the bundle, from one backend.
 #[derive(Clone)]
@@ -37,7 +35,7 @@ impl Stores {
         let location = StoreLocation::from_env(data_dir)?;
         Ok(match &location {
             StoreLocation::DynamoDb { table } => {
-                let sdk = cc_shared::secrets::sdk_config().await?;
+                let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 Stores {
                     mapping: store.clone(),
@@ -53,7 +51,7 @@ impl Stores {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
                 // AWS is needed only to read secrets kept in Secrets Manager.
                 let secret_arns = [
-                    cc_shared::secrets::PEPPER_ARN_VAR,
+                    cc_shared::aws::PEPPER_ARN_VAR,
                     token_exchange::SECRET_ARN_VAR,
                     agent_sync::SECRET_ARN_VAR,
                 ];
@@ -61,7 +59,7 @@ impl Stores {
                     .iter()
                     .any(|v| cc_shared::config::optional(v).is_some())
                 {
-                    Some(cc_shared::secrets::sdk_config().await?)
+                    Some(cc_shared::aws::sdk_config().await?)
                 } else {
                     None
                 };
@@ -88,8 +86,8 @@ impl Stores {
     pub async fn pepper(
         &self,
         data_dir: &Path,
-    ) -> Result<cc_shared::identity::Pepper, ConfigError> {
-        cc_shared::secrets::pepper(self.sdk.as_ref(), Some(data_dir)).await
+    ) -> Result<cc_shared::domain::identity::Pepper, ConfigError> {
+        cc_shared::aws::pepper(self.sdk.as_ref(), Some(data_dir)).await
     }
 
     /// The token-exchange secrets, or None when token exchange is not configured here
@@ -107,7 +105,7 @@ impl Stores {
 
     /// The CEC client, or None when the agent directory is not configured here (no
     /// `CEC_BASE_URL`).
-    pub async fn cec(&self) -> Result<Option<agent_sync::cec::CecClient>, ConfigError> {
+    pub async fn cec(&self) -> Result<Option<agent_sync::cec_client::CecClient>, ConfigError> {
         if cc_shared::config::optional("CEC_BASE_URL").is_none() {
             return Ok(None);
         }

@@ -17,7 +17,7 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 fn verify(addr: &str, number: &str, pin: &str) -> serde_json::Value {
     let body = serde_json::json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "371",
                                   "verifyCode": pin, "verifyTypeCode": "PIN"}});
-    let dev = cc_shared::auth::basic_header("dev", "dev");
+    let dev = cc_shared::web::auth::basic_header("dev", "dev");
     let (status, body) = post(addr, "/identity/verify", Some(&dev), &body.to_string());
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<serde_json::Value>(&body).unwrap()["calldata"]["data"].clone()
@@ -207,7 +207,7 @@ async fn agents_through_cli_and_gateway(store_env: Vec<(String, String)>) {
     let gw = support::cli::spawn(cmd);
     let addr = gw.addr.clone();
     let (status, body) = tokio::task::spawn_blocking(move || {
-        let dev = cc_shared::auth::basic_header("dev", "dev");
+        let dev = cc_shared::web::auth::basic_header("dev", "dev");
         post(
             &addr,
             "/agents/softphone",
@@ -233,7 +233,10 @@ async fn agents_through_cli_and_gateway_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_through_cli_and_gateway_dynamodb() {
-    let table = format!("cc-cli-{}", cc_shared::uid::Uid::generate().unwrap());
+    let table = format!(
+        "cc-cli-{}",
+        cc_shared::domain::uid::Uid::generate().unwrap()
+    );
     let env: Vec<(String, String)> = [
         ("TABLE_NAME", table.as_str()),
         ("AWS_ENDPOINT_URL_DYNAMODB", &support::dynamodb_endpoint()),

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 
 use agent_sync::{sync, AgentDirectory};
-use cc_shared::clock::{Clock, ManualClock};
+use cc_shared::domain::clock::{Clock, ManualClock};
 use support::fake_cec::{self, Behavior, FakeCec};
 use support::Store;
 
@@ -15,7 +15,7 @@ const T0: i64 = 1_790_000_000;
 
 struct World {
     cec: FakeCec,
-    client: Arc<agent_sync::cec::CecClient>,
+    client: Arc<agent_sync::cec_client::CecClient>,
     clock: ManualClock,
 }
 
@@ -32,8 +32,8 @@ async fn world() -> World {
 async fn snapshot(
     store: &dyn Store,
 ) -> (
-    Vec<cc_shared::cec::Agent>,
-    Option<cc_shared::cec::SyncState>,
+    Vec<cc_shared::domain::agents::Agent>,
+    Option<cc_shared::domain::agents::SyncState>,
 ) {
     (
         store.list_agents().await.unwrap(),
@@ -193,7 +193,7 @@ fn softphone_request(account: &str) -> lambda_http::Request {
         .uri("/agents/softphone")
         .header(
             "authorization",
-            cc_shared::auth::basic_header("crm", PASSWORD),
+            cc_shared::web::auth::basic_header("crm", PASSWORD),
         )
         .body(lambda_http::Body::Text(
             serde_json::json!({ "account": account }).to_string(),
@@ -217,8 +217,11 @@ async fn softphone_endpoint(store: Arc<dyn Store>) {
     store.link_account("alice", "1002").await.unwrap();
     store.link_account("ghost", "4242").await.unwrap();
     let svc = AgentDirectory::new(
-        cc_shared::auth::Credentials::parse("T", &cc_shared::auth::entry_for("crm", PASSWORD))
-            .unwrap(),
+        cc_shared::web::auth::Credentials::parse(
+            "T",
+            &cc_shared::web::auth::entry_for("crm", PASSWORD),
+        )
+        .unwrap(),
         w.client.clone(),
         store.clone(),
         Arc::new(ManualClock::at(T0)),
@@ -267,7 +270,9 @@ async fn softphone_endpoint(store: Arc<dyn Store>) {
     let mut bad = softphone_request("alice");
     bad.headers_mut().insert(
         "authorization",
-        cc_shared::auth::basic_header("crm", "x").parse().unwrap(),
+        cc_shared::web::auth::basic_header("crm", "x")
+            .parse()
+            .unwrap(),
     );
     let resp = agent_sync::handle(&svc, bad).await;
     assert_eq!(resp.status().as_u16(), 401);

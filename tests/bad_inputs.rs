@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use base64::Engine;
-use cc_shared::http::BodyDefect;
+use cc_shared::web::http::BodyDefect;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
@@ -37,7 +37,7 @@ fn request(path: &str, method: &str, auth: Option<&str>, body: Body) -> Request 
 
 /// Cases every endpoint shares: credentials, methods, bodies that are not the request.
 fn common_cases(path: &str, user: &str, password: &str) -> Vec<Case> {
-    let good = cc_shared::auth::basic_header(user, password);
+    let good = cc_shared::web::auth::basic_header(user, password);
     let b64 = |s: &str| {
         format!(
             "Basic {}",
@@ -119,7 +119,7 @@ fn common_cases(path: &str, user: &str, password: &str) -> Vec<Case> {
 
 /// Requests whose JSON is well formed but wrong.
 fn json_cases(path: &str, user: &str, password: &str, bodies: Vec<Value>) -> Vec<Case> {
-    let good = cc_shared::auth::basic_header(user, password);
+    let good = cc_shared::web::auth::basic_header(user, password);
     bodies
         .into_iter()
         .map(|body| Case {
@@ -479,7 +479,7 @@ fn directory_cases() -> Vec<Case> {
 type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
 
 async fn every_endpoint(store: Arc<dyn support::Store>, dump: impl Fn() -> Fut) {
-    let clock = Arc::new(cc_shared::clock::ManualClock::at(support::T0));
+    let clock = Arc::new(cc_shared::domain::clock::ManualClock::at(support::T0));
 
     // Number mapping: nothing written at all.
     let before = dump().await;
@@ -522,7 +522,7 @@ async fn every_endpoint(store: Arc<dyn support::Store>, dump: impl Fn() -> Fut) 
     )
     .await;
     let dir_svc = agent_sync::AgentDirectory::new(
-        cc_shared::auth::Credentials::dev(),
+        cc_shared::web::auth::Credentials::dev(),
         Arc::new(support::cec_client("http://127.0.0.1:9")),
         store.clone(),
         clock.clone(),

@@ -82,10 +82,10 @@ fn free_port() -> u16 {
 }
 
 fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let limits = cc_shared::secrets::AwsLimits::from_env().unwrap();
+    let limits = cc_shared::aws::AwsLimits::from_env().unwrap();
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .http_client(cc_shared::secrets::sdk_http_client())
+        .http_client(cc_shared::aws::sdk_http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

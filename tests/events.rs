@@ -78,15 +78,15 @@ async fn every_sample_event_gets_its_documented_answer() {
     let (store, _dir) = support::embedded_store();
     let mapping = number_mapping::NumberMapping::new(
         number_mapping::Config {
-            credentials: cc_shared::auth::Credentials::dev(),
-            phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
-            store_budget: cc_shared::store::StoreBudget::from_millis(3000),
+            credentials: cc_shared::web::auth::Credentials::dev(),
+            phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+            store_budget: cc_shared::web::StoreBudget::from_millis(3000),
         },
         store.clone(),
     );
     let (identity, _clock) = {
         let config = identity_verification::Config {
-            credentials: cc_shared::auth::Credentials::dev(),
+            credentials: cc_shared::web::auth::Credentials::dev(),
             ..support::identity_config()
         };
         let phones = &config.phones;
@@ -101,13 +101,13 @@ async fn every_sample_event_gets_its_documented_answer() {
         cc_shared::store::IdentityStore::put_pins(&*store, &pins)
             .await
             .unwrap();
-        let clock = Arc::new(cc_shared::clock::ManualClock::at(support::T0));
+        let clock = Arc::new(cc_shared::domain::clock::ManualClock::at(support::T0));
         let svc =
             identity_verification::IdentityVerification::new(config, store.clone(), clock.clone());
         // Lock 13711112222 out.
         for _ in 0..5 {
             let mut req = support::verify_request("13711112222", "0000");
-            let dev = cc_shared::auth::basic_header("dev", "dev");
+            let dev = cc_shared::web::auth::basic_header("dev", "dev");
             req.headers_mut()
                 .insert("authorization", dev.parse().unwrap());
             let (_, data) = support::call_verify(&svc, req).await;
@@ -134,7 +134,7 @@ async fn every_sample_event_gets_its_documented_answer() {
             store.clone(),
         );
         (
-            svc.with_credentials(cc_shared::auth::Credentials::dev()),
+            svc.with_credentials(cc_shared::web::auth::Credentials::dev()),
             clock,
         )
     };
@@ -142,7 +142,7 @@ async fn every_sample_event_gets_its_documented_answer() {
     // The agent directory against the fake CEC: `alice` linked to agent 1002, accepting dev:dev.
     let cec = support::fake_cec::FakeCec::start().await;
     let cec_client = Arc::new(support::cec_client(&cec.base_url));
-    let clock = cc_shared::clock::ManualClock::at(support::T0);
+    let clock = cc_shared::domain::clock::ManualClock::at(support::T0);
     agent_sync::sync(&*store, &cec_client, &clock)
         .await
         .unwrap();
@@ -150,10 +150,10 @@ async fn every_sample_event_gets_its_documented_answer() {
         .await
         .unwrap();
     let directory = agent_sync::AgentDirectory::new(
-        cc_shared::auth::Credentials::dev(),
+        cc_shared::web::auth::Credentials::dev(),
         cec_client.clone(),
         store.clone(),
-        Arc::new(cc_shared::clock::ManualClock::at(support::T0)),
+        Arc::new(cc_shared::domain::clock::ManualClock::at(support::T0)),
     );
 
     for (file, answer) in EXPECTED {
@@ -167,8 +167,8 @@ async fn every_sample_event_gets_its_documented_answer() {
             assert_eq!(counts.unchanged, 3, "{file}");
             continue;
         }
-        // The conversion the Lambda binaries run (cc_shared::lambda), not lambda_http's.
-        let req = serde_json::from_str::<cc_shared::lambda::HttpEvent>(&text)
+        // The conversion the Lambda binaries run (cc_shared::web::lambda), not lambda_http's.
+        let req = serde_json::from_str::<cc_shared::web::lambda::HttpEvent>(&text)
             .map_err(|e| e.to_string())
             .and_then(|event| event.into_request().map_err(|e| e.to_string()))
             .unwrap_or_else(|e| panic!("{file} is not an API Gateway HTTP event: {e}"));

@@ -8,7 +8,7 @@ use support::cli::{command, post, spawn, start};
 fn serves_number_mapping_with_dev_credentials_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path());
-    let dev = cc_shared::auth::basic_header("dev", "dev");
+    let dev = cc_shared::web::auth::basic_header("dev", "dev");
     let (status, body) = post(
         &gw.addr,
         "/number-mapping",
@@ -64,13 +64,13 @@ fn configured_credentials_replace_dev_ones() {
     let mut cmd = command(dir.path());
     cmd.env(
         "NUMBER_MAPPING_CREDENTIALS",
-        cc_shared::auth::entry_for("tencent", "pw-1"),
+        cc_shared::web::auth::entry_for("tencent", "pw-1"),
     );
     let gw = spawn(cmd);
     let body = r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#;
-    let dev = cc_shared::auth::basic_header("dev", "dev");
+    let dev = cc_shared::web::auth::basic_header("dev", "dev");
     assert_eq!(post(&gw.addr, "/number-mapping", Some(&dev), body).0, 401);
-    let good = cc_shared::auth::basic_header("tencent", "pw-1");
+    let good = cc_shared::web::auth::basic_header("tencent", "pw-1");
     assert_eq!(post(&gw.addr, "/number-mapping", Some(&good), body).0, 200);
 }
 
@@ -91,7 +91,7 @@ fn credentials_new_prints_a_password_and_its_entry() {
         .lines()
         .find_map(|l| l.strip_prefix("entry (append to the function's *_CREDENTIALS parameter): "))
         .unwrap();
-    assert_eq!(entry, cc_shared::auth::entry_for("tencent", password));
+    assert_eq!(entry, cc_shared::web::auth::entry_for("tencent", password));
     assert!(password.len() >= 32);
 }
 
@@ -117,7 +117,7 @@ async fn token_exchange_works_through_the_gateway_in_both_modes() {
     let gw = spawn(cmd);
     let addr = gw.addr.clone();
     let answers = tokio::task::spawn_blocking(move || {
-        let dev = cc_shared::auth::basic_header("dev", "dev");
+        let dev = cc_shared::web::auth::basic_header("dev", "dev");
         [
             r#"{"mode":"jwt","accountName":"agent007"}"#,
             r#"{"mode":"oauth","subjectToken":"crm-token-1"}"#,
@@ -140,7 +140,7 @@ async fn token_exchange_works_through_the_gateway_in_both_modes() {
 fn token_exchange_without_configuration_is_unavailable_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path());
-    let dev = cc_shared::auth::basic_header("dev", "dev");
+    let dev = cc_shared::web::auth::basic_header("dev", "dev");
     let (status, body) = post(
         &gw.addr,
         "/token-exchange",

@@ -17,7 +17,7 @@ use testkit::fault_proxy::{Fault, FaultProxy};
 const BODY: &str = r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#;
 
 fn dev() -> String {
-    cc_shared::auth::basic_header("dev", "dev")
+    cc_shared::web::auth::basic_header("dev", "dev")
 }
 
 fn with_short_timeouts(mut cmd: Command) -> Command {

@@ -4,8 +4,8 @@ mod support;
 
 use std::sync::Arc;
 
-use cc_shared::identity::{Counters, Pepper, RecordQuery, VerificationRecord};
-use cc_shared::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::domain::identity::{Counters, Pepper, RecordQuery, VerificationRecord};
+use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::store::CountersUpdate;
 use support::Store;
 
@@ -26,7 +26,7 @@ fn record(n: &str, agent: &str, time: i64, reason: &str) -> VerificationRecord {
     let p = phone(n);
     VerificationRecord {
         time,
-        id: cc_shared::uid::Uid::generate().unwrap().to_string(),
+        id: cc_shared::domain::uid::Uid::generate().unwrap().to_string(),
         number_key: pepper().record_key(&p),
         masked_number: p.masked(),
         agent: agent.into(),

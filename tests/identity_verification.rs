@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use cc_shared::identity::RecordQuery;
+use cc_shared::domain::identity::RecordQuery;
 use support::{call_verify, verify_request, Store};
 
 const NUMBER: &str = "13988888888";
@@ -98,7 +98,7 @@ async fn an_unreachable_store_is_abnormal_not_an_error() {
     let counter = cc_shared::store::dynamo::RoundTripCounter::default();
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .http_client(cc_shared::secrets::sdk_http_client())
+        .http_client(cc_shared::aws::sdk_http_client())
         .endpoint_url("http://127.0.0.1:9")
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -114,7 +114,7 @@ async fn an_unreachable_store_is_abnormal_not_an_error() {
     let svc = identity_verification::IdentityVerification::new(
         support::identity_config(),
         Arc::new(store),
-        Arc::new(cc_shared::clock::ManualClock::at(support::T0)),
+        Arc::new(cc_shared::domain::clock::ManualClock::at(support::T0)),
     );
     let (status, data) = call_verify(&svc, verify_request(NUMBER, PIN)).await;
     assert_eq!(status, 200);

@@ -78,7 +78,7 @@ async fn binaries(
     endpoint: &str,
 ) -> Vec<(&'static str, Vec<(&'static str, String)>, &'static str)> {
     let table = table().await;
-    let dev = cc_shared::auth::entry_for("dev", "dev");
+    let dev = cc_shared::web::auth::entry_for("dev", "dev");
     let common = vec![
         ("TABLE_NAME", table),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_string()),
@@ -335,7 +335,7 @@ async fn a_stalled_secrets_manager_fails_init_in_time_naming_the_setting() {
         .env("IDENTITY_PIN_PEPPER_SECRET_ARN", arn)
         .env(
             "IDENTITY_VERIFY_CREDENTIALS",
-            cc_shared::auth::entry_for("dev", "dev"),
+            cc_shared::web::auth::entry_for("dev", "dev"),
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

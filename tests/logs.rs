@@ -29,7 +29,7 @@ async fn number_mapping_logs_carry_no_number_id_pair_or_credential() {
     let mut bad_auth = mapping_request(&["13988888888"], "PhoneToUID");
     bad_auth.headers_mut().insert(
         "authorization",
-        cc_shared::auth::basic_header("tencent", "guess-13988888888")
+        cc_shared::web::auth::basic_header("tencent", "guess-13988888888")
             .parse()
             .unwrap(),
     );
@@ -69,7 +69,7 @@ async fn identity_verification_logs_carry_no_pin_number_or_credential() {
     let mut bad_auth = verify_request("13988888888", "2468");
     bad_auth.headers_mut().insert(
         "authorization",
-        cc_shared::auth::basic_header("ivr", "guess-2468")
+        cc_shared::web::auth::basic_header("ivr", "guess-2468")
             .parse()
             .unwrap(),
     );
@@ -128,7 +128,7 @@ async fn token_exchange_logs_carry_no_secret_key_or_token() {
     let mut bad = support::token_request(requests[0].clone());
     bad.headers_mut().insert(
         "authorization",
-        cc_shared::auth::basic_header("crm", "guess-secret")
+        cc_shared::web::auth::basic_header("crm", "guess-secret")
             .parse()
             .unwrap(),
     );
@@ -159,13 +159,13 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     let (capture, _guard) = support::capture_logs();
     let (store, _dir) = support::embedded_store();
     let client = std::sync::Arc::new(support::cec_client(&cec.base_url));
-    let clock = cc_shared::clock::ManualClock::at(1_790_000_000);
+    let clock = cc_shared::domain::clock::ManualClock::at(1_790_000_000);
     agent_sync::sync(&*store, &client, &clock).await.unwrap();
     cc_shared::store::AgentStore::link_account(&*store, "alice", "1001")
         .await
         .unwrap();
     let svc = agent_sync::AgentDirectory::new(
-        cc_shared::auth::Credentials::dev(),
+        cc_shared::web::auth::Credentials::dev(),
         client,
         store,
         std::sync::Arc::new(clock),
@@ -173,7 +173,10 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     let req = http::Request::builder()
         .method("POST")
         .uri("/agents/softphone")
-        .header("authorization", cc_shared::auth::basic_header("dev", "dev"))
+        .header(
+            "authorization",
+            cc_shared::web::auth::basic_header("dev", "dev"),
+        )
         .body(lambda_http::Body::Text(r#"{"account":"alice"}"#.into()))
         .unwrap();
     assert_eq!(agent_sync::handle(&svc, req).await.status(), 200);

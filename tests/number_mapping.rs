@@ -48,7 +48,7 @@ async fn new_numbers_cost_one_read_and_one_transaction_per_50() {
     }
     // A number created meanwhile by someone else: the failed condition returns its ID, so the
     // request costs the read and the one transaction, no re-read.
-    let p = cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap();
+    let p = cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap();
     let key = p.normalize("13600000000").unwrap();
     let first = store.create_uids(std::slice::from_ref(&key)).await.unwrap();
     counter.reset();

@@ -29,13 +29,13 @@ async fn secrets_come_from_secrets_manager_at_init() {
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::set_var("AWS_ACCESS_KEY_ID", "local");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "local");
-        std::env::set_var(cc_shared::secrets::PEPPER_ARN_VAR, PEPPER_ARN);
+        std::env::set_var(cc_shared::aws::PEPPER_ARN_VAR, PEPPER_ARN);
         std::env::set_var(token_exchange::SECRET_ARN_VAR, FUYUN_ARN);
         std::env::set_var(agent_sync::SECRET_ARN_VAR, CEC_ARN);
     }
-    let sdk = cc_shared::secrets::lambda_sdk_config().unwrap();
+    let sdk = cc_shared::aws::lambda_sdk_config().unwrap();
 
-    let pepper = cc_shared::secrets::pepper(Some(&sdk), None).await.unwrap();
+    let pepper = cc_shared::aws::pepper(Some(&sdk), None).await.unwrap();
     assert_eq!(pepper.as_bytes(), "p".repeat(48).as_bytes());
     let fuyun = token_exchange::FuyunSecrets::load(Some(&sdk))
         .await
@@ -49,8 +49,8 @@ async fn secrets_come_from_secrets_manager_at_init() {
     );
 
     // A secret that is not there: an init error naming the variable, never the secret.
-    unsafe { std::env::set_var(cc_shared::secrets::PEPPER_ARN_VAR, MISSING_ARN) };
-    let err = cc_shared::secrets::pepper(Some(&sdk), None)
+    unsafe { std::env::set_var(cc_shared::aws::PEPPER_ARN_VAR, MISSING_ARN) };
+    let err = cc_shared::aws::pepper(Some(&sdk), None)
         .await
         .unwrap_err()
         .to_string();
@@ -68,7 +68,7 @@ async fn secrets_come_from_secrets_manager_at_init() {
     );
 
     // A configured secret and no SDK configuration to read it with: an init error, no request.
-    let err = cc_shared::secrets::pepper(None, None)
+    let err = cc_shared::aws::pepper(None, None)
         .await
         .unwrap_err()
         .to_string();
@@ -81,8 +81,6 @@ async fn secrets_come_from_secrets_manager_at_init() {
         std::env::remove_var("AWS_REGION");
         std::env::remove_var("AWS_DEFAULT_REGION");
     }
-    let err = cc_shared::secrets::lambda_sdk_config()
-        .unwrap_err()
-        .to_string();
+    let err = cc_shared::aws::lambda_sdk_config().unwrap_err().to_string();
     assert!(err.contains("AWS_REGION"), "{err}");
 }

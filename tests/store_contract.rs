@@ -5,8 +5,8 @@ mod support;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use cc_shared::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::uid::Uid;
+use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::domain::uid::Uid;
 use support::Store;
 
 fn keys(numbers: &[&str]) -> Vec<PhoneKey> {

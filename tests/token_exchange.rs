@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use cc_shared::clock::Clock;
+use cc_shared::domain::clock::Clock;
 use serde_json::json;
 use support::fake_idp::{self, Behavior, FakeIdp, JwtExpectation, KeyPair};
 use support::{call_token, token_request, TokenSetup};
@@ -13,7 +13,7 @@ use support::{call_token, token_request, TokenSetup};
 struct World {
     idp: FakeIdp,
     svc: token_exchange::TokenExchange,
-    clock: Arc<cc_shared::clock::ManualClock>,
+    clock: Arc<cc_shared::domain::clock::ManualClock>,
     store: Arc<dyn support::Store>,
     keys: KeyPair,
     _dir: tempfile::TempDir,
@@ -292,7 +292,7 @@ async fn bad_requests_and_bad_credentials_never_reach_the_idp() {
     let mut req = token_request(jwt("a"));
     req.headers_mut().insert(
         "authorization",
-        cc_shared::auth::basic_header("crm", "wrong")
+        cc_shared::web::auth::basic_header("crm", "wrong")
             .parse()
             .unwrap(),
     );
@@ -337,7 +337,7 @@ async fn a_mode_not_configured_is_refused() {
 contract!(audit_records_list_newest_first, |store: Arc<
     dyn support::Store,
 >| async move {
-    let record = |time: i64, id: &str| cc_shared::audit::AuditRecord {
+    let record = |time: i64, id: &str| cc_shared::domain::audit::AuditRecord {
         time,
         id: id.into(),
         caller: "crm".into(),

@@ -21,7 +21,7 @@ pub const WORKER_FLAG: &str = "--floor-worker";
 pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .http_client(cc_shared::secrets::sdk_http_client())
+        .http_client(cc_shared::aws::sdk_http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -491,14 +491,15 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
     let proxy = proxy::CountingProxy::start(endpoint).await;
     let table = format!(
         "cc-bench-{}",
-        cc_shared::uid::Uid::generate().map_err(|e| e.to_string())?
+        cc_shared::domain::uid::Uid::generate().map_err(|e| e.to_string())?
     );
     let client = floor::client(&proxy.url);
     let store = DynamoStore::new(client.clone(), table.clone());
     store.create_table().await.map_err(|e| e.to_string())?;
 
     // Seed: 100 known numbers, a PIN, the agent directory and a link.
-    let phones = cc_shared::phone::PhoneNormalizer::new("CN", &[]).map_err(|e| e.to_string())?;
+    let phones =
+        cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).map_err(|e| e.to_string())?;
     let numbers: Vec<String> = (0..100).map(|i| format!("1390000{i:04}")).collect();
     let keys = numbers
         .iter()
@@ -510,13 +511,13 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
         .iter()
         .map(|k| format!("PHONE#{}", k.as_str()))
         .collect();
-    let pepper = cc_shared::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
+    let pepper = cc_shared::domain::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
     store
         .put_pins(&[(keys[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
         .await
         .map_err(|e| e.to_string())?;
     let cec = testkit::fake_cec::FakeCec::start().await;
-    let cec_client = agent_sync::cec::CecClient::new(agent_sync::cec::CecSettings {
+    let cec_client = agent_sync::cec_client::CecClient::new(agent_sync::cec_client::CecSettings {
         base_url: cec.base_url.clone(),
         agent_info_path: testkit::fake_cec::AGENTS_PATH.into(),
         app_key: testkit::fake_cec::APP_KEY.into(),
@@ -526,7 +527,7 @@ async fn bench(args: &Args, endpoint: &str) -> Result<(), String> {
         timeout: Duration::from_secs(5),
     })
     .map_err(|e| e.to_string())?;
-    agent_sync::sync(&store, &cec_client, &cc_shared::clock::SystemClock)
+    agent_sync::sync(&store, &cec_client, &cc_shared::domain::clock::SystemClock)
         .await
         .map_err(|e| e.to_string())?;
     store

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 fn main() {
     let t = Instant::now();
-    let p = cc_shared::phone::PhoneNormalizer::new("CN", &[]).expect("CN");
+    let p = cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).expect("CN");
     println!("load + prime: {:?}", t.elapsed());
     for (label, n) in [
         ("first", "13900000000"),

@@ -77,3 +77,45 @@ pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
         }),
     }
 }
+
+/// Where the stores live, chosen once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `TABLE_NAME` is set.
+    DynamoDb { table: String },
+    /// Local runs without `TABLE_NAME`: a SQLite file under the data directory.
+    Embedded { data_dir: std::path::PathBuf },
+}
+
+impl StoreLocation {
+    /// DynamoDB when `TABLE_NAME` is set; otherwise the embedded store in `data_dir`, except
+    /// inside Lambda, where a missing `TABLE_NAME` is a configuration error.
+    pub fn from_env(data_dir: &std::path::Path) -> Result<StoreLocation, ConfigError> {
+        match optional("TABLE_NAME") {
+            Some(table) => Ok(StoreLocation::DynamoDb { table }),
+            None if in_lambda() => Err(ConfigError::Missing("TABLE_NAME")),
+            None => Ok(StoreLocation::Embedded {
+                data_dir: data_dir.to_path_buf(),
+            }),
+        }
+    }
+}
+
+impl From<crate::domain::phone::RegionError> for ConfigError {
+    fn from(e: crate::domain::phone::RegionError) -> Self {
+        ConfigError::Invalid {
+            name: e.setting,
+            reason: e.reason,
+        }
+    }
+}
+
+/// The phone-number normaliser from `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS`
+/// (comma-separated, default none).
+pub fn phone_normalizer() -> Result<crate::domain::phone::PhoneNormalizer, ConfigError> {
+    let country = optional("DEFAULT_COUNTRY").unwrap_or_else(|| "CN".into());
+    Ok(crate::domain::phone::PhoneNormalizer::new(
+        &country,
+        &list("PHONE_REGIONS"),
+    )?)
+}

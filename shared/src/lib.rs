@@ -1,22 +1,23 @@
-//! The models crate of cc-callbacks: wire types, phone numbers, user IDs, auth, storage,
-//! configuration, logging, and the mapping of errors to each caller's response format.
+//! The crate the cc-callbacks functions share, in layers; a module imports only from the
+//! layers below its own (ARCHITECTURE.md says how to check):
+//!
+//! ```text
+//!   upstream      the HTTP client for vendor APIs (errors are web::ApiError)
+//!   web           ApiError, BasicAuth, request body and responses, store budget, Lambda runner
+//!   store         the store traits and StoreError; dynamo/ and embedded/ backends
+//!   aws           AWS SDK configuration and its bounds, Secrets Manager reads
+//!   config        settings read once at start-up; logging
+//!   domain        pure types and rules: numbers, IDs, clock, PINs, records, agents, audit
+//! ```
+//!
+//! Vendor wire formats are not here: each lives in the function that speaks it (`wire.rs`).
 
-pub mod alibaba;
-pub mod audit;
-pub mod auth;
-pub mod cec;
-pub mod clock;
+#[cfg(any(feature = "secrets", feature = "dynamodb"))]
+pub mod aws;
 pub mod config;
-pub mod error;
-pub mod http;
-pub mod huawei;
-pub mod identity;
-pub mod lambda;
+pub mod domain;
 pub mod logging;
-pub mod phone;
-pub mod secrets;
 pub mod store;
-pub mod tencent;
-pub mod uid;
 #[cfg(feature = "upstream")]
 pub mod upstream;
+pub mod web;

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::ConfigError;
-use crate::error::ApiError;
+use crate::web::error::ApiError;
 
 /// Whether `uri` is https, or http to a loopback host.
 pub fn check_url(name: &'static str, uri: &Uri) -> Result<(), ConfigError> {

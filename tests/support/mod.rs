@@ -26,7 +26,7 @@ pub fn dynamodb_endpoint() -> String {
 pub fn dynamodb_client(counter: &RoundTripCounter) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(cc_shared::secrets::sdk_http_client())
+        .http_client(cc_shared::aws::sdk_http_client())
         .endpoint_url(dynamodb_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
@@ -39,7 +39,10 @@ pub fn dynamodb_client(counter: &RoundTripCounter) -> aws_sdk_dynamodb::Client {
 /// with a counter of its HTTP round trips.
 pub async fn dynamo_store() -> (Arc<DynamoStore>, RoundTripCounter) {
     let counter = RoundTripCounter::default();
-    let table = format!("cc-test-{}", cc_shared::uid::Uid::generate().unwrap());
+    let table = format!(
+        "cc-test-{}",
+        cc_shared::domain::uid::Uid::generate().unwrap()
+    );
     let store = DynamoStore::new(dynamodb_client(&counter), table);
     store
         .create_table()
@@ -123,13 +126,13 @@ pub fn number_mapping(
     store: Arc<dyn cc_shared::store::MappingStore>,
 ) -> number_mapping::NumberMapping {
     let config = number_mapping::Config {
-        credentials: cc_shared::auth::Credentials::parse(
+        credentials: cc_shared::web::auth::Credentials::parse(
             "TEST",
-            &cc_shared::auth::entry_for("tencent", PASSWORD),
+            &cc_shared::web::auth::entry_for("tencent", PASSWORD),
         )
         .unwrap(),
-        phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
-        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
+        phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+        store_budget: cc_shared::web::StoreBudget::from_millis(9000),
     };
     number_mapping::NumberMapping::new(config, store)
 }
@@ -140,7 +143,7 @@ pub fn mapping_request(numbers: &[&str], mode: &str) -> lambda_http::Request {
         .uri("/number-mapping")
         .header(
             "authorization",
-            cc_shared::auth::basic_header("tencent", PASSWORD),
+            cc_shared::web::auth::basic_header("tencent", PASSWORD),
         )
         .body(lambda_http::Body::Text(
             serde_json::json!({ "Numbers": numbers, "Mode": mode }).to_string(),
@@ -152,7 +155,7 @@ pub fn mapping_request(numbers: &[&str], mode: &str) -> lambda_http::Request {
 pub async fn call_mapping(
     svc: &number_mapping::NumberMapping,
     req: lambda_http::Request,
-) -> (u16, cc_shared::tencent::MappingResponse) {
+) -> (u16, number_mapping::wire::MappingResponse) {
     let resp = number_mapping::handle(svc, req).await;
     let status = resp.status().as_u16();
     let body = match resp.into_body() {
@@ -173,25 +176,25 @@ pub fn refs(v: &[String]) -> Vec<&str> {
 pub const IVR_PASSWORD: &str = "ivr-test-password";
 pub const T0: i64 = 1_790_000_000;
 
-pub fn pepper() -> cc_shared::identity::Pepper {
-    cc_shared::identity::Pepper::new(vec![5; 32]).unwrap()
+pub fn pepper() -> cc_shared::domain::identity::Pepper {
+    cc_shared::domain::identity::Pepper::new(vec![5; 32]).unwrap()
 }
 
 /// The identity-verification settings of the tests (default lockout policy).
 pub fn identity_config() -> identity_verification::Config {
     identity_verification::Config {
-        credentials: cc_shared::auth::Credentials::parse(
+        credentials: cc_shared::web::auth::Credentials::parse(
             "TEST",
-            &cc_shared::auth::entry_for("ivr", IVR_PASSWORD),
+            &cc_shared::web::auth::entry_for("ivr", IVR_PASSWORD),
         )
         .unwrap(),
-        phones: cc_shared::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
+        phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
         pepper: pepper(),
         input_field: "verifyCode".into(),
         lockout: identity_verification::LockoutPolicy::default(),
         record_ttl_days: 90,
         require_known_agent: false,
-        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
+        store_budget: cc_shared::web::StoreBudget::from_millis(9000),
     }
 }
 
@@ -202,7 +205,7 @@ pub async fn identity_verification(
     pins: &[(&str, &str)],
 ) -> (
     identity_verification::IdentityVerification,
-    Arc<cc_shared::clock::ManualClock>,
+    Arc<cc_shared::domain::clock::ManualClock>,
 ) {
     let config = identity_config();
     let enrolled: Vec<_> = pins
@@ -214,7 +217,7 @@ pub async fn identity_verification(
         })
         .collect();
     store.put_pins(&enrolled).await.unwrap();
-    let clock = Arc::new(cc_shared::clock::ManualClock::at(T0));
+    let clock = Arc::new(cc_shared::domain::clock::ManualClock::at(T0));
     let svc = identity_verification::IdentityVerification::new(config, store, clock.clone());
     (svc, clock)
 }
@@ -225,7 +228,7 @@ pub fn verify_request(number: &str, pin: &str) -> lambda_http::Request {
         .uri("/identity/verify")
         .header(
             "authorization",
-            cc_shared::auth::basic_header("ivr", IVR_PASSWORD),
+            cc_shared::web::auth::basic_header("ivr", IVR_PASSWORD),
         )
         .body(lambda_http::Body::Text(
             serde_json::json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "371",
@@ -239,14 +242,14 @@ pub fn verify_request(number: &str, pin: &str) -> lambda_http::Request {
 pub async fn call_verify(
     svc: &identity_verification::IdentityVerification,
     req: lambda_http::Request,
-) -> (u16, cc_shared::huawei::VerifyData) {
+) -> (u16, identity_verification::wire::VerifyData) {
     let resp = identity_verification::handle(svc, req).await;
     let status = resp.status().as_u16();
     let body = match resp.into_body() {
         lambda_http::Body::Text(s) => s,
         other => panic!("unexpected body {other:?}"),
     };
-    let parsed: cc_shared::huawei::VerifyResponse =
+    let parsed: identity_verification::wire::VerifyResponse =
         serde_json::from_str(&body).expect("Huawei-shaped JSON");
     (status, parsed.calldata.data)
 }
@@ -317,7 +320,7 @@ pub fn token_exchange(
     store: Arc<dyn Store>,
 ) -> (
     token_exchange::TokenExchange,
-    Arc<cc_shared::clock::ManualClock>,
+    Arc<cc_shared::domain::clock::ManualClock>,
 ) {
     use fake_idp::*;
     let signer = setup.private_key.map(|k| {
@@ -330,9 +333,9 @@ pub fn token_exchange(
         .unwrap()
     });
     let config = token_exchange::Config {
-        credentials: cc_shared::auth::Credentials::parse(
+        credentials: cc_shared::web::auth::Credentials::parse(
             "TEST",
-            &cc_shared::auth::entry_for("crm", CRM_PASSWORD),
+            &cc_shared::web::auth::entry_for("crm", CRM_PASSWORD),
         )
         .unwrap(),
         signer,
@@ -349,10 +352,10 @@ pub fn token_exchange(
         .unwrap(),
         cache_margin_seconds: 60,
         audit_ttl_days: 90,
-        store_budget: cc_shared::store::StoreBudget::from_millis(9000),
+        store_budget: cc_shared::web::StoreBudget::from_millis(9000),
     };
-    let clock = Arc::new(cc_shared::clock::ManualClock::at(
-        cc_shared::store::now_epoch(),
+    let clock = Arc::new(cc_shared::domain::clock::ManualClock::at(
+        cc_shared::domain::clock::now_epoch(),
     ));
     (
         token_exchange::TokenExchange::new(config, store, clock.clone()),
@@ -366,7 +369,7 @@ pub fn token_request(body: serde_json::Value) -> lambda_http::Request {
         .uri("/token-exchange")
         .header(
             "authorization",
-            cc_shared::auth::basic_header("crm", CRM_PASSWORD),
+            cc_shared::web::auth::basic_header("crm", CRM_PASSWORD),
         )
         .body(lambda_http::Body::Text(body.to_string()))
         .unwrap()
@@ -391,8 +394,8 @@ pub async fn call_token(
 }
 
 /// A CEC client for the fake CEC at `base_url`.
-pub fn cec_client(base_url: &str) -> agent_sync::cec::CecClient {
-    agent_sync::cec::CecClient::new(agent_sync::cec::CecSettings {
+pub fn cec_client(base_url: &str) -> agent_sync::cec_client::CecClient {
+    agent_sync::cec_client::CecClient::new(agent_sync::cec_client::CecSettings {
         base_url: base_url.into(),
         agent_info_path: fake_cec::AGENTS_PATH.into(),
         app_key: fake_cec::APP_KEY.into(),

@@ -2,22 +2,25 @@
 //! schedule and on demand), links business accounts to agents, and hands an agent's softphone
 //! details out live (`POST /agents/softphone`), never storing the softphone password.
 
-pub mod cec;
+pub mod cec_client;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cc_shared::auth::Credentials;
-use cc_shared::cec::{Agent, Softphone, SoftphoneRequest, SyncCounts, SyncState};
-use cc_shared::clock::Clock;
 use cc_shared::config::{self, ConfigError};
-use cc_shared::error::ApiError;
-use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::store::{AgentStore, StoreBudget, StoreError};
+use cc_shared::domain::agents::{Agent, SyncCounts, SyncState};
+use cc_shared::domain::clock::Clock;
+use cc_shared::store::{AgentStore, StoreError};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::{body_bytes, describe_json_error, require_post};
+use cc_shared::web::StoreBudget;
 use lambda_http::{Body, Request, Response};
+use wire::{Softphone, SoftphoneRequest};
 
-use cec::{CecClient, CecSettings, Directory};
+use cec_client::{CecClient, CecSettings, Directory};
 
 pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
@@ -62,7 +65,7 @@ impl CecSecrets {
     /// From the secret named by `CEC_SECRET_ARN` when set, else the environment.
     #[cfg(feature = "aws")]
     pub async fn load(sdk: Option<&aws_config::SdkConfig>) -> Result<Self, ConfigError> {
-        match cc_shared::secrets::configured_secret(sdk, SECRET_ARN_VAR).await? {
+        match cc_shared::aws::configured_secret(sdk, SECRET_ARN_VAR).await? {
             Some(json) => Self::from_json(&json),
             // In Lambda the secret is expected; the environment is for local runs (and the
             // benchmark harness's runtime emulator).
@@ -80,7 +83,7 @@ pub fn cec_from_env(secrets: CecSecrets) -> Result<CecClient, ConfigError> {
     CecClient::new(CecSettings {
         base_url: config::required("CEC_BASE_URL")?,
         agent_info_path: config::optional("CEC_AGENT_INFO_PATH")
-            .unwrap_or_else(|| cec::DEFAULT_AGENT_INFO_PATH.into()),
+            .unwrap_or_else(|| cec_client::DEFAULT_AGENT_INFO_PATH.into()),
         app_key: secrets.app_key,
         app_secret: secrets.app_secret,
         token_expire_seconds: config::number("CEC_TOKEN_EXPIRE_SECONDS", 3600, 120..=3600)?,
@@ -225,8 +228,8 @@ pub async fn handle(svc: &AgentDirectory, req: Request) -> Response<Body> {
     let mut caller = None;
     let result = softphone(svc, &req, &mut caller).await;
     let response = match &result {
-        Ok(s) => cc_shared::cec::softphone_response(s),
-        Err(e) => cc_shared::cec::error_response(e),
+        Ok(s) => wire::softphone_response(s),
+        Err(e) => wire::error_response(e),
     };
     tracing::info!(
         function = "agent-directory",
@@ -254,7 +257,7 @@ async fn softphone(
     let request: SoftphoneRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let account = request.account.trim();
-    if !cc_shared::cec::valid_account(account) {
+    if !cc_shared::domain::agents::valid_account(account) {
         return Err(ApiError::bad_request(
             "account must be 1 to 128 characters, without control characters",
         ));
@@ -295,7 +298,7 @@ async fn softphone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cec::LiveAgent;
+    use cec_client::LiveAgent;
 
     fn live(agents: &[(&str, Option<&str>)]) -> Directory {
         Directory {

@@ -6,21 +6,21 @@
 use std::sync::Arc;
 
 use agent_sync::{cec_from_env, handle, sync, AgentDirectory, CecSecrets};
-use cc_shared::clock::SystemClock;
 use cc_shared::config::{self, ConfigError};
+use cc_shared::domain::clock::SystemClock;
 use cc_shared::store::dynamo::{self, DynamoStore};
-use cc_shared::store::StoreBudget;
+use cc_shared::web::StoreBudget;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::Error;
 
 struct Deps {
-    cec: Arc<agent_sync::cec::CecClient>,
+    cec: Arc<agent_sync::cec_client::CecClient>,
     store: Arc<DynamoStore>,
 }
 
 async fn deps() -> Result<Deps, ConfigError> {
     let table = config::required("TABLE_NAME")?;
-    let sdk = cc_shared::secrets::lambda_sdk_config()?;
+    let sdk = cc_shared::aws::lambda_sdk_config()?;
     let cec = cec_from_env(CecSecrets::load(Some(&sdk)).await?)?;
     Ok(Deps {
         cec: Arc::new(cec),
@@ -56,7 +56,7 @@ async fn main() -> Result<(), Error> {
             let svc = async {
                 let deps = deps().await?;
                 Ok(AgentDirectory::new(
-                    cc_shared::auth::Credentials::from_env(agent_sync::CREDENTIALS_VAR, None)?,
+                    cc_shared::web::auth::Credentials::from_env(agent_sync::CREDENTIALS_VAR, None)?,
                     deps.cec,
                     deps.store,
                     Arc::new(SystemClock),
@@ -64,7 +64,7 @@ async fn main() -> Result<(), Error> {
                 .with_store_budget(StoreBudget::from_env(agent_sync::DEFAULT_STORE_BUDGET_MS)?))
             }
             .await;
-            cc_shared::lambda::run("agent-directory", svc, |svc, req| async move {
+            cc_shared::web::lambda::run("agent-directory", svc, |svc, req| async move {
                 handle(&svc, req).await
             })
             .await

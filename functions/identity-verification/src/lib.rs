@@ -9,20 +9,25 @@
 //! Lockout: a check is counted *before* the digits are compared, by a version-guarded update,
 //! so concurrent attempts can never run more checks than the window allows.
 
+pub mod wire;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use cc_shared::auth::Credentials;
-use cc_shared::clock::Clock;
 use cc_shared::config::{self, ConfigError};
-use cc_shared::error::ApiError;
-use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::huawei::{self, VerifyAnswer};
-use cc_shared::identity::{valid_pin, Counters, Pepper, PinState, Reason, VerificationRecord};
-use cc_shared::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::store::{CountersUpdate, IdentityStore, StoreBudget, StoreError};
+use cc_shared::domain::clock::Clock;
+use cc_shared::domain::identity::{
+    valid_pin, Counters, Pepper, PinState, Reason, VerificationRecord,
+};
+use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::store::{CountersUpdate, IdentityStore, StoreError};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::{body_bytes, describe_json_error, require_post};
+use cc_shared::web::StoreBudget;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
+use wire::VerifyAnswer;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -73,8 +78,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads every setting but the pepper (which may need AWS: see `cc_shared::secrets`) and
-    /// the phone metadata (loaded in parallel at init: `PhoneNormalizer::from_env`).
+    /// Reads every setting but the pepper (which may need AWS: see `cc_shared::aws`) and
+    /// the phone metadata (loaded in parallel at init: `cc_shared::config::phone_normalizer`).
     pub fn from_env(
         fallback: Option<Credentials>,
         pepper: Pepper,
@@ -160,7 +165,7 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
     let mut facts = Facts::default();
     let result = process(svc, &req, &mut facts).await;
     let (response, reason) = match &result {
-        Ok(answer) => (huawei::answer_response(answer), answer.reason),
+        Ok(answer) => (wire::answer_response(answer), answer.reason),
         Err(err) => {
             if let ApiError::Store(e) = err {
                 tracing::error!(function = "identity-verification", error = %e, "store failure");
@@ -179,7 +184,7 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
                 }
             }
             (
-                huawei::error_response(err),
+                wire::error_response(err),
                 reason.unwrap_or(Reason::BadRequest),
             )
         }
@@ -190,7 +195,7 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
         agent = facts.agent,
         verify_type_code = facts.verify_type_code,
         customer = facts.phone.as_ref().map(PhoneKey::masked),
-        result = reason.verify_result(),
+        result = wire::verify_result(reason),
         reason = reason.as_str(),
         status = response.status().as_u16(),
         latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
@@ -298,7 +303,7 @@ impl IdentityVerification {
         let now = self.clock.now();
         VerificationRecord {
             time: now,
-            id: cc_shared::store::sortable_id(),
+            id: cc_shared::domain::uid::sortable_id(),
             number_key: facts
                 .phone
                 .as_ref()
@@ -311,7 +316,7 @@ impl IdentityVerification {
                 .unwrap_or_default(),
             agent: facts.agent.clone(),
             verify_type_code: facts.verify_type_code.clone(),
-            result: reason.verify_result(),
+            result: wire::verify_result(reason),
             reason: reason.as_str().to_string(),
             expires_at: now + self.config.record_ttl_days * 86_400,
         }

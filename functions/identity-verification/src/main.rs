@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use cc_shared::clock::SystemClock;
-use cc_shared::lambda::joined;
-use cc_shared::phone::PhoneNormalizer;
+use cc_shared::domain::clock::SystemClock;
 use cc_shared::store::dynamo::{self, DynamoStore};
+use cc_shared::web::lambda::joined;
 use identity_verification::{handle, Config, IdentityVerification};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     cc_shared::logging::init();
     let svc = init().await;
-    cc_shared::lambda::run("identity-verification", svc, |svc, req| async move {
+    cc_shared::web::lambda::run("identity-verification", svc, |svc, req| async move {
         handle(&svc, req).await
     })
     .await
@@ -22,12 +21,12 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn init() -> Result<IdentityVerification, cc_shared::config::ConfigError> {
     // The phone metadata (CPU-bound, ~5 ms) loads on another thread while the pepper is read
     // from Secrets Manager and the DynamoDB connection is opened, both at once.
-    let phones = tokio::task::spawn_blocking(PhoneNormalizer::from_env);
+    let phones = tokio::task::spawn_blocking(cc_shared::config::phone_normalizer);
     let table = cc_shared::config::required("TABLE_NAME")?;
-    let sdk = cc_shared::secrets::lambda_sdk_config()?;
+    let sdk = cc_shared::aws::lambda_sdk_config()?;
     let store = DynamoStore::new(dynamo::client(&sdk), table);
     let prime = cc_shared::config::flag("DYNAMODB_PRIME", true)?;
-    let (pepper, ()) = tokio::join!(cc_shared::secrets::pepper(Some(&sdk), None), async {
+    let (pepper, ()) = tokio::join!(cc_shared::aws::pepper(Some(&sdk), None), async {
         if prime {
             store.prime("PIN#").await;
         }

@@ -2,12 +2,12 @@
 //! (DynamoDB Local, concurrency and logs: the workspace's `tests/identity_verification.rs`.)
 
 use super::*;
-use cc_shared::auth::{basic_header, entry_for};
-use cc_shared::clock::ManualClock;
-use cc_shared::huawei::VerifyResponse;
-use cc_shared::identity::RecordQuery;
+use crate::wire::VerifyResponse;
+use cc_shared::domain::clock::ManualClock;
+use cc_shared::domain::identity::RecordQuery;
 use cc_shared::store::embedded::EmbeddedStore;
 use cc_shared::store::MappingStore;
+use cc_shared::web::auth::{basic_header, entry_for};
 use http::StatusCode;
 use serde_json::json;
 
@@ -32,7 +32,7 @@ fn config(input_field: &str) -> Config {
         lockout: LockoutPolicy::default(),
         record_ttl_days: 90,
         require_known_agent: false,
-        store_budget: cc_shared::store::StoreBudget::from_millis(3000),
+        store_budget: cc_shared::web::StoreBudget::from_millis(3000),
     }
 }
 

@@ -23,10 +23,10 @@ fn main() {
     step("runtime", start);
     rt.block_on(async {
         let t = Instant::now();
-        let _phones = cc_shared::phone::PhoneNormalizer::from_env().expect("phones");
+        let _phones = cc_shared::config::phone_normalizer().expect("phones");
         step("phone metadata (load + prime)", t);
         let t = Instant::now();
-        let sdk = cc_shared::secrets::lambda_sdk_config().expect("AWS_REGION");
+        let sdk = cc_shared::aws::lambda_sdk_config().expect("AWS_REGION");
         step("SDK configuration", t);
         let t = Instant::now();
         let client = cc_shared::store::dynamo::client(&sdk);

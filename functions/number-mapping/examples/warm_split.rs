@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use cc_shared::auth::{basic_header, entry_for, Credentials};
-use cc_shared::phone::PhoneNormalizer;
+use cc_shared::domain::phone::PhoneNormalizer;
 use cc_shared::store::dynamo::DynamoStore;
 use cc_shared::store::MappingStore;
+use cc_shared::web::auth::{basic_header, entry_for, Credentials};
 use lambda_http::Body;
 use number_mapping::{handle, Config, NumberMapping};
 
@@ -69,7 +69,7 @@ async fn run(multi: bool, rounds: usize) {
     let manual = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .http_client(cc_shared::secrets::sdk_http_client())
+            .http_client(cc_shared::aws::sdk_http_client())
             .endpoint_url(&endpoint)
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -106,7 +106,7 @@ async fn run(multi: bool, rounds: usize) {
         Config {
             credentials: Credentials::parse("T", &entry_for("tencent", "pw")).expect("creds"),
             phones,
-            store_budget: cc_shared::store::StoreBudget::from_millis(3000),
+            store_budget: cc_shared::web::StoreBudget::from_millis(3000),
         },
         store.clone(),
     );

@@ -4,18 +4,21 @@
 //! BasicAuth; answers `{"Code": 0, "Results": [{"Key", "Value"}]}` in request order.
 
 use std::collections::HashMap;
+pub mod wire;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use cc_shared::auth::Credentials;
 use cc_shared::config::ConfigError;
-use cc_shared::error::ApiError;
-use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::store::{MappingStore, StoreBudget, MAX_BATCH};
-use cc_shared::tencent::{self, MappingRequest, MappingResult, Mode};
-use cc_shared::uid::Uid;
+use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::domain::uid::Uid;
+use cc_shared::store::{MappingStore, MAX_BATCH};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::{body_bytes, describe_json_error, require_post};
+use cc_shared::web::StoreBudget;
 use lambda_http::{Body, Request, Response};
+use wire::{MappingRequest, MappingResult, Mode};
 
 /// Largest accepted request body (100 numbers of 32 characters fit in about 4 KiB).
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -42,7 +45,7 @@ impl Config {
     /// `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS` (extra regions, default none).
     pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
-        let phones = PhoneNormalizer::from_env()?;
+        let phones = cc_shared::config::phone_normalizer()?;
         Ok(Config {
             credentials,
             phones,
@@ -80,12 +83,12 @@ pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
     let result = process(svc, &req, &mut outcome).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let response = match result {
-        Ok(results) => tencent::ok_response(results),
+        Ok(results) => wire::ok_response(results),
         Err(err) => {
             if let ApiError::Store(e) = &err {
                 tracing::error!(function = "number-mapping", error = %e, "store failure");
             }
-            tencent::error_response(&err)
+            wire::error_response(&err)
         }
     };
     let status = response.status().as_u16();

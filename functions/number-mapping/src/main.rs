@@ -9,7 +9,7 @@ use number_mapping::{handle, Config, NumberMapping};
 async fn main() -> Result<(), lambda_http::Error> {
     cc_shared::logging::init();
     let svc = init().await;
-    cc_shared::lambda::run("number-mapping", svc, |svc, req| async move {
+    cc_shared::web::lambda::run("number-mapping", svc, |svc, req| async move {
         handle(&svc, req).await
     })
     .await
@@ -24,6 +24,6 @@ async fn init() -> Result<NumberMapping, cc_shared::config::ConfigError> {
     if cc_shared::config::flag("DYNAMODB_PRIME", true)? {
         store.prime("PHONE#").await;
     }
-    let config = cc_shared::lambda::joined(config.await)?;
+    let config = cc_shared::web::lambda::joined(config.await)?;
     Ok(NumberMapping::new(config, Arc::new(store)))
 }

@@ -2,9 +2,9 @@
 //! (The same behaviour against DynamoDB Local is covered by the workspace's `tests/`.)
 
 use super::*;
-use cc_shared::auth::{basic_header, entry_for};
+use crate::wire::MappingResponse;
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::tencent::MappingResponse;
+use cc_shared::web::auth::{basic_header, entry_for};
 use http::StatusCode;
 
 const PASSWORD: &str = "s3cret-pass";
@@ -21,7 +21,7 @@ fn fixture() -> Fixture {
     let config = Config {
         credentials: Credentials::parse("T", &entry_for("tencent", PASSWORD)).unwrap(),
         phones: PhoneNormalizer::new("CN", &[]).unwrap(),
-        store_budget: cc_shared::store::StoreBudget::from_millis(3000),
+        store_budget: cc_shared::web::StoreBudget::from_millis(3000),
     };
     Fixture {
         svc: NumberMapping::new(config, store.clone()),

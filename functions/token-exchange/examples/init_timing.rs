@@ -30,7 +30,7 @@ fn main() {
         .expect("client");
         println!("upstream client (native roots): {:?}", t.elapsed());
         let t = Instant::now();
-        let sdk = cc_shared::secrets::lambda_sdk_config().expect("AWS_REGION");
+        let sdk = cc_shared::aws::lambda_sdk_config().expect("AWS_REGION");
         println!("SDK configuration: {:?}", t.elapsed());
         let t = Instant::now();
         let _c = cc_shared::store::dynamo::client(&sdk);

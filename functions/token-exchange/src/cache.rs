@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-use cc_shared::alibaba::TokenResponse;
-use cc_shared::error::ApiError;
+use crate::wire::TokenResponse;
+use cc_shared::web::error::ApiError;
 use tokio::sync::watch;
 
 type Outcome = Option<Result<TokenResponse, ApiError>>;

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
+use crate::wire::TokenResponse;
 use base64::Engine;
 use bytes::Bytes;
-use cc_shared::alibaba::TokenResponse;
 use cc_shared::config::ConfigError;
-use cc_shared::error::ApiError;
 use cc_shared::upstream::UpstreamClient;
+use cc_shared::web::error::ApiError;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

@@ -8,20 +8,22 @@
 pub mod cache;
 pub mod idp;
 pub mod jwt;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cc_shared::alibaba::{self, TokenRequest, TokenResponse};
-use cc_shared::audit::{token_fingerprint, AuditRecord};
-use cc_shared::auth::Credentials;
-use cc_shared::clock::Clock;
 use cc_shared::config::{self, ConfigError};
-use cc_shared::error::ApiError;
-use cc_shared::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::store::{AuditStore, StoreBudget};
+use cc_shared::domain::audit::{token_fingerprint, AuditRecord};
+use cc_shared::domain::clock::Clock;
+use cc_shared::store::AuditStore;
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::{body_bytes, describe_json_error, require_post};
+use cc_shared::web::StoreBudget;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
+use wire::{TokenRequest, TokenResponse};
 
 use cache::{Source, TokenCache};
 use idp::{IdpClient, IdpSettings};
@@ -78,7 +80,7 @@ impl FuyunSecrets {
     /// From the secret named by `FUYUN_SECRET_ARN` when set, else the environment.
     #[cfg(feature = "aws")]
     pub async fn load(sdk: Option<&aws_config::SdkConfig>) -> Result<Self, ConfigError> {
-        match cc_shared::secrets::configured_secret(sdk, SECRET_ARN_VAR).await? {
+        match cc_shared::aws::configured_secret(sdk, SECRET_ARN_VAR).await? {
             Some(json) => Self::from_json(&json),
             // In Lambda the secret is expected; the environment is for local runs (and the
             // benchmark harness's runtime emulator).
@@ -234,12 +236,12 @@ pub async fn handle(svc: &TokenExchange, req: Request) -> Response<Body> {
     let mut facts = Facts::default();
     let result = process(svc, &req, &mut facts).await;
     let response = match &result {
-        Ok(token) => alibaba::ok_response(token),
+        Ok(token) => wire::ok_response(token),
         Err(err) => {
             if let ApiError::Store(e) = err {
                 tracing::error!(function = "token-exchange", error = %e, "audit not written");
             }
-            alibaba::error_response(err)
+            wire::error_response(err)
         }
     };
     tracing::info!(
@@ -373,7 +375,7 @@ async fn exchange(
     };
     let record = AuditRecord {
         time: now,
-        id: cc_shared::store::sortable_id(),
+        id: cc_shared::domain::uid::sortable_id(),
         caller: caller.to_string(),
         mode: subject.mode().to_string(),
         subject: subject.audit_name(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cc_shared::clock::SystemClock;
+use cc_shared::domain::clock::SystemClock;
 use cc_shared::store::dynamo::{self, DynamoStore};
 use token_exchange::{handle, Config, FuyunSecrets, TokenExchange};
 
@@ -11,7 +11,7 @@ use token_exchange::{handle, Config, FuyunSecrets, TokenExchange};
 async fn main() -> Result<(), lambda_http::Error> {
     cc_shared::logging::init();
     let svc = init().await;
-    cc_shared::lambda::run("token-exchange", svc, |svc, req| async move {
+    cc_shared::web::lambda::run("token-exchange", svc, |svc, req| async move {
         handle(&svc, req).await
     })
     .await
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn init() -> Result<TokenExchange, cc_shared::config::ConfigError> {
     let table = cc_shared::config::required("TABLE_NAME")?;
-    let sdk = cc_shared::secrets::lambda_sdk_config()?;
+    let sdk = cc_shared::aws::lambda_sdk_config()?;
     let secrets = FuyunSecrets::load(Some(&sdk)).await?;
     let config = Config::from_env(None, secrets)?;
     Ok(TokenExchange::new(

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::audit::AuditRecord;
-use crate::cec::{Agent, SyncState};
-use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::phone::PhoneKey;
-use crate::uid::Uid;
+use crate::domain::agents::{Agent, SyncState};
+use crate::domain::audit::AuditRecord;
+use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
+use crate::domain::phone::PhoneKey;
+use crate::domain::uid::Uid;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
@@ -24,42 +24,6 @@ pub enum StoreError {
     /// Anything else (bad table, permissions, corrupt data).
     #[error("storage failed: {0}")]
     Failed(String),
-}
-
-/// How long one request may spend on the store in all (`STORE_BUDGET_MS`, each function with
-/// its own default), its calls and their retries together: past it the request is answered in
-/// its caller's "unavailable" format, well before the function's own timeout (10 s), so that a
-/// stalled store never leaves a caller waiting for API Gateway's bare 5xx.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreBudget(std::time::Duration);
-
-impl StoreBudget {
-    pub const VAR: &'static str = "STORE_BUDGET_MS";
-
-    pub fn from_env(default_ms: u64) -> Result<StoreBudget, crate::config::ConfigError> {
-        let ms = crate::config::number(Self::VAR, default_ms, 50..=9_000)?;
-        Ok(StoreBudget(std::time::Duration::from_millis(ms)))
-    }
-
-    pub fn from_millis(ms: u64) -> StoreBudget {
-        StoreBudget(std::time::Duration::from_millis(ms))
-    }
-
-    /// `work` (a request's store calls), or `Unavailable` once the budget is spent. Work cut
-    /// off is dropped: a write in flight may still land, so every write is safe to repeat
-    /// (conditional, or keyed by what it writes).
-    pub async fn run<T, E: From<StoreError>>(
-        self,
-        work: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        match tokio::time::timeout(self.0, work).await {
-            Ok(result) => result,
-            Err(_) => Err(E::from(StoreError::Unavailable(format!(
-                "no answer within the store budget of {} ms",
-                self.0.as_millis()
-            )))),
-        }
-    }
 }
 
 /// Largest batch a caller may pass to one call of [`MappingStore`] (DynamoDB's BatchGetItem
@@ -79,41 +43,6 @@ pub trait MappingStore: Send + Sync {
     /// moment ago by a concurrent request), and returns the ID each number ends up with.
     /// Every number gets exactly one ID and no ID is given to two numbers.
     async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError>;
-}
-
-/// Where the stores live, chosen once at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    /// `TABLE_NAME` is set.
-    DynamoDb { table: String },
-    /// Local runs without `TABLE_NAME`: a SQLite file under the data directory.
-    Embedded { data_dir: std::path::PathBuf },
-}
-
-impl StoreLocation {
-    /// DynamoDB when `TABLE_NAME` is set; otherwise the embedded store in `data_dir`, except
-    /// inside Lambda, where a missing `TABLE_NAME` is a configuration error.
-    pub fn from_env(
-        data_dir: &std::path::Path,
-    ) -> Result<StoreLocation, crate::config::ConfigError> {
-        match crate::config::optional("TABLE_NAME") {
-            Some(table) => Ok(StoreLocation::DynamoDb { table }),
-            None if crate::config::in_lambda() => {
-                Err(crate::config::ConfigError::Missing("TABLE_NAME"))
-            }
-            None => Ok(StoreLocation::Embedded {
-                data_dir: data_dir.to_path_buf(),
-            }),
-        }
-    }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Enrolled PINs, lockout counters and verification records.
@@ -185,19 +114,6 @@ pub trait AuditStore: Send + Sync {
 
     /// The newest records first, at most `limit`, none expired at `now`.
     async fn list_audit(&self, limit: usize, now: i64) -> Result<Vec<AuditRecord>, StoreError>;
-}
-
-/// An id for records listed by time: the wall clock in nanoseconds first (records of one
-/// second still sort newest first), then randomness against collisions.
-pub fn sortable_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let random = crate::uid::Uid::generate()
-        .map(|u| u.as_str()[..8].to_string())
-        .unwrap_or_default();
-    format!("{nanos:020}{random}")
 }
 
 /// Our copy of the CEC agent directory and the links from business accounts to agents.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{classify, number_attr, string_attr, DynamoStore, PK, SK};
-use crate::cec::{Agent, SyncCounts, SyncState};
+use crate::domain::agents::{Agent, SyncCounts, SyncState};
 use crate::store::{AgentStore, StoreError};
 
 pub(super) const AGENTS_PK: &str = "AGENTS";

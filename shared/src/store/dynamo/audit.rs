@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{classify, number_attr, string_attr, DynamoStore, GSI_BY_TIME, PK, SK, TTL_ATTRIBUTE};
-use crate::audit::AuditRecord;
+use crate::domain::audit::AuditRecord;
 use crate::store::{AuditStore, StoreError};
 
 const AUDIT_ALL: &str = "TXAUDIT";

@@ -14,12 +14,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
+use super::mapping::PHONE_PREFIX;
 use super::{classify, classify_service, number_attr, string_attr, DynamoStore};
-use super::{MAP_SK, PHONE_PREFIX, PK, SK};
-use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::phone::PhoneKey;
+use super::{MAP_SK, PK, SK};
+use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
+use crate::domain::phone::PhoneKey;
+use crate::domain::uid::Uid;
 use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
-use crate::uid::Uid;
 
 const PIN_PREFIX: &str = "PIN#";
 const PIN_SK: &str = "PIN";

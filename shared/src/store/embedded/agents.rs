@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{from_sqlite, EmbeddedStore};
-use crate::cec::{Agent, SyncCounts, SyncState};
+use crate::domain::agents::{Agent, SyncCounts, SyncState};
 use crate::store::{AgentStore, StoreError};
 
 const AGENT_COLUMNS: &str =

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{from_sqlite, EmbeddedStore};
-use crate::audit::AuditRecord;
+use crate::domain::audit::AuditRecord;
 use crate::store::{AuditStore, StoreError};
 
 #[async_trait]

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{failed, from_sqlite, EmbeddedStore};
-use crate::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::phone::PhoneKey;
+use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
+use crate::domain::phone::PhoneKey;
+use crate::domain::uid::Uid;
 use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
-use crate::uid::Uid;
 
 const UPDATE_COUNTERS: &str = "UPDATE pins SET failures = ?1, window_start = ?2, locked_until = ?3,
      version = ?4 + 1 WHERE phone = ?5 AND version = ?4";

@@ -5,9 +5,18 @@ use http::{header, Response, StatusCode};
 use lambda_http::Body;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-use crate::http::json_response;
-use crate::identity::Reason;
+use cc_shared::domain::identity::Reason;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::json_response;
+
+/// Huawei's verifyResult for a reason: 1 passed, 2 failed, 3 abnormal.
+pub fn verify_result(reason: Reason) -> u8 {
+    match reason {
+        Reason::Ok => 1,
+        Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
+        Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
+    }
+}
 
 /// What the IVR is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +86,7 @@ fn response(
 pub fn answer_response(answer: &VerifyAnswer) -> Response<Body> {
     response(
         StatusCode::OK,
-        answer.reason.verify_result(),
+        verify_result(answer.reason),
         answer.reason.as_str(),
         Some(answer),
         None,
@@ -87,7 +96,7 @@ pub fn answer_response(answer: &VerifyAnswer) -> Response<Body> {
 /// The one place where an error becomes Huawei's format: HTTP 200 with verifyResult 3 (so the
 /// IVR can branch), except missing or wrong credentials, which get 401.
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    crate::http::error_headers(err, error_body(err))
+    cc_shared::web::http::error_headers(err, error_body(err))
 }
 
 fn error_body(err: &ApiError) -> Response<Body> {
@@ -111,7 +120,7 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::Store(_) | ApiError::UpstreamFailed { .. } | ApiError::UpstreamRefused { .. } => {
             response(
                 StatusCode::OK,
-                Reason::Unavailable.verify_result(),
+                verify_result(Reason::Unavailable),
                 Reason::Unavailable.as_str(),
                 None,
                 Some(err.public_message()),
@@ -119,7 +128,7 @@ fn error_body(err: &ApiError) -> Response<Body> {
         }
         ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::MethodNotAllowed => response(
             StatusCode::OK,
-            Reason::BadRequest.verify_result(),
+            verify_result(Reason::BadRequest),
             Reason::BadRequest.as_str(),
             None,
             Some(err.public_message()),

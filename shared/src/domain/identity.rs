@@ -5,7 +5,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::phone::PhoneKey;
+use crate::domain::phone::PhoneKey;
 
 /// Shortest and longest PIN accepted at enrolment.
 pub const PIN_MIN_DIGITS: usize = 4;
@@ -34,9 +34,10 @@ impl Pepper {
     }
 
     /// A new random pepper (for a local data directory).
-    pub fn generate() -> Result<Self, crate::uid::RandomError> {
+    pub fn generate() -> Result<Self, crate::domain::uid::RandomError> {
         let mut bytes = vec![0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| crate::uid::RandomError::new(e.to_string()))?;
+        getrandom::fill(&mut bytes)
+            .map_err(|e| crate::domain::uid::RandomError::new(e.to_string()))?;
         Ok(Pepper(bytes))
     }
 
@@ -155,15 +156,6 @@ impl Reason {
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-    }
-
-    /// Huawei's verifyResult: 1 passed, 2 failed, 3 abnormal.
-    pub fn verify_result(self) -> u8 {
-        match self {
-            Reason::Ok => 1,
-            Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
-            Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
-        }
     }
 }
 

@@ -6,11 +6,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cc_shared::cec::{AgentInfo, TokenAnswer, TokenRequest};
 use cc_shared::config::ConfigError;
-use cc_shared::error::ApiError;
 use cc_shared::upstream::UpstreamClient;
+use cc_shared::web::error::ApiError;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
 
 /// The document's spelling (Huawei's other pages write `CC-Management`).
 pub const DEFAULT_AGENT_INFO_PATH: &str = "/apiaccess/CC-Mangemant/v1/queryAgentInfo";
@@ -233,7 +233,7 @@ pub fn parse_directory(body: &[u8]) -> Result<Directory, ApiError> {
         let work_no = a
             .work_no
             .map(|w| w.as_text())
-            .filter(|w| cc_shared::cec::valid_work_no(w))
+            .filter(|w| cc_shared::domain::agents::valid_work_no(w))
             .ok_or_else(|| failed(format!("agents[{i}] has no valid workNo")))?;
         if !seen.insert(work_no.clone()) {
             return Err(failed(format!("agents[{i}] repeats a workNo")));
@@ -251,6 +251,63 @@ pub fn parse_directory(body: &[u8]) -> Result<Directory, ApiError> {
         sip_service_port: port,
         agents,
     })
+}
+
+// The CEC's own wire types.
+
+/// `POST /apigovernance/api/oauth/tokenByAkSk` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub app_key: String,
+    pub app_secret: String,
+}
+
+/// Its answer (`Expires` arrives as a string of seconds).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct TokenAnswer {
+    #[serde(rename = "AccessToken")]
+    pub access_token: String,
+    #[serde(rename = "Expires", default)]
+    pub expires: Option<serde_json::Value>,
+}
+
+/// A value the CEC sends as a number or as a string of digits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum NumberOrString {
+    Number(u64),
+    String(String),
+}
+
+impl NumberOrString {
+    pub fn as_text(&self) -> String {
+        match self {
+            NumberOrString::Number(n) => n.to_string(),
+            NumberOrString::String(s) => s.trim().to_string(),
+        }
+    }
+}
+
+/// `queryAgentInfo`'s answer.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct AgentInfo {
+    #[serde(rename = "sipServiceIp", default)]
+    pub sip_service_ip: Option<String>,
+    #[serde(rename = "sipServicePort", default)]
+    pub sip_service_port: Option<NumberOrString>,
+    pub agents: Vec<CecAgent>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CecAgent {
+    #[serde(rename = "workNo")]
+    pub work_no: Option<NumberOrString>,
+    #[serde(rename = "sipAccount", default)]
+    pub sip_account: Option<String>,
+    #[serde(rename = "sipPwd", default)]
+    pub sip_pwd: Option<String>,
+    #[serde(rename = "accountCode", default)]
+    pub account_code: Option<String>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,19 @@ impl fmt::Debug for Uid {
     }
 }
 
+/// An id for records listed by time: the wall clock in nanoseconds first (records of one
+/// second still sort newest first), then randomness against collisions.
+pub fn sortable_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let random = Uid::generate()
+        .map(|u| u.as_str()[..8].to_string())
+        .unwrap_or_default();
+    format!("{nanos:020}{random}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

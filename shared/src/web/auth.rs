@@ -123,9 +123,9 @@ fn decode_basic(header: &http::HeaderValue) -> Option<(String, String)> {
 }
 
 /// A new random password (32 URL-safe characters, 192 bits) and its credentials entry.
-pub fn generate_entry(user: &str) -> Result<(String, String), crate::uid::RandomError> {
+pub fn generate_entry(user: &str) -> Result<(String, String), crate::domain::uid::RandomError> {
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| crate::uid::RandomError::new(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(|e| crate::domain::uid::RandomError::new(e.to_string()))?;
     let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let entry = entry_for(user, &password);
     Ok((password, entry))

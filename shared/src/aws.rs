@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::{self, ConfigError};
-use crate::identity::Pepper;
+use crate::domain::identity::Pepper;
 
 /// The AWS SDK configuration from the standard environment and profiles (region, credentials,
 /// endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`) for the CLI and the local gateway, loaded once

@@ -5,8 +5,8 @@ use http::{header, HeaderValue, Response, StatusCode};
 use lambda_http::Body;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-use crate::http::json_response;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::json_response;
 
 /// `POST /token-exchange` body.
 #[derive(Debug, Deserialize)]
@@ -50,7 +50,7 @@ pub fn ok_response(token: &TokenResponse) -> Response<Body> {
 
 /// The one place where an error becomes the OAuth-style format.
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    crate::http::error_headers(err, error_body(err))
+    cc_shared::web::http::error_headers(err, error_body(err))
 }
 
 fn error_body(err: &ApiError) -> Response<Body> {

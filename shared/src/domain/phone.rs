@@ -8,7 +8,13 @@ use phonenumber::country::Id as Region;
 use phonenumber::metadata::Database;
 use std::fmt;
 
-use crate::config::ConfigError;
+/// A region or metadata the normaliser cannot load: the setting it came from, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} is invalid: {reason}")]
+pub struct RegionError {
+    pub setting: &'static str,
+    pub reason: String,
+}
 
 /// libphonenumber's metadata (Apache-2.0), the same version as the `phonenumber` crate's,
 /// minified by build.rs.
@@ -116,7 +122,7 @@ pub struct PhoneNormalizer {
 
 impl PhoneNormalizer {
     /// Loads the metadata of `regions` (ISO 3166 codes; the default region is always included).
-    pub fn new(default_region: &str, regions: &[String]) -> Result<Self, ConfigError> {
+    pub fn new(default_region: &str, regions: &[String]) -> Result<Self, RegionError> {
         let default_id = parse_region("DEFAULT_COUNTRY", default_region)?;
         let mut wanted: Vec<String> = vec![default_id.as_ref().to_string()];
         for r in regions {
@@ -124,8 +130,8 @@ impl PhoneNormalizer {
             wanted.push(id.as_ref().to_string());
         }
         let xml = metadata_subset(&wanted);
-        let db = Database::parse(xml).map_err(|e| ConfigError::Invalid {
-            name: "PHONE_REGIONS",
+        let db = Database::parse(xml).map_err(|e| RegionError {
+            setting: "PHONE_REGIONS",
             reason: format!("phone metadata failed to load: {e}"),
         })?;
         let normalizer = PhoneNormalizer {
@@ -157,12 +163,6 @@ impl PhoneNormalizer {
                     .map(|number| phonenumber::is_valid_with(&self.db, &number));
             }
         }
-    }
-
-    /// From `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS` (comma-separated, default none).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let country = crate::config::optional("DEFAULT_COUNTRY").unwrap_or_else(|| "CN".into());
-        PhoneNormalizer::new(&country, &crate::config::list("PHONE_REGIONS"))
     }
 
     /// Validates the characters first (the parser would read letters as vanity digits), then
@@ -213,13 +213,13 @@ impl PhoneNormalizer {
     }
 }
 
-fn parse_region(name: &'static str, value: &str) -> Result<Region, ConfigError> {
+fn parse_region(setting: &'static str, value: &str) -> Result<Region, RegionError> {
     value
         .trim()
         .to_ascii_uppercase()
         .parse::<Region>()
-        .map_err(|_| ConfigError::Invalid {
-            name,
+        .map_err(|_| RegionError {
+            setting,
             reason: format!("'{value}' is not an ISO 3166 region code known to the phone metadata"),
         })
 }

@@ -19,7 +19,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use crate::http::BodyDefect;
+use crate::web::http::BodyDefect;
 
 /// Bodies longer than this (as sent in the event) are not decoded: every function accepts far
 /// less (32 KiB at most), and a 6 MB event on a 128 MB function should cost no copy.

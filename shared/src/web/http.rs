@@ -3,7 +3,7 @@
 use http::{header, Response, StatusCode};
 use lambda_http::{Body, Request};
 
-use crate::error::ApiError;
+use crate::web::error::ApiError;
 
 /// Why a request's body could not be handed to the handler whole: set as a request extension
 /// by whoever built the request (the Lambda event conversion, the local gateway) and answered
