@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> CliResult {
             }
         }
         Command::Pins(PinsCommand::Unlock { number }) => {
-            let stores = Stores::open(&cli.data_dir).await?;
+            let stores = Stores::open(&cli.data_dir, None).await?;
             let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
@@ -196,7 +196,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Agents(AgentsCommand::Sync) => {
-            let stores = Stores::open(&cli.data_dir).await?;
+            let stores = Stores::open(&cli.data_dir, None).await?;
             let cec = stores
                 .cec()
                 .await?
@@ -213,14 +213,14 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Agents(AgentsCommand::List { json }) => {
-            let stores = Stores::open(&cli.data_dir).await?;
+            let stores = Stores::open(&cli.data_dir, None).await?;
             let agents = stores.agents.list_agents().await?;
             let last = stores.agents.last_sync().await?;
             admin::print_agents(&mut std::io::stdout().lock(), &agents, last.as_ref(), json)?;
             Ok(())
         }
         Command::Agents(AgentsCommand::Link { account, work_no }) => {
-            let stores = Stores::open(&cli.data_dir).await?;
+            let stores = Stores::open(&cli.data_dir, None).await?;
             let account = account.trim();
             if !cc_shared::domain::agents::valid_account(account) {
                 return Err(
@@ -242,7 +242,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Table(TableCommand::Create) => {
-            let stores = Stores::open(&cli.data_dir).await?;
+            let stores = Stores::open(&cli.data_dir, None).await?;
             let dynamo = stores
                 .dynamo()
                 .ok_or("TABLE_NAME is not set: the embedded store needs no table")?;
@@ -257,8 +257,8 @@ pub async fn run(cli: Cli) -> CliResult {
 async fn identity_context(
     data_dir: &std::path::Path,
 ) -> Result<(Stores, PhoneNormalizer, Pepper), Box<dyn std::error::Error + Send + Sync>> {
-    let stores = Stores::open(data_dir).await?;
-    let pepper = stores.pepper(data_dir).await?;
+    let stores = Stores::open(data_dir, None).await?;
+    let pepper = stores.pepper().await?;
     Ok((stores, cc_shared::config::phone_normalizer()?, pepper))
 }
 
@@ -268,11 +268,8 @@ async fn serve(
     limits: gateway::Limits,
 ) -> CliResult {
     cc_shared::logging::init();
-    let stores = Stores::open(data_dir).await?;
-    let pepper = stores.pepper(data_dir).await?;
-    let fuyun = stores.fuyun_secrets().await?;
-    let cec = stores.cec().await?;
-    let gateway = Arc::new(Gateway::from_env(&stores, pepper, fuyun, cec, &listen)?);
+    let stores = Stores::open(data_dir, Gateway::dev_credentials(&listen)?).await?;
+    let gateway = Arc::new(Gateway::new(&stores.res).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cc_shared::config::ConfigError;
-use cc_shared::domain::clock::SystemClock;
-use cc_shared::domain::identity::Pepper;
+use cc_shared::resources::Resources;
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::http::BodyDefect;
 use http::{Response, StatusCode};
@@ -21,8 +20,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::Body;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-
-use crate::stores::Stores;
 
 /// API Gateway's own payload limit; each function enforces its smaller one.
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
@@ -47,82 +44,60 @@ pub struct Gateway {
     pub dev_credentials: bool,
 }
 
+/// The BasicAuth variables of the functions served here.
+const CREDENTIAL_VARS: [&str; 4] = [
+    number_mapping::CREDENTIALS_VAR,
+    identity_verification::CREDENTIALS_VAR,
+    token_exchange::CREDENTIALS_VAR,
+    agent_sync::CREDENTIALS_VAR,
+];
+
 impl Gateway {
-    /// Reads each function's configuration. Where a function's credentials are not set, a
-    /// loopback `listen` address gets `dev:dev`; any other address is refused.
-    /// `fuyun`: the token-exchange secrets, None when token exchange is not configured.
-    pub fn from_env(
-        stores: &Stores,
-        pepper: Pepper,
-        fuyun: Option<token_exchange::FuyunSecrets>,
-        cec: Option<agent_sync::cec_client::CecClient>,
-        listen: &SocketAddr,
-    ) -> Result<Gateway, ConfigError> {
-        let mut dev_credentials = false;
-        let mut fallback = |name: &'static str| -> Result<Option<Credentials>, ConfigError> {
-            if cc_shared::config::optional(name).is_some() {
-                return Ok(None);
-            }
-            if !listen.ip().is_loopback() {
-                return Err(ConfigError::Invalid {
-                    name,
-                    reason: format!(
-                        "not set, and the development credentials dev:dev are only allowed on a \
-                         loopback address, not {listen}"
-                    ),
-                });
-            }
-            dev_credentials = true;
-            Ok(Some(Credentials::dev()))
+    /// Each function built by its own `init` from `res`, as its Lambda `main` builds it; token
+    /// exchange and the agent directory only when configured here (`FUYUN_CLIENT_ID` or
+    /// `FUYUN_SECRET_ARN`, `CEC_BASE_URL`).
+    pub async fn new(res: &Resources) -> Result<Gateway, ConfigError> {
+        let set = |name| cc_shared::config::optional(name).is_some();
+        let token_exchange = if set("FUYUN_CLIENT_ID") || set(token_exchange::SECRET_ARN_VAR) {
+            Some(token_exchange::init(res).await?)
+        } else {
+            None
         };
-        let number_mapping = number_mapping::NumberMapping::new(
-            number_mapping::Config::from_env(fallback(number_mapping::CREDENTIALS_VAR)?)?,
-            stores.mapping.clone(),
-        );
-        let identity_verification = identity_verification::IdentityVerification::new(
-            identity_verification::Config::from_env(
-                fallback(identity_verification::CREDENTIALS_VAR)?,
-                pepper,
-                cc_shared::config::phone_normalizer()?,
-            )?,
-            stores.identity.clone(),
-            Arc::new(SystemClock),
-        );
-        let token_exchange = match fuyun {
-            None => None,
-            Some(secrets) => Some(token_exchange::TokenExchange::new(
-                token_exchange::Config::from_env(
-                    fallback(token_exchange::CREDENTIALS_VAR)?,
-                    secrets,
-                )?,
-                stores.audit.clone(),
-                Arc::new(SystemClock),
-            )),
-        };
-        let agent_directory = match cec {
-            None => None,
-            Some(cec) => Some(
-                agent_sync::AgentDirectory::new(
-                    Credentials::from_env(
-                        agent_sync::CREDENTIALS_VAR,
-                        fallback(agent_sync::CREDENTIALS_VAR)?,
-                    )?,
-                    Arc::new(cec),
-                    stores.agents.clone(),
-                    Arc::new(SystemClock),
-                )
-                .with_store_budget(cc_shared::web::StoreBudget::from_env(
-                    agent_sync::DEFAULT_STORE_BUDGET_MS,
-                )?),
-            ),
+        let agent_directory = if set("CEC_BASE_URL") {
+            Some(agent_sync::init(res).await?)
+        } else {
+            None
         };
         Ok(Gateway {
-            number_mapping,
-            identity_verification,
+            number_mapping: number_mapping::init(res).await?,
+            identity_verification: identity_verification::init(res).await?,
             token_exchange,
             agent_directory,
-            dev_credentials,
+            dev_credentials: res.dev_credentials.is_some()
+                && CREDENTIAL_VARS.iter().any(|v| !set(v)),
         })
+    }
+
+    /// The development credentials `dev:dev` for a gateway on `listen`: only on a loopback
+    /// address; elsewhere every function's `*_CREDENTIALS` must be set (the error names the
+    /// first that is not).
+    pub fn dev_credentials(listen: &SocketAddr) -> Result<Option<Credentials>, ConfigError> {
+        if listen.ip().is_loopback() {
+            return Ok(Some(Credentials::dev()));
+        }
+        match CREDENTIAL_VARS
+            .iter()
+            .find(|v| cc_shared::config::optional(v).is_none())
+        {
+            Some(name) => Err(ConfigError::Invalid {
+                name,
+                reason: format!(
+                    "not set, and the development credentials dev:dev are only allowed on a \
+                     loopback address, not {listen}"
+                ),
+            }),
+            None => Ok(None),
+        }
     }
 
     pub fn agent_directory_enabled(&self) -> bool {

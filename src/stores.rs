@@ -1,25 +1,28 @@
-//! Opens the store the configuration names: DynamoDB when `TABLE_NAME` is set, otherwise the
-//! embedded SQLite store under the data directory.
+//! Builds the local `Resources` from the configuration: DynamoDB when `TABLE_NAME` is set,
+//! otherwise the embedded SQLite store under the data directory. The gateway hands them to
+//! each function's `init`, as the Lambda `main` does with its own.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use cc_shared::config::{ConfigError, StoreLocation};
+use cc_shared::resources::Resources;
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{AgentStore, AuditStore, IdentityStore, MappingStore, StoreError};
+use cc_shared::store::StoreError;
+use cc_shared::web::auth::Credentials;
 
-/// Every store trait of the bundle, from one backend.
-#[derive(Clone)]
+/// The resources of a local process (gateway, CLI), and where their store lives.
 pub struct Stores {
-    pub mapping: Arc<dyn MappingStore>,
-    pub identity: Arc<dyn IdentityStore>,
-    pub audit: Arc<dyn AuditStore>,
-    pub agents: Arc<dyn AgentStore>,
-    /// The AWS SDK configuration, loaded once (DynamoDB, Secrets Manager).
-    pub sdk: Option<aws_config::SdkConfig>,
+    pub res: Resources,
     pub location: StoreLocation,
-    dynamo: Option<Arc<DynamoStore>>,
+}
+
+impl std::ops::Deref for Stores {
+    type Target = Resources;
+    fn deref(&self) -> &Resources {
+        &self.res
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,32 +33,40 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
+/// The variables naming secrets kept in Secrets Manager: with one set, the embedded store
+/// needs an AWS configuration too.
+const SECRET_ARN_VARS: [&str; 3] = [
+    identity_verification::config::PEPPER_ARN_VAR,
+    token_exchange::SECRET_ARN_VAR,
+    agent_sync::SECRET_ARN_VAR,
+];
+
 impl Stores {
-    pub async fn open(data_dir: &Path) -> Result<Stores, OpenError> {
+    /// `dev_credentials`: accepted where a function's `*_CREDENTIALS` is unset (the gateway on
+    /// loopback), else None.
+    pub async fn open(
+        data_dir: &Path,
+        dev_credentials: Option<Credentials>,
+    ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        Ok(match &location {
+        let res = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
-                Stores {
+                Resources {
                     mapping: store.clone(),
                     identity: store.clone(),
                     audit: store.clone(),
                     agents: store.clone(),
                     sdk: Some(sdk),
-                    location,
+                    data_dir: Some(data_dir.to_path_buf()),
+                    dev_credentials,
                     dynamo: Some(store),
                 }
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
-                // AWS is needed only to read secrets kept in Secrets Manager.
-                let secret_arns = [
-                    cc_shared::aws::PEPPER_ARN_VAR,
-                    token_exchange::SECRET_ARN_VAR,
-                    agent_sync::SECRET_ARN_VAR,
-                ];
-                let sdk = if secret_arns
+                let sdk = if SECRET_ARN_VARS
                     .iter()
                     .any(|v| cc_shared::config::optional(v).is_some())
                 {
@@ -63,44 +74,29 @@ impl Stores {
                 } else {
                     None
                 };
-                Stores {
+                Resources {
                     mapping: store.clone(),
                     identity: store.clone(),
                     audit: store.clone(),
                     agents: store,
                     sdk,
-                    location,
+                    data_dir: Some(data_dir.clone()),
+                    dev_credentials,
                     dynamo: None,
                 }
             }
-        })
+        };
+        Ok(Stores { res, location })
     }
 
     /// The DynamoDB store, when that is the backend.
     pub fn dynamo(&self) -> Option<&DynamoStore> {
-        self.dynamo.as_deref()
+        self.res.dynamo.as_deref()
     }
 
-    /// The PIN pepper: Secrets Manager (`IDENTITY_PIN_PEPPER_SECRET_ARN`), else
-    /// `IDENTITY_PIN_PEPPER`, else the file kept in the data directory.
-    pub async fn pepper(
-        &self,
-        data_dir: &Path,
-    ) -> Result<cc_shared::domain::identity::Pepper, ConfigError> {
-        cc_shared::aws::pepper(self.sdk.as_ref(), Some(data_dir)).await
-    }
-
-    /// The token-exchange secrets, or None when token exchange is not configured here
-    /// (neither `FUYUN_CLIENT_ID` nor `FUYUN_SECRET_ARN` set).
-    pub async fn fuyun_secrets(&self) -> Result<Option<token_exchange::FuyunSecrets>, ConfigError> {
-        if cc_shared::config::optional("FUYUN_CLIENT_ID").is_none()
-            && cc_shared::config::optional(token_exchange::SECRET_ARN_VAR).is_none()
-        {
-            return Ok(None);
-        }
-        token_exchange::FuyunSecrets::load(self.sdk.as_ref())
-            .await
-            .map(Some)
+    /// The PIN pepper, as identity verification reads it.
+    pub async fn pepper(&self) -> Result<cc_shared::domain::identity::Pepper, ConfigError> {
+        identity_verification::config::pepper(&self.res).await
     }
 
     /// The CEC client, or None when the agent directory is not configured here (no
@@ -109,7 +105,7 @@ impl Stores {
         if cc_shared::config::optional("CEC_BASE_URL").is_none() {
             return Ok(None);
         }
-        let secrets = agent_sync::CecSecrets::load(self.sdk.as_ref()).await?;
+        let secrets = agent_sync::CecSecrets::load(&self.res).await?;
         agent_sync::cec_from_env(secrets).map(Some)
     }
 

@@ -67,6 +67,14 @@ fn common_cases(path: &str, user: &str, password: &str) -> Vec<Case> {
     );
     auth_case("unicode", Some(b64("用户:密码")));
     auth_case("10 KB", Some(format!("Basic {}", "A".repeat(10_240))));
+    // Credentials come first, in every function: without them, any method is a 401.
+    for method in ["GET", "PUT", "DELETE"] {
+        cases.push(Case {
+            name: format!("method {method} without credentials"),
+            request: request(path, method, None, Body::Empty),
+            expect: Expect::Unauthorized,
+        });
+    }
     for method in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
         cases.push(Case {
             name: format!("method {method}"),

@@ -9,6 +9,29 @@ const FUYUN_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fu
 const CEC_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cec-AbCdEf";
 const MISSING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf";
 
+use std::sync::Arc;
+
+use cc_shared::resources::Resources;
+use cc_shared::store::embedded::EmbeddedStore;
+use identity_verification::config::{pepper, PEPPER_ARN_VAR};
+
+/// Resources as a function's `init` gets them, with `sdk` (no data directory: as in Lambda).
+fn resources(sdk: Option<aws_config::SdkConfig>) -> (Resources, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let res = Resources {
+        mapping: store.clone(),
+        identity: store.clone(),
+        audit: store.clone(),
+        agents: store,
+        sdk,
+        data_dir: None,
+        dev_credentials: None,
+        dynamo: None,
+    };
+    (res, dir)
+}
+
 #[tokio::test]
 async fn secrets_come_from_secrets_manager_at_init() {
     let endpoint = testkit::fake_secrets_manager(vec![
@@ -29,35 +52,31 @@ async fn secrets_come_from_secrets_manager_at_init() {
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::set_var("AWS_ACCESS_KEY_ID", "local");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "local");
-        std::env::set_var(cc_shared::aws::PEPPER_ARN_VAR, PEPPER_ARN);
+        std::env::set_var(PEPPER_ARN_VAR, PEPPER_ARN);
         std::env::set_var(token_exchange::SECRET_ARN_VAR, FUYUN_ARN);
         std::env::set_var(agent_sync::SECRET_ARN_VAR, CEC_ARN);
     }
     let sdk = cc_shared::aws::lambda_sdk_config().unwrap();
+    let (res, _dir) = resources(Some(sdk));
 
-    let pepper = cc_shared::aws::pepper(Some(&sdk), None).await.unwrap();
-    assert_eq!(pepper.as_bytes(), "p".repeat(48).as_bytes());
-    let fuyun = token_exchange::FuyunSecrets::load(Some(&sdk))
-        .await
-        .unwrap();
+    let read = pepper(&res).await.unwrap();
+    assert_eq!(read.as_bytes(), "p".repeat(48).as_bytes());
+    let fuyun = token_exchange::FuyunSecrets::load(&res).await.unwrap();
     assert_eq!(fuyun.client_secret, "cs-1");
     assert!(fuyun.private_key.unwrap().contains("BEGIN PRIVATE KEY"));
-    let cec = agent_sync::CecSecrets::load(Some(&sdk)).await.unwrap();
+    let cec = agent_sync::CecSecrets::load(&res).await.unwrap();
     assert_eq!(
         (cec.app_key.as_str(), cec.app_secret.as_str()),
         ("ak-1", "as-1")
     );
 
     // A secret that is not there: an init error naming the variable, never the secret.
-    unsafe { std::env::set_var(cc_shared::aws::PEPPER_ARN_VAR, MISSING_ARN) };
-    let err = cc_shared::aws::pepper(Some(&sdk), None)
-        .await
-        .unwrap_err()
-        .to_string();
+    unsafe { std::env::set_var(PEPPER_ARN_VAR, MISSING_ARN) };
+    let err = pepper(&res).await.unwrap_err().to_string();
     assert!(err.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"), "{err}");
     // A secret that is not the documented JSON.
     unsafe { std::env::set_var(agent_sync::SECRET_ARN_VAR, PEPPER_ARN) };
-    let err = agent_sync::CecSecrets::load(Some(&sdk))
+    let err = agent_sync::CecSecrets::load(&res)
         .await
         .err()
         .unwrap()
@@ -68,10 +87,8 @@ async fn secrets_come_from_secrets_manager_at_init() {
     );
 
     // A configured secret and no SDK configuration to read it with: an init error, no request.
-    let err = cc_shared::aws::pepper(None, None)
-        .await
-        .unwrap_err()
-        .to_string();
+    let (without_sdk, _dir2) = resources(None);
+    let err = pepper(&without_sdk).await.unwrap_err().to_string();
     assert!(
         err.contains("IDENTITY_PIN_PEPPER_SECRET_ARN") && err.contains("no AWS configuration"),
         "{err}"

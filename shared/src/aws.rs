@@ -1,10 +1,7 @@
-//! Secrets read once at start-up: from AWS Secrets Manager in Lambda, from the environment or
-//! the data directory locally. Values are never logged.
-
-use std::path::Path;
+//! AWS: the SDK configuration every client shares (region, credentials, endpoints, and the
+//! bounds on every call), and Secrets Manager reads at init. Secret values are never logged.
 
 use crate::config::{self, ConfigError};
-use crate::domain::identity::Pepper;
 
 /// The AWS SDK configuration from the standard environment and profiles (region, credentials,
 /// endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`) for the CLI and the local gateway, loaded once
@@ -157,14 +154,6 @@ pub async fn secret_string(
     })
 }
 
-pub const PEPPER_ARN_VAR: &str = "IDENTITY_PIN_PEPPER_SECRET_ARN";
-pub const PEPPER_VAR: &str = "IDENTITY_PIN_PEPPER";
-pub const PEPPER_FILE: &str = "pin-pepper";
-
-fn pepper_from(name: &'static str, value: String) -> Result<Pepper, ConfigError> {
-    Pepper::new(value.into_bytes()).map_err(|reason| ConfigError::Invalid { name, reason })
-}
-
 /// The string value of the secret named by the variable `arn_var`, when that variable is set
 /// (None otherwise: the caller falls back to its local settings), read with `sdk`. A caller
 /// without an SDK configuration loads one first when a secret is configured (as the local
@@ -184,89 +173,4 @@ pub async fn configured_secret(
         });
     };
     Ok(Some(secret_string(sdk, arn_var, &arn).await?))
-}
-
-/// The PIN pepper: the Secrets Manager secret named by `IDENTITY_PIN_PEPPER_SECRET_ARN`, else
-/// `IDENTITY_PIN_PEPPER`, else (outside Lambda only) `<data_dir>/pin-pepper`, generated on
-/// first use with mode 0600.
-#[cfg(feature = "secrets")]
-pub async fn pepper(
-    sdk: Option<&aws_config::SdkConfig>,
-    data_dir: Option<&Path>,
-) -> Result<Pepper, ConfigError> {
-    match configured_secret(sdk, PEPPER_ARN_VAR).await? {
-        Some(value) => pepper_from(PEPPER_ARN_VAR, value),
-        None => local_pepper(data_dir),
-    }
-}
-
-/// The pepper from `IDENTITY_PIN_PEPPER` or the data directory (no AWS).
-pub fn local_pepper(data_dir: Option<&Path>) -> Result<Pepper, ConfigError> {
-    if let Some(value) = config::optional(PEPPER_VAR) {
-        return pepper_from(PEPPER_VAR, value);
-    }
-    match data_dir {
-        Some(dir) if !config::in_lambda() => pepper_file(dir),
-        _ => Err(ConfigError::Missing(PEPPER_ARN_VAR)),
-    }
-}
-
-fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
-    let path = dir.join(PEPPER_FILE);
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: PEPPER_VAR,
-        reason: format!("{}: {reason}", path.display()),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => pepper_from(PEPPER_VAR, text.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| invalid(e.to_string()))?;
-            let pepper = Pepper::generate().map_err(|e| invalid(e.to_string()))?;
-            let text = hex::encode(pepper.as_bytes());
-            write_private(&path, &text).map_err(|e| invalid(e.to_string()))?;
-            // Another process may have won the race to create it: use whatever is there.
-            let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
-            pepper_from(PEPPER_VAR, text.trim().to_string())
-        }
-        Err(e) => Err(invalid(e.to_string())),
-    }
-}
-
-/// Creates `path` (failing if it exists) readable by the owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut f) => {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_local_pepper_is_generated_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = pepper_file(dir.path()).unwrap();
-        let b = pepper_file(dir.path()).unwrap();
-        assert_eq!(a.as_bytes(), b.as_bytes());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(PEPPER_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
 }

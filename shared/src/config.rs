@@ -119,3 +119,20 @@ pub fn phone_normalizer() -> Result<crate::domain::phone::PhoneNormalizer, Confi
         &list("PHONE_REGIONS"),
     )?)
 }
+
+/// Creates `path` (failing if it exists) readable by the owner only.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut f) => {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}

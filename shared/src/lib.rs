@@ -2,6 +2,7 @@
 //! layers below its own (ARCHITECTURE.md says how to check):
 //!
 //! ```text
+//!   resources     what each function's init is given: the stores, the AWS configuration
 //!   upstream      the HTTP client for vendor APIs (errors are web::ApiError)
 //!   web           ApiError, BasicAuth, request body and responses, store budget, Lambda runner
 //!   store         the store traits and StoreError; dynamo/ and embedded/ backends
@@ -17,6 +18,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod logging;
+pub mod resources;
 pub mod store;
 #[cfg(feature = "upstream")]
 pub mod upstream;

@@ -1,14 +1,21 @@
 //! Handler tests on plain `Request`s, on the embedded store, with a manual clock.
 //! (DynamoDB Local, concurrency and logs: the workspace's `tests/identity_verification.rs`.)
 
+use std::sync::Arc;
+
 use super::*;
 use crate::wire::VerifyResponse;
 use cc_shared::domain::clock::ManualClock;
+use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::identity::RecordQuery;
+use cc_shared::domain::phone::PhoneNormalizer;
 use cc_shared::store::embedded::EmbeddedStore;
+use cc_shared::store::IdentityStore;
 use cc_shared::store::MappingStore;
+use cc_shared::web::auth::Credentials;
 use cc_shared::web::auth::{basic_header, entry_for};
 use http::StatusCode;
+use lambda_http::{Body, Request};
 use serde_json::json;
 
 const PASSWORD: &str = "ivr-password";

@@ -2,72 +2,29 @@
 //!
 //! `POST /number-mapping` with `{"Numbers": [...], "Mode": "PhoneToUID" | "UIDToPhone"}` and
 //! BasicAuth; answers `{"Code": 0, "Results": [{"Key", "Value"}]}` in request order.
+//!
+//! `config.rs` its settings, `handler.rs` one request, `wire.rs` Tencent's format.
 
-use std::collections::HashMap;
+pub mod config;
+pub mod handler;
 pub mod wire;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use cc_shared::config::ConfigError;
-use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
-use cc_shared::domain::uid::Uid;
-use cc_shared::store::{MappingStore, MAX_BATCH};
-use cc_shared::web::auth::Credentials;
-use cc_shared::web::error::ApiError;
-use cc_shared::web::http::{body_bytes, describe_json_error, require_post};
-use cc_shared::web::StoreBudget;
-use lambda_http::{Body, Request, Response};
-use wire::{MappingRequest, MappingResult, Mode};
+use cc_shared::resources::Resources;
+use cc_shared::store::MappingStore;
 
-/// Largest accepted request body (100 numbers of 32 characters fit in about 4 KiB).
-pub const MAX_BODY_BYTES: usize = 32 * 1024;
-/// Most entries in `Numbers`: one DynamoDB BatchGetItem.
-pub const MAX_NUMBERS: usize = MAX_BATCH;
-/// Longest entry accepted in UIDToPhone mode (IDs are 16 characters; longer is malformed).
-pub const MAX_UID_INPUT_CHARS: usize = 64;
+pub use config::{Config, CREDENTIALS_VAR, MAX_BODY_BYTES};
+pub use handler::handle;
 
-pub const CREDENTIALS_VAR: &str = "NUMBER_MAPPING_CREDENTIALS";
-/// The store budget of one request (`STORE_BUDGET_MS`): three attempts of the SDK's 1 s
-/// attempt timeout, so a stalled DynamoDB answers `{"Code": 503}` after 3 s, while a contact
-/// center waiting to show an agent the caller is still on the line.
-pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
-
-/// Settings read once at start-up.
-pub struct Config {
-    pub credentials: Credentials,
-    pub phones: PhoneNormalizer,
-    pub store_budget: StoreBudget,
-}
-
-impl Config {
-    /// Reads `NUMBER_MAPPING_CREDENTIALS` (required unless `fallback` is given),
-    /// `DEFAULT_COUNTRY` (default `CN`) and `PHONE_REGIONS` (extra regions, default none).
-    pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
-        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
-        let phones = cc_shared::config::phone_normalizer()?;
-        Ok(Config {
-            credentials,
-            phones,
-            store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
-        })
-    }
-}
+/// The function's name, as in its log lines.
+pub const FUNCTION: &str = "number-mapping";
 
 /// The handler's dependencies, built once per process.
 pub struct NumberMapping {
     config: Config,
     store: Arc<dyn MappingStore>,
-}
-
-/// What one request did, for its log line (counts only, never numbers or IDs).
-#[derive(Default)]
-struct Outcome {
-    mode: Option<&'static str>,
-    caller: Option<String>,
-    numbers: usize,
-    created: usize,
-    unknown: usize,
 }
 
 impl NumberMapping {
@@ -76,155 +33,14 @@ impl NumberMapping {
     }
 }
 
-/// Answers one request; every failure becomes Tencent's error format here.
-pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut outcome = Outcome::default();
-    let result = process(svc, &req, &mut outcome).await;
-    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-    let response = match result {
-        Ok(results) => wire::ok_response(results),
-        Err(err) => {
-            if let ApiError::Store(e) = &err {
-                tracing::error!(function = "number-mapping", error = %e, "store failure");
-            }
-            wire::error_response(&err)
-        }
-    };
-    let status = response.status().as_u16();
-    tracing::info!(
-        function = "number-mapping",
-        mode = outcome.mode,
-        caller = outcome.caller,
-        numbers = outcome.numbers,
-        created = outcome.created,
-        unknown = outcome.unknown,
-        status,
-        latency_ms,
-        "request"
-    );
-    response
-}
-
-async fn process(
-    svc: &NumberMapping,
-    req: &Request,
-    outcome: &mut Outcome,
-) -> Result<Vec<MappingResult>, ApiError> {
-    require_post(req)?;
-    let user = svc
-        .config
-        .credentials
-        .verify(req.headers().get(http::header::AUTHORIZATION))
-        .ok_or(ApiError::Unauthorized)?;
-    outcome.caller = Some(user);
-    let body = body_bytes(req, MAX_BODY_BYTES)?;
-    let request: MappingRequest =
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
-    let mode = Mode::parse(&request.mode)
-        .ok_or_else(|| ApiError::bad_request("Mode must be \"PhoneToUID\" or \"UIDToPhone\""))?;
-    outcome.mode = Some(mode.as_str());
-    outcome.numbers = request.numbers.len();
-    if request.numbers.is_empty() {
-        return Err(ApiError::bad_request("Numbers is empty"));
-    }
-    if request.numbers.len() > MAX_NUMBERS {
-        return Err(ApiError::bad_request(format!(
-            "Numbers has {} entries; at most {MAX_NUMBERS} are accepted",
-            request.numbers.len()
-        )));
-    }
-    let work = async {
-        match mode {
-            Mode::PhoneToUid => phone_to_uid(svc, request.numbers, outcome).await,
-            Mode::UidToPhone => uid_to_phone(svc, request.numbers, outcome).await,
-        }
-    };
-    svc.config.store_budget.run(work).await
-}
-
-async fn phone_to_uid(
-    svc: &NumberMapping,
-    numbers: Vec<String>,
-    outcome: &mut Outcome,
-) -> Result<Vec<MappingResult>, ApiError> {
-    // Validate the whole batch before touching the store: a rejected request writes nothing.
-    let keys = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            svc.config
-                .phones
-                .normalize(n)
-                .map_err(|e| ApiError::bad_request(format!("Numbers[{i}]: {e}")))
-        })
-        .collect::<Result<Vec<PhoneKey>, _>>()?;
-    let mut unique = keys.clone();
-    unique.sort();
-    unique.dedup();
-
-    let mut uids = svc.store.uids_of(&unique).await?;
-    let missing: Vec<PhoneKey> = unique
-        .into_iter()
-        .filter(|k| !uids.contains_key(k))
-        .collect();
-    if !missing.is_empty() {
-        outcome.created = missing.len();
-        uids.extend(svc.store.create_uids(&missing).await?);
-    }
-    numbers
-        .into_iter()
-        .zip(keys)
-        .map(|(input, key)| match uids.get(&key) {
-            Some(uid) => Ok(MappingResult {
-                key: input,
-                value: uid.as_str().to_string(),
-            }),
-            None => Err(ApiError::Store(cc_shared::store::StoreError::Failed(
-                "a created user ID was not returned".into(),
-            ))),
-        })
-        .collect()
-}
-
-/// Unknown IDs (and strings that cannot be one of our IDs) get an empty `Value`, never a
-/// made-up number; the rest of the batch is answered normally.
-async fn uid_to_phone(
-    svc: &NumberMapping,
-    numbers: Vec<String>,
-    outcome: &mut Outcome,
-) -> Result<Vec<MappingResult>, ApiError> {
-    let mut parsed = Vec::with_capacity(numbers.len());
-    for (i, n) in numbers.iter().enumerate() {
-        // An empty or blank entry is simply no ID: an empty Value, like any other non-ID.
-        if n.chars().count() > MAX_UID_INPUT_CHARS {
-            return Err(ApiError::bad_request(format!(
-                "Numbers[{i}] is longer than {MAX_UID_INPUT_CHARS} characters"
-            )));
-        }
-        parsed.push(Uid::parse(n));
-    }
-    let mut lookup: Vec<Uid> = parsed.iter().flatten().cloned().collect();
-    lookup.sort();
-    lookup.dedup();
-    let phones: HashMap<Uid, PhoneKey> = if lookup.is_empty() {
-        HashMap::new()
-    } else {
-        svc.store.phones_of(&lookup).await?
-    };
-    let results: Vec<MappingResult> = numbers
-        .into_iter()
-        .zip(parsed)
-        .map(|(input, uid)| MappingResult {
-            key: input,
-            value: uid
-                .and_then(|u| phones.get(&u))
-                .map(PhoneKey::dial_string)
-                .unwrap_or_default(),
-        })
-        .collect();
-    outcome.unknown = results.iter().filter(|r| r.value.is_empty()).count();
-    Ok(results)
+/// Builds the function from `res`: the settings (the phone metadata, CPU-bound, ~5 ms, on a
+/// blocking thread) while the DynamoDB connection is opened (mostly waiting on the network).
+pub async fn init(res: &Resources) -> Result<NumberMapping, ConfigError> {
+    let fallback = res.dev_credentials.clone();
+    let config = tokio::task::spawn_blocking(move || Config::from_env(fallback));
+    res.prime("PHONE#").await?;
+    let config = cc_shared::web::lambda::joined(config.await)?;
+    Ok(NumberMapping::new(config, res.mapping.clone()))
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
 //! Handler tests on plain `Request`s, against the embedded store in a temporary directory.
 //! (The same behaviour against DynamoDB Local is covered by the workspace's `tests/`.)
 
+use std::sync::Arc;
+
 use super::*;
 use crate::wire::MappingResponse;
+use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::domain::uid::Uid;
 use cc_shared::store::embedded::EmbeddedStore;
+use cc_shared::web::auth::Credentials;
 use cc_shared::web::auth::{basic_header, entry_for};
 use http::StatusCode;
+use lambda_http::{Body, Request, Response};
 
 const PASSWORD: &str = "s3cret-pass";
 

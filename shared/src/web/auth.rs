@@ -10,11 +10,13 @@ use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::ConfigError;
 
+#[derive(Clone)]
 struct Entry {
     user_digest: [u8; 32],
     password_digest: [u8; 32],
 }
 
+#[derive(Clone)]
 pub struct Credentials {
     entries: Vec<Entry>,
 }

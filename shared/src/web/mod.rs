@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod lambda;

@@ -1,0 +1,82 @@
+//! The agent directory's settings and secrets (the CEC's AK/SK), read and checked once at
+//! init, and its limits.
+
+use std::time::Duration;
+
+use cc_shared::config::{self, ConfigError};
+use cc_shared::resources::Resources;
+
+use crate::cec_client::{self, CecClient, CecSettings};
+
+pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
+pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
+/// Largest accepted softphone request body.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+/// The store budget of one softphone request (`STORE_BUDGET_MS`): two reads (the link, the
+/// agent) before the CEC is asked.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;
+
+/// `CEC_APP_KEY` and `CEC_APP_SECRET`: one Secrets Manager secret in Lambda, the environment
+/// locally.
+pub struct CecSecrets {
+    pub app_key: String,
+    pub app_secret: String,
+}
+
+impl CecSecrets {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(CecSecrets {
+            app_key: config::required("CEC_APP_KEY")?,
+            app_secret: config::required("CEC_APP_SECRET")?,
+        })
+    }
+
+    /// The JSON secret `{"app_key": "...", "app_secret": "..."}`.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        #[derive(serde::Deserialize)]
+        struct Secret {
+            app_key: String,
+            app_secret: String,
+        }
+        let s: Secret = serde_json::from_str(text).map_err(|_| ConfigError::Invalid {
+            name: SECRET_ARN_VAR,
+            reason: "the secret must be JSON with app_key and app_secret".into(),
+        })?;
+        Ok(CecSecrets {
+            app_key: s.app_key,
+            app_secret: s.app_secret,
+        })
+    }
+
+    /// From the secret named by `CEC_SECRET_ARN` when set, else the environment.
+    pub async fn load(res: &Resources) -> Result<Self, ConfigError> {
+        match res.secret(SECRET_ARN_VAR).await? {
+            Some(json) => Self::from_json(&json),
+            // In Lambda the secret is expected; the environment is for local runs (and the
+            // benchmark harness's runtime emulator).
+            None if config::in_lambda() && config::optional("CEC_APP_SECRET").is_none() => {
+                Err(ConfigError::Missing(SECRET_ARN_VAR))
+            }
+            None => Self::from_env(),
+        }
+    }
+}
+
+/// The CEC client from `CEC_BASE_URL`, `CEC_AGENT_INFO_PATH`, `CEC_TOKEN_EXPIRE_SECONDS`,
+/// `CEC_CONNECT_TIMEOUT_MS` and `CEC_TIMEOUT_MS`.
+pub fn cec_from_env(secrets: CecSecrets) -> Result<CecClient, ConfigError> {
+    CecClient::new(CecSettings {
+        base_url: config::required("CEC_BASE_URL")?,
+        agent_info_path: config::optional("CEC_AGENT_INFO_PATH")
+            .unwrap_or_else(|| cec_client::DEFAULT_AGENT_INFO_PATH.into()),
+        app_key: secrets.app_key,
+        app_secret: secrets.app_secret,
+        token_expire_seconds: config::number("CEC_TOKEN_EXPIRE_SECONDS", 3600, 120..=3600)?,
+        connect_timeout: Duration::from_millis(config::number(
+            "CEC_CONNECT_TIMEOUT_MS",
+            2000,
+            50..=30_000,
+        )?),
+        timeout: Duration::from_millis(config::number("CEC_TIMEOUT_MS", 10_000, 50..=60_000)?),
+    })
+}

@@ -1,0 +1,174 @@
+//! Identity verification's settings and secrets, read and checked once at init, and its
+//! limits. The PIN pepper comes from Secrets Manager in Lambda, locally from the environment
+//! or a file generated once in the data directory.
+
+use std::path::Path;
+
+use cc_shared::config::{self, write_private, ConfigError};
+use cc_shared::domain::identity::Pepper;
+use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::resources::Resources;
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::StoreBudget;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest agent work number and verifyTypeCode accepted.
+pub const MAX_WORK_NO_CHARS: usize = 32;
+pub const MAX_TYPE_CODE_CHARS: usize = 64;
+
+pub const CREDENTIALS_VAR: &str = "IDENTITY_VERIFY_CREDENTIALS";
+/// The store budget of one verification (`STORE_BUDGET_MS`): a checked PIN is three round
+/// trips, each bounded by the SDK's 1 s attempt timeout; past 3 s the IVR gets verifyResult 3
+/// / `unavailable` and can branch (retry, transfer) while the caller is still listening.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
+
+/// When a customer is locked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failed attempts allowed within `window_seconds`; the next check is refused.
+    pub max_failures: u32,
+    pub window_seconds: i64,
+    pub lock_seconds: i64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_failures: 5,
+            window_seconds: 15 * 60,
+            lock_seconds: 15 * 60,
+        }
+    }
+}
+
+/// Settings read once at start-up.
+pub struct Config {
+    pub credentials: Credentials,
+    pub phones: PhoneNormalizer,
+    pub pepper: Pepper,
+    /// The calldata field holding the digits the caller typed (`IDENTITY_INPUT_FIELD`).
+    pub input_field: String,
+    pub lockout: LockoutPolicy,
+    pub record_ttl_days: i64,
+    /// `IDENTITY_REQUIRE_KNOWN_AGENT`: a verifyWorkNo that is not an active agent of the CEC
+    /// directory (agent-sync) is answered 3 / `unknown_agent`.
+    pub require_known_agent: bool,
+    pub store_budget: StoreBudget,
+}
+
+impl Config {
+    /// Reads every setting but the pepper (which may need AWS: see `cc_shared::aws`) and
+    /// the phone metadata (loaded in parallel at init: `cc_shared::config::phone_normalizer`).
+    pub fn from_env(
+        fallback: Option<Credentials>,
+        pepper: Pepper,
+        phones: PhoneNormalizer,
+    ) -> Result<Self, ConfigError> {
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
+        let input_field =
+            config::optional("IDENTITY_INPUT_FIELD").unwrap_or_else(|| "verifyCode".into());
+        if !valid_name(&input_field, MAX_TYPE_CODE_CHARS) {
+            return Err(ConfigError::Invalid {
+                name: "IDENTITY_INPUT_FIELD",
+                reason: "use letters, digits and underscores".into(),
+            });
+        }
+        Ok(Config {
+            credentials,
+            phones,
+            pepper,
+            input_field,
+            lockout: LockoutPolicy {
+                max_failures: config::number("IDENTITY_MAX_FAILURES", 5, 1..=100)?,
+                window_seconds: config::number(
+                    "IDENTITY_FAILURE_WINDOW_SECONDS",
+                    900,
+                    1..=86_400 * 30,
+                )?,
+                lock_seconds: config::number("IDENTITY_LOCK_SECONDS", 900, 1..=86_400 * 30)?,
+            },
+            record_ttl_days: config::number("IDENTITY_RECORD_TTL_DAYS", 90, 1..=3650)?,
+            require_known_agent: config::flag("IDENTITY_REQUIRE_KNOWN_AGENT", false)?,
+            store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
+        })
+    }
+}
+
+pub(crate) fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= max
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub const PEPPER_ARN_VAR: &str = "IDENTITY_PIN_PEPPER_SECRET_ARN";
+pub const PEPPER_VAR: &str = "IDENTITY_PIN_PEPPER";
+pub const PEPPER_FILE: &str = "pin-pepper";
+
+fn pepper_from(name: &'static str, value: String) -> Result<Pepper, ConfigError> {
+    Pepper::new(value.into_bytes()).map_err(|reason| ConfigError::Invalid { name, reason })
+}
+
+/// The PIN pepper: the Secrets Manager secret named by `IDENTITY_PIN_PEPPER_SECRET_ARN`, else
+/// `IDENTITY_PIN_PEPPER`, else (outside Lambda only) `<data_dir>/pin-pepper`, generated on
+/// first use with mode 0600.
+pub async fn pepper(res: &Resources) -> Result<Pepper, ConfigError> {
+    match res.secret(PEPPER_ARN_VAR).await? {
+        Some(value) => pepper_from(PEPPER_ARN_VAR, value),
+        None => local_pepper(res.data_dir.as_deref()),
+    }
+}
+
+/// The pepper from `IDENTITY_PIN_PEPPER` or the data directory (no AWS).
+pub fn local_pepper(data_dir: Option<&Path>) -> Result<Pepper, ConfigError> {
+    if let Some(value) = config::optional(PEPPER_VAR) {
+        return pepper_from(PEPPER_VAR, value);
+    }
+    match data_dir {
+        Some(dir) if !config::in_lambda() => pepper_file(dir),
+        _ => Err(ConfigError::Missing(PEPPER_ARN_VAR)),
+    }
+}
+
+fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
+    let path = dir.join(PEPPER_FILE);
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: PEPPER_VAR,
+        reason: format!("{}: {reason}", path.display()),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => pepper_from(PEPPER_VAR, text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| invalid(e.to_string()))?;
+            let pepper = Pepper::generate().map_err(|e| invalid(e.to_string()))?;
+            let text = hex::encode(pepper.as_bytes());
+            write_private(&path, &text).map_err(|e| invalid(e.to_string()))?;
+            // Another process may have won the race to create it: use whatever is there.
+            let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
+            pepper_from(PEPPER_VAR, text.trim().to_string())
+        }
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_pepper_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = pepper_file(dir.path()).unwrap();
+        let b = pepper_file(dir.path()).unwrap();
+        assert_eq!(a.as_bytes(), b.as_bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(PEPPER_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The verification proper: lockout counted before the digits are compared, by a
+//! version-guarded update, so concurrent attempts can never run more checks than the window
+//! allows; the result recorded with the counters it changes, atomically.
+
+use cc_shared::domain::identity::{valid_pin, Counters, PinState, Reason, VerificationRecord};
+use cc_shared::domain::phone::PhoneKey;
+use cc_shared::store::{CountersUpdate, StoreError};
+
+use crate::handler::{Attempt, Facts};
+use crate::wire::{self, VerifyAnswer};
+use crate::{IdentityVerification, FUNCTION};
+
+/// Guarded updates retried after losing a race, before answering `unavailable`.
+const MAX_RACES: usize = 8;
+
+impl IdentityVerification {
+    /// Keeps the record of a refused (authenticated) request, within the store budget; a
+    /// failure to write it is logged, the refusal answered all the same.
+    pub(crate) async fn record_refusal(&self, facts: &Facts) {
+        let record = self.record(facts, Reason::BadRequest);
+        let write = self.store.write_attempt(&record, None);
+        if let Err(e) = self.config.store_budget.run(write).await {
+            tracing::error!(function = FUNCTION, error = %e, "record not written");
+        }
+    }
+
+    fn record(&self, facts: &Facts, reason: Reason) -> VerificationRecord {
+        let now = self.clock.now();
+        VerificationRecord {
+            time: now,
+            id: cc_shared::domain::uid::sortable_id(),
+            number_key: facts
+                .phone
+                .as_ref()
+                .map(|p| self.config.pepper.record_key(p))
+                .unwrap_or_default(),
+            masked_number: facts
+                .phone
+                .as_ref()
+                .map(PhoneKey::masked)
+                .unwrap_or_default(),
+            agent: facts.agent.clone(),
+            verify_type_code: facts.verify_type_code.clone(),
+            result: wire::verify_result(reason),
+            reason: reason.as_str().to_string(),
+            expires_at: now + self.config.record_ttl_days * 86_400,
+        }
+    }
+
+    /// The verification proper. Store errors end it as `unavailable`, with nothing written.
+    pub(crate) async fn verify(&self, a: Attempt) -> Result<VerifyAnswer, StoreError> {
+        let policy = self.config.lockout;
+        let facts = Facts {
+            caller: None,
+            phone: Some(a.phone.clone()),
+            agent: a.agent.clone(),
+            verify_type_code: a.verify_type_code.clone(),
+        };
+        let (mut pin, uid) = if self.config.require_known_agent {
+            let (pin, uid, agent_active) = self
+                .store
+                .load_customer_and_agent(&a.phone, &a.agent)
+                .await?;
+            if !agent_active {
+                self.store
+                    .write_attempt(&self.record(&facts, Reason::UnknownAgent), None)
+                    .await?;
+                return Ok(VerifyAnswer {
+                    reason: Reason::UnknownAgent,
+                    attempts_left: None,
+                    uid: None,
+                });
+            }
+            (pin, uid)
+        } else {
+            self.store.load_customer(&a.phone).await?
+        };
+        let uid = uid.map(|u| u.to_string());
+        let answer = |reason, attempts_left| VerifyAnswer {
+            reason,
+            attempts_left,
+            uid: uid.clone(),
+        };
+
+        // 1. Reserve a check: count it before comparing digits, guarded by the version.
+        let mut races = 0;
+        let reserved = loop {
+            let Some(state) = pin else {
+                self.store
+                    .write_attempt(&self.record(&facts, Reason::UnknownCustomer), None)
+                    .await?;
+                return Ok(answer(Reason::UnknownCustomer, None));
+            };
+            let now = self.clock.now();
+            let mut c = state.counters;
+            if c.window_start == 0 || now - c.window_start >= policy.window_seconds {
+                c.failures = 0;
+                c.window_start = now;
+            }
+            // Locked, or the window's checks are all taken (some perhaps still in flight).
+            if c.locked_until > now || c.failures >= policy.max_failures {
+                self.store
+                    .write_attempt(&self.record(&facts, Reason::Locked), None)
+                    .await?;
+                return Ok(answer(Reason::Locked, Some(0)));
+            }
+            c.failures += 1;
+            if self
+                .store
+                .update_counters(&a.phone, state.version, c)
+                .await?
+            {
+                break PinState {
+                    counters: c,
+                    version: state.version.wrapping_add(1),
+                    ..state
+                };
+            }
+            races += 1;
+            if races >= MAX_RACES {
+                return Err(StoreError::Unavailable("lockout counters contended".into()));
+            }
+            pin = self.store.load_customer(&a.phone).await?.0;
+        };
+
+        // 2. Compare in constant time (a malformed input is simply a wrong PIN).
+        let correct = valid_pin(&a.input)
+            && reserved
+                .digest
+                .matches(&self.config.pepper.pin_digest(&a.phone, &a.input));
+
+        // 3. Settle: a correct PIN clears the failures (an active lock stays); the failure
+        //    that uses up the window locks the customer. Written with the record, atomically.
+        let reason = if correct {
+            Reason::Ok
+        } else {
+            Reason::WrongPin
+        };
+        let record = self.record(&facts, reason);
+        let lock_now = !correct && reserved.counters.failures >= policy.max_failures;
+        if !correct && !lock_now {
+            self.store.write_attempt(&record, None).await?;
+            let left = policy.max_failures - reserved.counters.failures;
+            return Ok(answer(Reason::WrongPin, Some(left)));
+        }
+        let mut state = reserved;
+        for _ in 0..MAX_RACES {
+            let now = self.clock.now();
+            let counters = if correct {
+                Counters {
+                    failures: 0,
+                    window_start: 0,
+                    locked_until: state.counters.locked_until,
+                }
+            } else {
+                Counters {
+                    failures: 0,
+                    window_start: 0,
+                    locked_until: now + policy.lock_seconds,
+                }
+            };
+            let update = CountersUpdate {
+                phone: &a.phone,
+                expected_version: state.version,
+                counters,
+            };
+            if self.store.write_attempt(&record, Some(update)).await? {
+                return Ok(if correct {
+                    answer(Reason::Ok, Some(policy.max_failures))
+                } else {
+                    answer(Reason::WrongPin, Some(0))
+                });
+            }
+            match self.store.load_customer(&a.phone).await?.0 {
+                Some(fresh) => state = fresh,
+                // Removed meanwhile: keep the record of what was decided.
+                None => {
+                    self.store.write_attempt(&record, None).await?;
+                    return Ok(answer(reason, None));
+                }
+            }
+        }
+        Err(StoreError::Unavailable("lockout counters contended".into()))
+    }
+}

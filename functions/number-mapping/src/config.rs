@@ -1,0 +1,42 @@
+//! Number mapping's settings, read and checked once at init, and its limits.
+
+use cc_shared::config::ConfigError;
+use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::store::MAX_BATCH;
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::StoreBudget;
+
+/// Largest accepted request body (100 numbers of 32 characters fit in about 4 KiB).
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+/// Most entries in `Numbers`: one DynamoDB BatchGetItem.
+pub const MAX_NUMBERS: usize = MAX_BATCH;
+/// Longest entry accepted in UIDToPhone mode (IDs are 16 characters; longer is malformed).
+pub const MAX_UID_INPUT_CHARS: usize = 64;
+
+pub const CREDENTIALS_VAR: &str = "NUMBER_MAPPING_CREDENTIALS";
+/// The store budget of one request (`STORE_BUDGET_MS`): three attempts of the SDK's 1 s
+/// attempt timeout, so a stalled DynamoDB answers `{"Code": 503}` after 3 s, while a contact
+/// center waiting to show an agent the caller is still on the line.
+pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
+
+/// Settings read once at start-up.
+pub struct Config {
+    pub credentials: Credentials,
+    pub phones: PhoneNormalizer,
+    pub store_budget: StoreBudget,
+}
+
+impl Config {
+    /// Reads `NUMBER_MAPPING_CREDENTIALS` (required unless `fallback`, the gateway's
+    /// development credentials, is given), `DEFAULT_COUNTRY` (default `CN`), `PHONE_REGIONS`
+    /// (extra regions, default none) and `STORE_BUDGET_MS`.
+    pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
+        let phones = cc_shared::config::phone_normalizer()?;
+        Ok(Config {
+            credentials,
+            phones,
+            store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! One request: admitted (credentials, method, body), parsed, answered from the store, and
+//! logged in one line (counts only, never numbers or IDs).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use cc_shared::domain::phone::PhoneKey;
+use cc_shared::domain::uid::Uid;
+use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::describe_json_error;
+use lambda_http::{Body, Request, Response};
+
+use crate::config::{MAX_BODY_BYTES, MAX_NUMBERS, MAX_UID_INPUT_CHARS};
+use crate::wire::{self, MappingRequest, MappingResult, Mode};
+use crate::{NumberMapping, FUNCTION};
+
+/// What one request did, for its log line (counts only, never numbers or IDs).
+#[derive(Default)]
+struct Outcome {
+    mode: Option<&'static str>,
+    caller: Option<String>,
+    numbers: usize,
+    created: usize,
+    unknown: usize,
+}
+
+/// Answers one request; every failure becomes Tencent's error format here.
+pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let mut outcome = Outcome::default();
+    let result = process(svc, &req, &mut outcome).await;
+    let response = match result {
+        Ok(results) => wire::ok_response(results),
+        Err(err) => {
+            if let ApiError::Store(e) = &err {
+                tracing::error!(function = FUNCTION, error = %e, "store failure");
+            }
+            wire::error_response(&err)
+        }
+    };
+    let status = response.status().as_u16();
+    tracing::info!(
+        function = FUNCTION,
+        caller = outcome.caller,
+        status,
+        latency_ms = latency_ms(started),
+        mode = outcome.mode,
+        numbers = outcome.numbers,
+        created = outcome.created,
+        unknown = outcome.unknown,
+        "request"
+    );
+    response
+}
+
+async fn process(
+    svc: &NumberMapping,
+    req: &Request,
+    outcome: &mut Outcome,
+) -> Result<Vec<MappingResult>, ApiError> {
+    let body = admit(
+        req,
+        &svc.config.credentials,
+        MAX_BODY_BYTES,
+        &mut outcome.caller,
+    )?;
+    let request: MappingRequest =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
+    let mode = Mode::parse(&request.mode)
+        .ok_or_else(|| ApiError::bad_request("Mode must be \"PhoneToUID\" or \"UIDToPhone\""))?;
+    outcome.mode = Some(mode.as_str());
+    outcome.numbers = request.numbers.len();
+    if request.numbers.is_empty() {
+        return Err(ApiError::bad_request("Numbers is empty"));
+    }
+    if request.numbers.len() > MAX_NUMBERS {
+        return Err(ApiError::bad_request(format!(
+            "Numbers has {} entries; at most {MAX_NUMBERS} are accepted",
+            request.numbers.len()
+        )));
+    }
+    let work = async {
+        match mode {
+            Mode::PhoneToUid => phone_to_uid(svc, request.numbers, outcome).await,
+            Mode::UidToPhone => uid_to_phone(svc, request.numbers, outcome).await,
+        }
+    };
+    svc.config.store_budget.run(work).await
+}
+
+async fn phone_to_uid(
+    svc: &NumberMapping,
+    numbers: Vec<String>,
+    outcome: &mut Outcome,
+) -> Result<Vec<MappingResult>, ApiError> {
+    // Validate the whole batch before touching the store: a rejected request writes nothing.
+    let keys = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            svc.config
+                .phones
+                .normalize(n)
+                .map_err(|e| ApiError::bad_request(format!("Numbers[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<PhoneKey>, _>>()?;
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+
+    let mut uids = svc.store.uids_of(&unique).await?;
+    let missing: Vec<PhoneKey> = unique
+        .into_iter()
+        .filter(|k| !uids.contains_key(k))
+        .collect();
+    if !missing.is_empty() {
+        outcome.created = missing.len();
+        uids.extend(svc.store.create_uids(&missing).await?);
+    }
+    numbers
+        .into_iter()
+        .zip(keys)
+        .map(|(input, key)| match uids.get(&key) {
+            Some(uid) => Ok(MappingResult {
+                key: input,
+                value: uid.as_str().to_string(),
+            }),
+            None => Err(ApiError::Store(cc_shared::store::StoreError::Failed(
+                "a created user ID was not returned".into(),
+            ))),
+        })
+        .collect()
+}
+
+/// Unknown IDs (and strings that cannot be one of our IDs) get an empty `Value`, never a
+/// made-up number; the rest of the batch is answered normally.
+async fn uid_to_phone(
+    svc: &NumberMapping,
+    numbers: Vec<String>,
+    outcome: &mut Outcome,
+) -> Result<Vec<MappingResult>, ApiError> {
+    let mut parsed = Vec::with_capacity(numbers.len());
+    for (i, n) in numbers.iter().enumerate() {
+        // An empty or blank entry is simply no ID: an empty Value, like any other non-ID.
+        if n.chars().count() > MAX_UID_INPUT_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "Numbers[{i}] is longer than {MAX_UID_INPUT_CHARS} characters"
+            )));
+        }
+        parsed.push(Uid::parse(n));
+    }
+    let mut lookup: Vec<Uid> = parsed.iter().flatten().cloned().collect();
+    lookup.sort();
+    lookup.dedup();
+    let phones: HashMap<Uid, PhoneKey> = if lookup.is_empty() {
+        HashMap::new()
+    } else {
+        svc.store.phones_of(&lookup).await?
+    };
+    let results: Vec<MappingResult> = numbers
+        .into_iter()
+        .zip(parsed)
+        .map(|(input, uid)| MappingResult {
+            key: input,
+            value: uid
+                .and_then(|u| phones.get(&u))
+                .map(PhoneKey::dial_string)
+                .unwrap_or_default(),
+        })
+        .collect();
+    outcome.unknown = results.iter().filter(|r| r.value.is_empty()).count();
+    Ok(results)
+}

@@ -1,0 +1,217 @@
+//! One request: admitted (credentials, method, body), parsed, answered from the cache or by
+//! one upstream exchange (audited), and logged in one line (never a token).
+
+use std::time::Instant;
+
+use cc_shared::domain::audit::{token_fingerprint, AuditRecord};
+use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::error::ApiError;
+use cc_shared::web::http::describe_json_error;
+use lambda_http::{Body, Request, Response};
+use sha2::{Digest, Sha256};
+
+use crate::cache::Source;
+use crate::config::{MAX_ACCOUNT_NAME_CHARS, MAX_BODY_BYTES, MAX_SUBJECT_TOKEN_CHARS};
+use crate::wire::{self, TokenRequest, TokenResponse};
+use crate::{TokenExchange, FUNCTION};
+
+/// The validated request.
+enum Subject {
+    Jwt { account: String },
+    OAuth { token: String },
+}
+
+impl Subject {
+    fn mode(&self) -> &'static str {
+        match self {
+            Subject::Jwt { .. } => "jwt",
+            Subject::OAuth { .. } => "oauth",
+        }
+    }
+
+    /// How the subject appears in audit records and logs: never a token.
+    fn audit_name(&self) -> String {
+        match self {
+            Subject::Jwt { account } => account.clone(),
+            Subject::OAuth { token } => token_fingerprint(token),
+        }
+    }
+
+    fn cache_key(&self) -> String {
+        match self {
+            Subject::Jwt { account } => format!("jwt:{account}"),
+            Subject::OAuth { token } => {
+                format!("oauth:{}", hex::encode(Sha256::digest(token.as_bytes())))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Facts {
+    caller: Option<String>,
+    mode: Option<&'static str>,
+    subject: Option<String>,
+    source: Option<Source>,
+}
+
+/// Answers one request; every error becomes the OAuth-style format here.
+pub async fn handle(svc: &TokenExchange, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let mut facts = Facts::default();
+    let result = process(svc, &req, &mut facts).await;
+    let response = match &result {
+        Ok(token) => wire::ok_response(token),
+        Err(err) => {
+            if let ApiError::Store(e) = err {
+                tracing::error!(function = FUNCTION, error = %e, "audit not written");
+            }
+            wire::error_response(err)
+        }
+    };
+    tracing::info!(
+        function = FUNCTION,
+        caller = facts.caller,
+        status = response.status().as_u16(),
+        latency_ms = latency_ms(started),
+        mode = facts.mode,
+        subject = facts.subject,
+        source = facts.source.map(Source::as_str),
+        "request"
+    );
+    response
+}
+
+fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
+    let request: TokenRequest =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
+    let text = |v: Option<String>, field: &str, max: usize| -> Result<String, ApiError> {
+        let v = v
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad_request(format!("{field} is required in this mode")))?;
+        if v.chars().count() > max || v.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(format!(
+                "{field} must be at most {max} characters, without control characters"
+            )));
+        }
+        Ok(v)
+    };
+    match request.mode.as_str() {
+        "jwt" => {
+            if request.subject_token.is_some() {
+                return Err(ApiError::bad_request(
+                    "subjectToken is not used in jwt mode",
+                ));
+            }
+            if svc.config.signer.is_none() {
+                return Err(ApiError::bad_request("jwt mode is not configured here"));
+            }
+            Ok(Subject::Jwt {
+                account: text(request.account_name, "accountName", MAX_ACCOUNT_NAME_CHARS)?,
+            })
+        }
+        "oauth" => {
+            if request.account_name.is_some() {
+                return Err(ApiError::bad_request(
+                    "accountName is not used in oauth mode",
+                ));
+            }
+            if svc.config.app_name.is_none() {
+                return Err(ApiError::bad_request("oauth mode is not configured here"));
+            }
+            Ok(Subject::OAuth {
+                token: text(
+                    request.subject_token,
+                    "subjectToken",
+                    MAX_SUBJECT_TOKEN_CHARS,
+                )?,
+            })
+        }
+        _ => Err(ApiError::bad_request("mode must be \"jwt\" or \"oauth\"")),
+    }
+}
+
+async fn process(
+    svc: &TokenExchange,
+    req: &Request,
+    facts: &mut Facts,
+) -> Result<TokenResponse, ApiError> {
+    let body = admit(
+        req,
+        &svc.config.credentials,
+        MAX_BODY_BYTES,
+        &mut facts.caller,
+    )?;
+    let user = facts.caller.clone().unwrap_or_default();
+    let subject = parse(svc, body)?;
+    facts.mode = Some(subject.mode());
+    facts.subject = Some(subject.audit_name());
+    let (result, source) = svc
+        .cache
+        .get(
+            &subject.cache_key(),
+            || svc.clock.now(),
+            || exchange(svc, &subject, &user),
+        )
+        .await;
+    facts.source = Some(source);
+    result
+}
+
+/// One upstream exchange and its audit record. Fails closed: a token whose issuance could not
+/// be recorded is not handed out (nor cached).
+async fn exchange(
+    svc: &TokenExchange,
+    subject: &Subject,
+    caller: &str,
+) -> Result<TokenResponse, ApiError> {
+    let now = svc.clock.now();
+    let (result, jti) = match subject {
+        Subject::Jwt { account } => {
+            // Checked in `parse`: JWT mode is only accepted with a signer.
+            let Some(signer) = &svc.config.signer else {
+                return Err(ApiError::bad_request("jwt mode is not configured here"));
+            };
+            match signer.sign(account, now) {
+                Ok((jwt, jti)) => (
+                    svc.config.idp.exchange(&jwt, signer.issuer()).await,
+                    Some(jti),
+                ),
+                Err(e) => (
+                    Err(ApiError::UpstreamFailed {
+                        timeout: false,
+                        reason: e.to_string(),
+                    }),
+                    None,
+                ),
+            }
+        }
+        Subject::OAuth { token } => {
+            let app = svc.config.app_name.as_deref().unwrap_or_default();
+            (svc.config.idp.exchange(token, app).await, None)
+        }
+    };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ApiError::UpstreamRefused { .. }) => "refused",
+        Err(ApiError::UpstreamFailed { timeout: true, .. }) => "timeout",
+        Err(_) => "upstream_error",
+    };
+    let record = AuditRecord {
+        time: now,
+        id: cc_shared::domain::uid::sortable_id(),
+        caller: caller.to_string(),
+        mode: subject.mode().to_string(),
+        subject: subject.audit_name(),
+        outcome: outcome.to_string(),
+        jti,
+        expires_at: now + svc.config.audit_ttl_days * 86_400,
+    };
+    let budget = svc.config.store_budget;
+    budget.run(svc.store.put_audit(&record)).await?;
+    if let Err(e) = &result {
+        tracing::warn!(function = FUNCTION, error = %e, outcome, "exchange failed");
+    }
+    result
+}

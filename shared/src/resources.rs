@@ -1,0 +1,101 @@
+//! What a function's `init` is given, built once per process by one of two callers: the Lambda
+//! `main` (DynamoDB only, so the Lambda binaries never link SQLite) and the local gateway (the
+//! store its configuration names). Both then call the same `init` of each function, so a
+//! function's settings and secrets are read in one place, its `config.rs`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{self, ConfigError};
+use crate::store::{AgentStore, AuditStore, IdentityStore, MappingStore};
+use crate::web::auth::Credentials;
+
+pub struct Resources {
+    pub mapping: Arc<dyn MappingStore>,
+    pub identity: Arc<dyn IdentityStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub agents: Arc<dyn AgentStore>,
+    /// The AWS SDK configuration, when one was loaded (always in Lambda; locally when the
+    /// store is DynamoDB or a secret is kept in Secrets Manager).
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    pub sdk: Option<aws_config::SdkConfig>,
+    /// Where local state lives (the embedded store, generated keys); None in Lambda.
+    pub data_dir: Option<PathBuf>,
+    /// Credentials accepted where a function's `*_CREDENTIALS` is unset: the gateway's
+    /// `dev:dev` on a loopback address; None in Lambda and anywhere else.
+    pub dev_credentials: Option<Credentials>,
+    /// The DynamoDB store itself, to open its connection at init (`prime`).
+    #[cfg(feature = "dynamodb")]
+    pub dynamo: Option<Arc<crate::store::dynamo::DynamoStore>>,
+}
+
+impl Resources {
+    /// A Lambda function's resources: the DynamoDB table `TABLE_NAME` with the SDK
+    /// configuration of Lambda's environment (`aws::lambda_sdk_config`).
+    #[cfg(feature = "dynamodb")]
+    pub fn lambda() -> Result<Resources, ConfigError> {
+        let table = config::required("TABLE_NAME")?;
+        let sdk = crate::aws::lambda_sdk_config()?;
+        let store = Arc::new(crate::store::dynamo::DynamoStore::new(
+            crate::store::dynamo::client(&sdk),
+            table,
+        ));
+        Ok(Resources {
+            mapping: store.clone(),
+            identity: store.clone(),
+            audit: store.clone(),
+            agents: store.clone(),
+            sdk: Some(sdk),
+            data_dir: None,
+            dev_credentials: None,
+            dynamo: Some(store),
+        })
+    }
+
+    /// A function's BasicAuth entries from `var`, else the development fallback, else an
+    /// error naming `var`.
+    pub fn credentials(&self, var: &'static str) -> Result<Credentials, ConfigError> {
+        Credentials::from_env(var, self.dev_credentials.clone())
+    }
+
+    /// Opens the DynamoDB connection now, with a read of a key that never exists under
+    /// `pk_prefix` (one the function's policy allows), unless `DYNAMODB_PRIME=false`; nothing
+    /// for the embedded store.
+    pub async fn prime(&self, pk_prefix: &str) -> Result<(), ConfigError> {
+        let prime = config::flag("DYNAMODB_PRIME", true)?;
+        #[cfg(feature = "dynamodb")]
+        if let (true, Some(store)) = (prime, &self.dynamo) {
+            store.prime(pk_prefix).await;
+        }
+        let _ = (prime, pk_prefix);
+        Ok(())
+    }
+
+    /// The string value of the Secrets Manager secret named by the variable `arn_var`, when it
+    /// is set (None: the function falls back to its local settings).
+    #[cfg(feature = "secrets")]
+    pub async fn secret(&self, arn_var: &'static str) -> Result<Option<String>, ConfigError> {
+        crate::aws::configured_secret(self.sdk.as_ref(), arn_var).await
+    }
+}
+
+/// A Lambda function's whole `main` after logging starts: its resources from Lambda's
+/// environment, its `init` on them, then API Gateway events served by `handler` (an init
+/// failure is logged naming the setting, and ends the process).
+#[cfg(feature = "dynamodb")]
+pub async fn serve<S, H, Fut>(
+    function: &'static str,
+    init: impl AsyncFnOnce(&Resources) -> Result<S, ConfigError>,
+    handler: H,
+) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    H: Fn(Arc<S>, lambda_http::Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    let svc = match Resources::lambda() {
+        Ok(res) => init(&res).await,
+        Err(e) => Err(e),
+    };
+    crate::web::lambda::run(function, svc, handler).await
+}
