@@ -3,6 +3,9 @@
 //! Alone in their own test binary, one at a time: tracing's per-thread subscribers interact with
 //! other threads logging concurrently in the same process.
 
+// Shared with the tests/it binary; this file uses only part of it.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
 
 use support::{call_mapping, call_verify, mapping_request, refs, verify_request};
@@ -12,7 +15,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 #[tokio::test(flavor = "current_thread")]
 async fn number_mapping_logs_carry_no_number_id_pair_or_credential() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (capture, _guard) = support::capture_logs();
+    let (capture, _guard) = capture_logs();
 
     let (store, _dir) = support::embedded_store();
     let svc = support::number_mapping(store);
@@ -59,7 +62,7 @@ async fn number_mapping_logs_carry_no_number_id_pair_or_credential() {
 #[tokio::test(flavor = "current_thread")]
 async fn identity_verification_logs_carry_no_pin_number_or_credential() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (capture, _guard) = support::capture_logs();
+    let (capture, _guard) = capture_logs();
     let (store, _dir) = support::embedded_store();
     let (svc, _) = support::identity_verification(store, &[("13988888888", "2468")]).await;
     call_verify(&svc, verify_request("13988888888", "2468")).await;
@@ -103,7 +106,7 @@ async fn token_exchange_logs_carry_no_secret_key_or_token() {
         exp_millis: false,
     })
     .await;
-    let (capture, _guard) = support::capture_logs();
+    let (capture, _guard) = capture_logs();
     let (store, _dir) = support::embedded_store();
     let (svc, _) = support::token_exchange(
         support::TokenSetup {
@@ -156,7 +159,7 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     use support::fake_cec::{self, FakeCec};
     let _serial = ONE_AT_A_TIME.lock().await;
     let cec = FakeCec::start().await;
-    let (capture, _guard) = support::capture_logs();
+    let (capture, _guard) = capture_logs();
     let (store, _dir) = support::embedded_store();
     let client = std::sync::Arc::new(support::cec_client(&cec.base_url));
     let clock = cc_shared::domain::clock::ManualClock::at(1_790_000_000);
@@ -194,4 +197,54 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     {
         assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
     }
+}
+
+/// A writer collecting everything logged, in the production JSON format.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// The request lines (one per request), and the text of every line (all must be JSON)
+    /// without timestamps and latencies (digits that could contain a short number by chance).
+    fn request_lines(&self) -> (Vec<serde_json::Value>, String) {
+        let logs = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let mut requests = Vec::new();
+        let mut checked = String::new();
+        for l in logs.lines() {
+            let line: serde_json::Value = serde_json::from_str(l).expect("every log line is JSON");
+            let mut fields = line.as_object().unwrap().clone();
+            fields.remove("timestamp");
+            fields.remove("latency_ms");
+            checked.push_str(&serde_json::Value::Object(fields).to_string());
+            checked.push('\n');
+            if line["message"] == "request" {
+                assert!(line["latency_ms"].is_number());
+                assert!(line["status"].is_number());
+                requests.push(line);
+            }
+        }
+        (requests, checked)
+    }
+}
+
+/// Captures this thread's logs (use a current-thread runtime) until the guard is dropped.
+fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::prelude::*;
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        cc_shared::logging::json_layer(move || writer.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+    );
+    (capture, tracing::subscriber::set_default(subscriber))
 }

@@ -86,3 +86,6 @@ pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
         store: res.agents.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -67,3 +67,6 @@ pub async fn init(res: &Resources) -> Result<TokenExchange, ConfigError> {
         Arc::new(SystemClock),
     ))
 }
+
+#[cfg(test)]
+mod tests;

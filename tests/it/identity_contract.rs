@@ -1,6 +1,6 @@
 //! The identity store contract (PINs, guarded counters, records), on both backends.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,5 +1,4 @@
 //! Test support: DynamoDB Local tables, embedded stores, and request builders.
-#![allow(dead_code)]
 
 pub mod cli;
 pub use testkit::{fake_cec, fake_idp};
@@ -252,56 +251,6 @@ pub async fn call_verify(
     let parsed: identity_verification::wire::VerifyResponse =
         serde_json::from_str(&body).expect("Huawei-shaped JSON");
     (status, parsed.calldata.data)
-}
-
-/// A writer collecting everything logged, in the production JSON format.
-#[derive(Clone, Default)]
-pub struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    /// The request lines (one per request), and the text of every line (all must be JSON)
-    /// without timestamps and latencies (digits that could contain a short number by chance).
-    pub fn request_lines(&self) -> (Vec<serde_json::Value>, String) {
-        let logs = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        let mut requests = Vec::new();
-        let mut checked = String::new();
-        for l in logs.lines() {
-            let line: serde_json::Value = serde_json::from_str(l).expect("every log line is JSON");
-            let mut fields = line.as_object().unwrap().clone();
-            fields.remove("timestamp");
-            fields.remove("latency_ms");
-            checked.push_str(&serde_json::Value::Object(fields).to_string());
-            checked.push('\n');
-            if line["message"] == "request" {
-                assert!(line["latency_ms"].is_number());
-                assert!(line["status"].is_number());
-                requests.push(line);
-            }
-        }
-        (requests, checked)
-    }
-}
-
-/// Captures this thread's logs (use a current-thread runtime) until the guard is dropped.
-pub fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
-    use tracing_subscriber::prelude::*;
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::registry().with(
-        cc_shared::logging::json_layer(move || writer.clone())
-            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
-    );
-    (capture, tracing::subscriber::set_default(subscriber))
 }
 
 /// The token-exchange handler against `idp`, on `store`, with a manual clock at the real time

@@ -1,6 +1,6 @@
 //! The number-mapping handler end to end on both backends: round trips, concurrency, logs.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! scripts/dynamodb-local start 8000
 //! AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 AWS_REGION=us-east-1 \
 //!   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
-//!   cargo run --release -p number-mapping --example warm_split > /dev/null
+//!   cargo run --release -p cc-bench --example number_mapping_warm_split > /dev/null
 //! ```
 //! Results go to stderr (stdout takes the logger's lines).
 

@@ -1,5 +1,5 @@
 //! Where token-exchange's init time goes:
-//! `FUYUN_PRIVATE_KEY="$(cat key.pem)" cargo run --release -p token-exchange --example init_timing`.
+//! `FUYUN_PRIVATE_KEY="$(cat key.pem)" cargo run --release -p cc-bench --example token_exchange_init`.
 
 use std::time::{Duration, Instant};
 

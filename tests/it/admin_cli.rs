@@ -1,7 +1,7 @@
 //! The identity admin commands through the real binary, on the embedded store the gateway
 //! serves: import PINs from CSV, verify through the gateway, list records, unlock.
 
-mod support;
+use crate::support;
 
 use support::cli::{command, post, start};
 

@@ -4,7 +4,7 @@
 //! DynamoDB that never answers. The gateway's timeouts are shortened through their
 //! environment variables (README, "Limits") so that each case takes about a second.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

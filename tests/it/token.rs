@@ -1,7 +1,7 @@
 //! Token exchange against the fake Fuyun IdP: both modes, the cache, single flight, every
 //! failure mapping, and the audit records.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

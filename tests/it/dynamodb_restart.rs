@@ -4,7 +4,7 @@
 //! orphan item. Its own DynamoDB Local process (persisting to a temporary directory, so that
 //! the restart keeps the data), hence its own test binary.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

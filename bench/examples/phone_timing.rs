@@ -1,5 +1,5 @@
 //! How long the phone metadata takes to load and the first and later parses take:
-//! `cargo run --release -p cc-shared --example phone_timing`.
+//! `cargo run --release -p cc-bench --example phone_timing`.
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! idempotence, failures changing nothing, token expiry), links, the softphone endpoint, and
 //! the softphone password never at rest.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! The identity events assume the store state described in the README: `13988888888` enrolled
 //! with PIN `4321`, and `13711112222` locked out.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The store contract, run against the embedded backend and DynamoDB Local alike.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

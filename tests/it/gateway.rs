@@ -1,6 +1,6 @@
 //! The README's run command end to end: the real `cc-callbacks` binary serving on loopback.
 
-mod support;
+use crate::support;
 
 use support::cli::{command, post, spawn, start};
 

@@ -4,7 +4,7 @@
 //! error format where a response is possible, an invocation error otherwise) and the process
 //! lives on. Needs the debug binaries: `scripts/test` builds them first (`cargo build --bins`).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -1,7 +1,7 @@
 //! Identity verification end to end on both backends: the concurrency bound, round trips,
 //! an unreachable store, and logs free of PINs and numbers.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

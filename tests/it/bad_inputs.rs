@@ -5,7 +5,7 @@
 //! no vendor is called (they sit at a closed port: a call would answer 502), and the handler
 //! answers a good request afterwards.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

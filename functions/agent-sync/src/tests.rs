@@ -1,0 +1,80 @@
+//! Handler tests on plain `Request`s against the embedded store and the fake CEC (the same
+//! behaviour against DynamoDB Local is covered by the workspace's `tests/it`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_shared::domain::clock::ManualClock;
+use cc_shared::store::embedded::EmbeddedStore;
+use cc_shared::web::auth::{basic_header, entry_for};
+use lambda_http::{Body, Request};
+use testkit::fake_cec::{self, FakeCec};
+
+use super::*;
+use crate::cec_client::CecSettings;
+
+fn request(auth: &str, body: &str) -> Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("/agents/softphone")
+        .header("authorization", auth)
+        .body(Body::Text(body.into()))
+        .unwrap()
+}
+
+fn answer(resp: lambda_http::Response<Body>) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let Body::Text(text) = resp.into_body() else {
+        panic!("not a text body")
+    };
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test]
+async fn a_linked_agent_gets_its_softphone_details_live() {
+    let cec = FakeCec::start().await;
+    let client = Arc::new(
+        CecClient::new(CecSettings {
+            base_url: cec.base_url.clone(),
+            agent_info_path: fake_cec::AGENTS_PATH.into(),
+            app_key: fake_cec::APP_KEY.into(),
+            app_secret: fake_cec::APP_SECRET.into(),
+            token_expire_seconds: 3600,
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let clock = Arc::new(ManualClock::at(1_790_000_000));
+    sync(&*store, &client, &*clock).await.unwrap();
+    store.link_account("alice", "1002").await.unwrap();
+    let svc = AgentDirectory::new(
+        Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
+        client,
+        store,
+        clock,
+    );
+    let auth = basic_header("crm", "pw");
+
+    let (status, body) = answer(handle(&svc, request(&auth, r#"{"account": "alice"}"#)).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["workNo"], "1002");
+    assert_eq!(body["sipPwd"], fake_cec::SIP_PASSWORDS[1]);
+
+    let (status, body) = answer(handle(&svc, request(&auth, r#"{"account": "bob"}"#)).await);
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+
+    let (status, body) = answer(
+        handle(
+            &svc,
+            request(&basic_header("crm", "no"), r#"{"account": "alice"}"#),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+}
