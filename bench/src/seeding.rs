@@ -1,0 +1,90 @@
+//! The data every scenario runs against: a fresh table behind the counting proxy with 100
+//! known numbers, a PIN, the agent directory and a link, and the vendor fakes.
+
+use std::time::Duration;
+
+use cc_shared::store::dynamo::DynamoStore;
+use cc_shared::store::{AgentStore, IdentityStore, MappingStore};
+
+use crate::scenarios::PEPPER;
+use crate::{floor, proxy};
+
+pub(crate) struct Seed {
+    pub(crate) proxy: proxy::CountingProxy,
+    /// A client of the harness's own (the floor measured in the harness, the warm-up).
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
+    pub(crate) numbers: Vec<String>,
+    pub(crate) uid_list: Vec<String>,
+    pub(crate) phone_pks: Vec<String>,
+    pub(crate) cec: testkit::fake_cec::FakeCec,
+    pub(crate) idp: testkit::fake_idp::FakeIdp,
+    pub(crate) keys_pair: testkit::fake_idp::KeyPair,
+}
+
+pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
+    let proxy = proxy::CountingProxy::start(endpoint).await;
+    let table = format!(
+        "cc-bench-{}",
+        cc_shared::domain::uid::Uid::generate().map_err(|e| e.to_string())?
+    );
+    let client = floor::client(&proxy.url);
+    let store = DynamoStore::new(client.clone(), table.clone());
+    store.create_table().await.map_err(|e| e.to_string())?;
+
+    // Seed: 100 known numbers, a PIN, the agent directory and a link.
+    let phones =
+        cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).map_err(|e| e.to_string())?;
+    let numbers: Vec<String> = (0..100).map(|i| format!("1390000{i:04}")).collect();
+    let keys = numbers
+        .iter()
+        .map(|n| phones.normalize(n).map_err(|e| format!("seed number: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let uids = store.create_uids(&keys).await.map_err(|e| e.to_string())?;
+    let uid_list: Vec<String> = keys.iter().map(|k| uids[k].to_string()).collect();
+    let phone_pks: Vec<String> = keys
+        .iter()
+        .map(|k| format!("PHONE#{}", k.as_str()))
+        .collect();
+    let pepper = cc_shared::domain::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
+    store
+        .put_pins(&[(keys[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
+        .await
+        .map_err(|e| e.to_string())?;
+    let cec = testkit::fake_cec::FakeCec::start().await;
+    let cec_client = agent_sync::cec_client::CecClient::new(agent_sync::cec_client::CecSettings {
+        base_url: cec.base_url.clone(),
+        agent_info_path: testkit::fake_cec::AGENTS_PATH.into(),
+        app_key: testkit::fake_cec::APP_KEY.into(),
+        app_secret: testkit::fake_cec::APP_SECRET.into(),
+        token_expire_seconds: 3600,
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+    })
+    .map_err(|e| e.to_string())?;
+    agent_sync::sync(&store, &cec_client, &cc_shared::domain::clock::SystemClock)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .link_account("alice", "1002")
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys_pair = testkit::fake_idp::KeyPair::generate();
+    let idp = testkit::fake_idp::FakeIdp::start(testkit::fake_idp::JwtExpectation {
+        key: testkit::fake_idp::decoding_key(&keys_pair),
+        exp_millis: false,
+    })
+    .await;
+
+    Ok(Seed {
+        proxy,
+        client,
+        table,
+        numbers,
+        uid_list,
+        phone_pks,
+        cec,
+        idp,
+        keys_pair,
+    })
+}
