@@ -145,9 +145,13 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Pins(PinsCommand::Import { file }) => {
             let (stores, phones, pepper) = identity_context(&cli.data_dir).await?;
-            let report =
-                admin::import_pins(&*stores.identity, &phones, &pepper, admin::open_csv(&file)?)
-                    .await?;
+            let report = admin::import_pins(
+                &*stores.identity(),
+                &phones,
+                &pepper,
+                admin::open_csv(&file)?,
+            )
+            .await?;
             println!(
                 "enrolled {} PINs, rejected {} rows ({})",
                 report.enrolled,
@@ -168,7 +172,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
-            if stores.identity.unlock(&phone).await? {
+            if stores.identity().unlock(&phone).await? {
                 println!("unlocked {}", phone.masked());
                 Ok(())
             } else {
@@ -191,7 +195,7 @@ pub async fn run(cli: Cli) -> CliResult {
                 since.as_deref(),
                 usize::from(limit),
             )?;
-            let records = stores.identity.list_records(&query).await?;
+            let records = stores.identity().list_records(&query).await?;
             admin::print_records(&mut std::io::stdout().lock(), &records, json)?;
             Ok(())
         }
@@ -201,7 +205,7 @@ pub async fn run(cli: Cli) -> CliResult {
                 .cec()
                 .await?
                 .ok_or("CEC_BASE_URL is not set: configure the CEC (see README)")?;
-            let c = agent_sync::sync(&*stores.agents, &cec, &SystemClock).await?;
+            let c = agent_sync::sync(&*stores.agents(), &cec, &SystemClock).await?;
             println!(
                 "added {}, updated {}, deactivated {}, unchanged {} ({})",
                 c.added,
@@ -214,8 +218,8 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Agents(AgentsCommand::List { json }) => {
             let stores = Stores::open(&cli.data_dir, None).await?;
-            let agents = stores.agents.list_agents().await?;
-            let last = stores.agents.last_sync().await?;
+            let agents = stores.agents().list_agents().await?;
+            let last = stores.agents().last_sync().await?;
             admin::print_agents(&mut std::io::stdout().lock(), &agents, last.as_ref(), json)?;
             Ok(())
         }
@@ -227,7 +231,7 @@ pub async fn run(cli: Cli) -> CliResult {
                     "the account must be 1 to 128 characters, without control characters".into(),
                 );
             }
-            match stores.agents.get_agent(&work_no).await? {
+            match stores.agents().get_agent(&work_no).await? {
                 Some(a) if a.active => {}
                 Some(_) => return Err(format!("agent {work_no} is inactive").into()),
                 None => {
@@ -237,7 +241,7 @@ pub async fn run(cli: Cli) -> CliResult {
                     .into())
                 }
             }
-            stores.agents.link_account(account, &work_no).await?;
+            stores.agents().link_account(account, &work_no).await?;
             println!("linked {account} to agent {work_no}");
             Ok(())
         }

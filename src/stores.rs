@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cc_shared::config::{ConfigError, StoreLocation};
-use cc_shared::resources::Resources;
+use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
 use cc_shared::store::StoreError;
@@ -54,14 +54,10 @@ impl Stores {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 Resources {
-                    mapping: store.clone(),
-                    identity: store.clone(),
-                    audit: store.clone(),
-                    agents: store.clone(),
+                    stores: StoreSet::Dynamo(store),
                     sdk: Some(sdk),
                     data_dir: Some(data_dir.to_path_buf()),
                     dev_credentials,
-                    dynamo: Some(store),
                 }
             }
             StoreLocation::Embedded { data_dir } => {
@@ -75,23 +71,14 @@ impl Stores {
                     None
                 };
                 Resources {
-                    mapping: store.clone(),
-                    identity: store.clone(),
-                    audit: store.clone(),
-                    agents: store,
+                    stores: StoreSet::each(store),
                     sdk,
                     data_dir: Some(data_dir.clone()),
                     dev_credentials,
-                    dynamo: None,
                 }
             }
         };
         Ok(Stores { res, location })
-    }
-
-    /// The DynamoDB store, when that is the backend.
-    pub fn dynamo(&self) -> Option<&DynamoStore> {
-        self.res.dynamo.as_deref()
     }
 
     /// The PIN pepper, as identity verification reads it.

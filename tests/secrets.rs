@@ -11,7 +11,7 @@ const MISSING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:
 
 use std::sync::Arc;
 
-use cc_shared::resources::Resources;
+use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::embedded::EmbeddedStore;
 use identity_verification::config::{pepper, PEPPER_ARN_VAR};
 
@@ -20,14 +20,10 @@ fn resources(sdk: Option<aws_config::SdkConfig>) -> (Resources, tempfile::TempDi
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let res = Resources {
-        mapping: store.clone(),
-        identity: store.clone(),
-        audit: store.clone(),
-        agents: store,
+        stores: StoreSet::each(store),
         sdk,
         data_dir: None,
         dev_credentials: None,
-        dynamo: None,
     };
     (res, dir)
 }

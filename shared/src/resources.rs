@@ -11,10 +11,8 @@ use crate::store::{AgentStore, AuditStore, IdentityStore, MappingStore};
 use crate::web::auth::Credentials;
 
 pub struct Resources {
-    pub mapping: Arc<dyn MappingStore>,
-    pub identity: Arc<dyn IdentityStore>,
-    pub audit: Arc<dyn AuditStore>,
-    pub agents: Arc<dyn AgentStore>,
+    /// The stores: ask for them with `mapping()`, `identity()`, `audit()`, `agents()`.
+    pub stores: StoreSet,
     /// The AWS SDK configuration, when one was loaded (always in Lambda; locally when the
     /// store is DynamoDB or a secret is kept in Secrets Manager).
     #[cfg(any(feature = "secrets", feature = "dynamodb"))]
@@ -24,9 +22,36 @@ pub struct Resources {
     /// Credentials accepted where a function's `*_CREDENTIALS` is unset: the gateway's
     /// `dev:dev` on a loopback address; None in Lambda and anywhere else.
     pub dev_credentials: Option<Credentials>,
-    /// The DynamoDB store itself, to open its connection at init (`prime`).
+}
+
+/// Where the stores are. DynamoDB is kept as its one concrete store, and each function asks
+/// for the trait it uses: a Lambda binary then links only its own record families' code (four
+/// trait objects built up front would pull every family's DynamoDB code into every binary).
+pub enum StoreSet {
     #[cfg(feature = "dynamodb")]
-    pub dynamo: Option<Arc<crate::store::dynamo::DynamoStore>>,
+    Dynamo(Arc<crate::store::dynamo::DynamoStore>),
+    /// Any backend, one trait object per family (the embedded store, tests).
+    Each {
+        mapping: Arc<dyn MappingStore>,
+        identity: Arc<dyn IdentityStore>,
+        audit: Arc<dyn AuditStore>,
+        agents: Arc<dyn AgentStore>,
+    },
+}
+
+impl StoreSet {
+    /// The four families from one store that implements them all.
+    pub fn each<S>(store: Arc<S>) -> StoreSet
+    where
+        S: MappingStore + IdentityStore + AuditStore + AgentStore + 'static,
+    {
+        StoreSet::Each {
+            mapping: store.clone(),
+            identity: store.clone(),
+            audit: store.clone(),
+            agents: store,
+        }
+    }
 }
 
 impl Resources {
@@ -41,15 +66,52 @@ impl Resources {
             table,
         ));
         Ok(Resources {
-            mapping: store.clone(),
-            identity: store.clone(),
-            audit: store.clone(),
-            agents: store.clone(),
+            stores: StoreSet::Dynamo(store),
             sdk: Some(sdk),
             data_dir: None,
             dev_credentials: None,
-            dynamo: Some(store),
         })
+    }
+
+    pub fn mapping(&self) -> Arc<dyn MappingStore> {
+        match &self.stores {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { mapping, .. } => mapping.clone(),
+        }
+    }
+
+    pub fn identity(&self) -> Arc<dyn IdentityStore> {
+        match &self.stores {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { identity, .. } => identity.clone(),
+        }
+    }
+
+    pub fn audit(&self) -> Arc<dyn AuditStore> {
+        match &self.stores {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { audit, .. } => audit.clone(),
+        }
+    }
+
+    pub fn agents(&self) -> Arc<dyn AgentStore> {
+        match &self.stores {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { agents, .. } => agents.clone(),
+        }
+    }
+
+    /// The DynamoDB store, when that is the backend.
+    #[cfg(feature = "dynamodb")]
+    pub fn dynamo(&self) -> Option<&crate::store::dynamo::DynamoStore> {
+        match &self.stores {
+            StoreSet::Dynamo(store) => Some(store),
+            StoreSet::Each { .. } => None,
+        }
     }
 
     /// A function's BasicAuth entries from `var`, else the development fallback, else an
@@ -64,7 +126,7 @@ impl Resources {
     pub async fn prime(&self, pk_prefix: &str) -> Result<(), ConfigError> {
         let prime = config::flag("DYNAMODB_PRIME", true)?;
         #[cfg(feature = "dynamodb")]
-        if let (true, Some(store)) = (prime, &self.dynamo) {
+        if let (true, Some(store)) = (prime, self.dynamo()) {
             store.prime(pk_prefix).await;
         }
         let _ = (prime, pk_prefix);

@@ -73,7 +73,7 @@ pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
     Ok(AgentDirectory::new(
         res.credentials(CREDENTIALS_VAR)?,
         Arc::new(cec),
-        res.agents.clone(),
+        res.agents(),
         Arc::new(SystemClock),
     )
     .with_store_budget(StoreBudget::from_env(config::DEFAULT_STORE_BUDGET_MS)?))
@@ -83,7 +83,7 @@ pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
 pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
     Ok(Scheduler {
         cec: cec_from_env(CecSecrets::load(res).await?)?,
-        store: res.agents.clone(),
+        store: res.agents(),
     })
 }
 

@@ -59,7 +59,7 @@ pub async fn init(res: &Resources) -> Result<IdentityVerification, ConfigError> 
     let config = Config::from_env(res.dev_credentials.clone(), pepper?, phones)?;
     Ok(IdentityVerification::new(
         config,
-        res.identity.clone(),
+        res.identity(),
         Arc::new(SystemClock),
     ))
 }

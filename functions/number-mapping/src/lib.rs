@@ -40,7 +40,7 @@ pub async fn init(res: &Resources) -> Result<NumberMapping, ConfigError> {
     let config = tokio::task::spawn_blocking(move || Config::from_env(fallback));
     res.prime("PHONE#").await?;
     let config = cc_shared::web::lambda::joined(config.await)?;
-    Ok(NumberMapping::new(config, res.mapping.clone()))
+    Ok(NumberMapping::new(config, res.mapping()))
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub async fn init(res: &Resources) -> Result<TokenExchange, ConfigError> {
     let config = Config::from_env(res.dev_credentials.clone(), secrets)?;
     Ok(TokenExchange::new(
         config,
-        res.audit.clone(),
+        res.audit(),
         Arc::new(SystemClock),
     ))
 }
