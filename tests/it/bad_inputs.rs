@@ -582,28 +582,7 @@ async fn bad_input_battery_dynamodb() {
     let scan = store.clone();
     every_endpoint(store, move || {
         let scan = scan.clone();
-        Box::pin(async move { sorted_items(&scan).await })
+        Box::pin(async move { support::dump_dynamo(&scan).await })
     })
     .await;
-}
-
-/// Every item of the table, each with its attributes sorted, in a stable order.
-async fn sorted_items(store: &cc_shared::store::dynamo::DynamoStore) -> String {
-    let out = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap();
-    let mut items: Vec<String> = out
-        .items()
-        .iter()
-        .map(|item| {
-            let sorted: std::collections::BTreeMap<_, _> = item.iter().collect();
-            format!("{sorted:?}")
-        })
-        .collect();
-    items.sort();
-    items.join("\n")
 }

@@ -73,8 +73,9 @@ impl<T> Store for T where
 {
 }
 
-/// Everything a store holds, as text: every item of the DynamoDB table, or the embedded
-/// store's database and WAL files (to prove what is never stored at rest).
+/// Everything a store holds, as text: every item of the DynamoDB table (attributes sorted,
+/// items in a stable order, so that two dumps compare), or the embedded store's database and
+/// WAL files (to prove what is never stored at rest).
 pub async fn dump_dynamo(store: &DynamoStore) -> String {
     let out = store
         .client()
@@ -83,7 +84,16 @@ pub async fn dump_dynamo(store: &DynamoStore) -> String {
         .send()
         .await
         .unwrap();
-    format!("{:?}", out.items())
+    let mut items: Vec<String> = out
+        .items()
+        .iter()
+        .map(|item| {
+            let sorted: std::collections::BTreeMap<_, _> = item.iter().collect();
+            format!("{sorted:?}")
+        })
+        .collect();
+    items.sort();
+    items.join("\n")
 }
 
 pub fn dump_embedded(dir: &std::path::Path) -> String {
