@@ -1,7 +1,7 @@
 //! The HTTP client for vendor APIs we call (Alibaba's IdP, Huawei CEC): HTTPS with rustls and
 //! the system's root certificates (plain http only to a loopback host, for tests), redirects
 //! never followed, connect and total timeouts, bounded answers. Built once per process; the
-//! same hyper/rustls/ring stack as the AWS SDK client (`secrets::sdk_http_client`), so no
+//! same hyper/rustls/ring stack as the AWS SDK client (`aws::sdk_http_client`), so no
 //! second TLS stack.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The errors a callback can answer with. Each caller's module turns them into its own
-//! response format in one function (`tencent::error_response`, ...).
+//! response format in one function (each function's `wire::error_response`).
 
 use http::StatusCode;
 

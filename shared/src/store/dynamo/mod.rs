@@ -321,7 +321,7 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreEr
 }
 
 /// Builds a Lambda function's DynamoDB client from its environment (region, credentials, and
-/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local): see `secrets::lambda_sdk_config`.
+/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local): see `aws::lambda_sdk_config`.
 pub fn lambda_client() -> Result<Client, crate::config::ConfigError> {
     Ok(client(&crate::aws::lambda_sdk_config()?))
 }
