@@ -114,12 +114,6 @@ impl Resources {
         }
     }
 
-    /// A function's BasicAuth entries from `var`, else the development fallback, else an
-    /// error naming `var`.
-    pub fn credentials(&self, var: &'static str) -> Result<Credentials, ConfigError> {
-        Credentials::from_env(var, self.dev_credentials.clone())
-    }
-
     /// Opens the DynamoDB connection now, with a read of a key that never exists under
     /// `pk_prefix` (one the function's policy allows), unless `DYNAMODB_PRIME=false`; nothing
     /// for the embedded store.

@@ -71,7 +71,7 @@ pub struct Scheduler {
 pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
     let cec = cec_from_env(CecSecrets::load(res).await?)?;
     Ok(AgentDirectory::new(
-        res.credentials(CREDENTIALS_VAR)?,
+        Credentials::from_env(CREDENTIALS_VAR, res.dev_credentials.clone())?,
         Arc::new(cec),
         res.agents(),
         Arc::new(SystemClock),

@@ -131,14 +131,15 @@ impl HttpEvent {
         let headers = request.headers_mut();
         let multi = self.multi_value_headers.into_iter().flatten();
         let single = self.headers.into_iter().flatten();
-        for (name, values) in multi
-            .map(|(n, v)| (n, v.unwrap_or_default()))
-            .chain(single.map(|(n, v)| (n, v.into_iter().collect())))
+        // `headers` first, then `multiValueHeaders`: REST events put a header's last value in
+        // the first and all its values in the second, so the second replaces the first.
+        for (name, values) in single
+            .map(|(n, v)| (n, v.into_iter().collect::<Vec<_>>()))
+            .chain(multi.map(|(n, v)| (n, v.unwrap_or_default())))
         {
             let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
                 continue;
             };
-            // REST events repeat single-valued headers in multiValueHeaders: keep one copy.
             headers.remove(&name);
             for value in values {
                 if let Ok(value) = http::HeaderValue::from_str(&value) {
@@ -241,7 +242,7 @@ mod tests {
     fn a_rest_api_event_becomes_its_request() {
         let req = request(serde_json::json!({
             "resource": "/x", "path": "/identity/verify", "httpMethod": "POST",
-            "headers": {"Authorization": "Basic a"},
+            "headers": {"Authorization": "Basic a", "X-Many": "2"},
             "multiValueHeaders": {"Authorization": ["Basic a"], "X-Many": ["1", "2"]},
             "body": "{}", "isBase64Encoded": false
         }))
