@@ -7,6 +7,7 @@ use std::path::Path;
 
 use cc_shared::domain::identity::{valid_pin, Pepper, PinDigest, RecordQuery, VerificationRecord};
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
+use cc_shared::domain::protect::{IndexKey, NumberIndex};
 use cc_shared::store::IdentityStore;
 
 /// Rows per store write during an import.
@@ -28,6 +29,7 @@ pub async fn import_pins(
     store: &dyn IdentityStore,
     phones: &PhoneNormalizer,
     pepper: &Pepper,
+    index: &IndexKey,
     csv_text: impl std::io::Read,
 ) -> Result<ImportReport, String> {
     let mut reader = csv::ReaderBuilder::new()
@@ -45,7 +47,7 @@ pub async fn import_pins(
         return Err("the header must be exactly: number,pin".into());
     }
     let mut report = ImportReport::default();
-    let mut good: Vec<(PhoneKey, PinDigest)> = Vec::new();
+    let mut good: Vec<(NumberIndex, PinDigest)> = Vec::new();
     let mut first_line: HashMap<PhoneKey, u64> = HashMap::new();
     for (i, row) in reader.records().enumerate() {
         if i >= MAX_IMPORT_ROWS {
@@ -87,7 +89,7 @@ pub async fn import_pins(
         }
         first_line.insert(phone.clone(), line);
         let digest = pepper.pin_digest(&phone, &row[1]);
-        good.push((phone, digest));
+        good.push((index.index(&phone), digest));
     }
     for chunk in good.chunks(IMPORT_CHUNK) {
         store

@@ -12,6 +12,7 @@ use cc_shared::domain::phone::PhoneNormalizer;
 
 use crate::admin;
 use crate::gateway::{self, Gateway};
+use crate::numbers;
 use crate::stores::Stores;
 
 #[derive(Debug, Parser)]
@@ -53,6 +54,49 @@ pub enum Command {
     /// Manage the DynamoDB table (TABLE_NAME; AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
     #[command(subcommand)]
     Table(TableCommand),
+    /// The number mapping as a system of record: import, export, erasure, keys.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NumbersCommand {
+    /// Loads the enterprise's own customer IDs from a `number,uid` CSV (a CRM's): checks the
+    /// whole file, writes the good rows, reports each bad one by line; exit status 1 if any
+    /// row was rejected. Re-running after an interruption completes the job.
+    Import {
+        file: PathBuf,
+        /// Prepended to every ID of the file (for numeric CRM IDs), e.g. `crm-`.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Writes every mapping (number in E.164, uid, created_at) to a new file of mode 0600.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: numbers::Format,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Erases customers: the mapping both ways, the PIN and its lockout, the verification
+    /// records. Give numbers, or `--uid` IDs, or `--file` (a CSV with a number or uid column).
+    Forget {
+        numbers: Vec<String>,
+        #[arg(long = "uid")]
+        uids: Vec<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Adds a generated encryption key as the keyring's next version and makes it current
+    /// (in its file, or as a new version of its Secrets Manager secret).
+    AddKey,
+    /// Re-encrypts every number sealed under an older key version with the current one.
+    Rekey,
+    /// Converts a store written by an earlier release (numbers in the clear) to this one's
+    /// layout. Idempotent; can be interrupted and run again.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,10 +189,12 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Pins(PinsCommand::Import { file }) => {
             let (stores, phones, pepper) = identity_context(&cli.data_dir).await?;
+            let index = cc_shared::number_keys::index_key(&stores.res).await?;
             let report = admin::import_pins(
                 &*stores.identity(),
                 &phones,
                 &pepper,
+                &index,
                 admin::open_csv(&file)?,
             )
             .await?;
@@ -172,7 +218,8 @@ pub async fn run(cli: Cli) -> CliResult {
             let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
-            if stores.identity().unlock(&phone).await? {
+            let index = cc_shared::number_keys::index_key(&stores.res).await?;
+            if stores.identity().unlock(&index.index(&phone)).await? {
                 println!("unlocked {}", phone.masked());
                 Ok(())
             } else {
@@ -245,6 +292,7 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("linked {account} to agent {work_no}");
             Ok(())
         }
+        Command::Numbers(command) => run_numbers(&cli.data_dir, command).await,
         Command::Table(TableCommand::Create) => {
             let stores = Stores::open(&cli.data_dir, None).await?;
             let dynamo = stores
@@ -303,5 +351,146 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    Ok(())
+}
+
+async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> CliResult {
+    match command {
+        NumbersCommand::Migrate => migrate(data_dir).await,
+        NumbersCommand::AddKey => {
+            let location = cc_shared::config::StoreLocation::from_env(data_dir)?;
+            let sdk = crate::stores::sdk_for(&location).await?;
+            let place = cc_shared::number_keys::KeyPlace {
+                data_dir: Some(data_dir),
+                sdk: sdk.as_ref(),
+            };
+            let version = cc_shared::number_keys::add_key_version(place).await?;
+            println!(
+                "key version {version} added and made current: processes started from now seal \
+                 new numbers with it (restart the gateway; in AWS, new function instances); \
+                 then run `cc-callbacks numbers rekey`"
+            );
+            Ok(())
+        }
+        command => {
+            let stores = Stores::open(data_dir, None).await?;
+            let keys = stores.keys().await?;
+            match command {
+                NumbersCommand::Import { file, prefix } => {
+                    let phones = cc_shared::config::phone_normalizer()?;
+                    let r =
+                        numbers::import(stores.admin(), &keys, &phones, &file, prefix.as_deref())
+                            .await?;
+                    println!(
+                        "{} rows: {} written, {} already there, {} rejected ({})",
+                        r.rows,
+                        r.written,
+                        r.unchanged,
+                        r.rejected.len(),
+                        stores.describe()
+                    );
+                    for (line, reason) in &r.rejected {
+                        println!("  line {line}: {reason}");
+                    }
+                    if r.rejected.is_empty() {
+                        Ok(())
+                    } else {
+                        Err("some rows were rejected (the others were imported)".into())
+                    }
+                }
+                NumbersCommand::Export { out, format, force } => {
+                    let n = numbers::export(stores.admin(), &keys, &out, format, force).await?;
+                    println!("exported {n} mappings to {}", out.display());
+                    Ok(())
+                }
+                NumbersCommand::Forget {
+                    numbers: given,
+                    uids,
+                    file,
+                } => {
+                    let mut targets: Vec<numbers::Target> =
+                        given.into_iter().map(numbers::Target::Number).collect();
+                    targets.extend(uids.into_iter().map(numbers::Target::Uid));
+                    if let Some(file) = file {
+                        targets.extend(numbers::targets_from_file(&file)?);
+                    }
+                    if targets.is_empty() {
+                        return Err("give numbers, --uid IDs or --file".into());
+                    }
+                    let phones = cc_shared::config::phone_normalizer()?;
+                    let pepper = stores.pepper().await?;
+                    let r = numbers::forget(
+                        stores.admin(),
+                        &*stores.mapping(),
+                        &keys,
+                        &pepper,
+                        &phones,
+                        &targets,
+                    )
+                    .await?;
+                    println!(
+                        "forgot {} customers: {} mappings, {} PINs, {} verification records; \
+                         {} IDs unknown ({})",
+                        r.customers,
+                        r.mappings,
+                        r.pins,
+                        r.records,
+                        r.unknown_ids,
+                        stores.describe()
+                    );
+                    Ok(())
+                }
+                NumbersCommand::Rekey => {
+                    let r = numbers::rekey(stores.admin(), &keys).await?;
+                    println!(
+                        "{} mappings scanned: {} re-encrypted, {} changed meanwhile and left \
+                         as they are ({})",
+                        r.scanned,
+                        r.resealed,
+                        r.raced,
+                        stores.describe()
+                    );
+                    Ok(())
+                }
+                NumbersCommand::Migrate | NumbersCommand::AddKey => Ok(()),
+            }
+        }
+    }
+}
+
+/// `numbers migrate`: the embedded store is converted without being opened (this release
+/// refuses to open its old layout); DynamoDB item by item.
+async fn migrate(data_dir: &std::path::Path) -> CliResult {
+    use cc_shared::config::StoreLocation;
+    let location = StoreLocation::from_env(data_dir)?;
+    let report = match &location {
+        StoreLocation::Embedded { data_dir } => {
+            let sdk = crate::stores::sdk_for(&location).await?;
+            let place = cc_shared::number_keys::KeyPlace {
+                data_dir: Some(data_dir),
+                sdk: sdk.as_ref(),
+            };
+            let keys = cc_shared::number_keys::protection(place).await?;
+            let dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || cc_shared::store::embedded::migrate(&dir, &keys))
+                .await??
+        }
+        StoreLocation::DynamoDb { .. } => {
+            let stores = Stores::open(data_dir, None).await?;
+            let keys = stores.keys().await?;
+            let dynamo = stores.dynamo().ok_or("not a DynamoDB store")?;
+            let bar = numbers::progress(None, "converting items");
+            let report = dynamo.migrate_legacy(&keys, &|| bar.inc(1)).await?;
+            bar.finish_and_clear();
+            report
+        }
+    };
+    println!(
+        "converted {} mappings and {} PINs; {} old mappings superseded by newer ones ({})",
+        report.mappings,
+        report.pins,
+        report.superseded,
+        crate::stores::describe(&location)
+    );
     Ok(())
 }

@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod cli;
 pub mod gateway;
+pub mod numbers;
 pub mod stores;

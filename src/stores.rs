@@ -6,16 +6,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cc_shared::config::{ConfigError, StoreLocation};
+use cc_shared::domain::protect::NumberProtection;
+use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::StoreError;
+use cc_shared::store::{NumbersAdmin, StoreError};
 use cc_shared::web::auth::Credentials;
 
 /// The resources of a local process (gateway, CLI), and where their store lives.
 pub struct Stores {
     pub res: Resources,
     pub location: StoreLocation,
+    admin: Arc<dyn NumbersAdmin>,
 }
 
 impl std::ops::Deref for Stores {
@@ -35,11 +38,29 @@ pub enum OpenError {
 
 /// The variables naming secrets kept in Secrets Manager: with one set, the embedded store
 /// needs an AWS configuration too.
-const SECRET_ARN_VARS: [&str; 3] = [
+const SECRET_ARN_VARS: [&str; 5] = [
     identity_verification::config::PEPPER_ARN_VAR,
     token_exchange::SECRET_ARN_VAR,
     agent_sync::SECRET_ARN_VAR,
+    number_keys::INDEX_KEY_ARN_VAR,
+    number_keys::KEYRING_ARN_VAR,
 ];
+
+/// The AWS configuration a local process needs at `location`: for DynamoDB, or for secrets
+/// kept in Secrets Manager.
+pub async fn sdk_for(
+    location: &StoreLocation,
+) -> Result<Option<aws_config::SdkConfig>, ConfigError> {
+    let needed = matches!(location, StoreLocation::DynamoDb { .. })
+        || SECRET_ARN_VARS
+            .iter()
+            .any(|v| cc_shared::config::optional(v).is_some());
+    Ok(if needed {
+        Some(cc_shared::aws::sdk_config().await?)
+    } else {
+        None
+    })
+}
 
 impl Stores {
     /// `dev_credentials`: accepted where a function's `*_CREDENTIALS` is unset (the gateway on
@@ -49,36 +70,42 @@ impl Stores {
         dev_credentials: Option<Credentials>,
     ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        let res = match &location {
+        let (stores, admin, sdk): (StoreSet, Arc<dyn NumbersAdmin>, _) = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
-                Resources {
-                    stores: StoreSet::Dynamo(store),
-                    sdk: Some(sdk),
-                    data_dir: Some(data_dir.to_path_buf()),
-                    dev_credentials,
-                }
+                (StoreSet::Dynamo(store.clone()), store, Some(sdk))
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
-                let sdk = if SECRET_ARN_VARS
-                    .iter()
-                    .any(|v| cc_shared::config::optional(v).is_some())
-                {
-                    Some(cc_shared::aws::sdk_config().await?)
-                } else {
-                    None
-                };
-                Resources {
-                    stores: StoreSet::each(store),
-                    sdk,
-                    data_dir: Some(data_dir.clone()),
-                    dev_credentials,
-                }
+                (
+                    StoreSet::each(store.clone()),
+                    store,
+                    sdk_for(&location).await?,
+                )
             }
         };
-        Ok(Stores { res, location })
+        let res = Resources {
+            stores,
+            sdk,
+            data_dir: Some(data_dir.to_path_buf()),
+            dev_credentials,
+        };
+        Ok(Stores {
+            res,
+            location,
+            admin,
+        })
+    }
+
+    /// Bulk work on the number mapping (`cc-callbacks numbers ...`).
+    pub fn admin(&self) -> Arc<dyn NumbersAdmin> {
+        self.admin.clone()
+    }
+
+    /// The index key and the keyring, as number mapping reads them.
+    pub async fn keys(&self) -> Result<NumberProtection, ConfigError> {
+        number_keys::protection(KeyPlace::from(&self.res)).await
     }
 
     /// The PIN pepper, as identity verification reads it.
@@ -97,12 +124,17 @@ impl Stores {
     }
 
     pub fn describe(&self) -> String {
-        match &self.location {
-            StoreLocation::DynamoDb { table } => format!("DynamoDB table {table}"),
-            StoreLocation::Embedded { data_dir } => format!(
-                "embedded store {}",
-                data_dir.join(cc_shared::store::embedded::DB_FILE).display()
-            ),
-        }
+        describe(&self.location)
+    }
+}
+
+/// The store at `location`, for messages.
+pub fn describe(location: &StoreLocation) -> String {
+    match location {
+        StoreLocation::DynamoDb { table } => format!("DynamoDB table {table}"),
+        StoreLocation::Embedded { data_dir } => format!(
+            "embedded store {}",
+            data_dir.join(cc_shared::store::embedded::DB_FILE).display()
+        ),
     }
 }

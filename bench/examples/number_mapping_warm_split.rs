@@ -82,9 +82,17 @@ async fn run(multi: bool, rounds: usize) {
     let store = Arc::new(DynamoStore::new(from_env.clone(), table.clone()));
     store.create_table().await.expect("table");
     let phones = PhoneNormalizer::new("CN", &[]).expect("CN");
-    let key = phones.normalize("13900000001").expect("number");
+    let phone = phones.normalize("13900000001").expect("number");
+    let protection = cc_shared::domain::protect::NumberProtection::generate().expect("keys");
+    let key = protection.index(&phone);
+    let sealing = protection.clone();
+    let seal: cc_shared::store::Sealer = Arc::new(move |_, uid| {
+        sealing
+            .seal(uid, &phone)
+            .map_err(|e| cc_shared::store::StoreError::Failed(e.to_string()))
+    });
     store
-        .create_uids(std::slice::from_ref(&key))
+        .create_uids(std::slice::from_ref(&key), &seal)
         .await
         .expect("seed");
 
@@ -92,7 +100,7 @@ async fn run(multi: bool, rounds: usize) {
         .keys(HashMap::from([
             (
                 "pk".to_string(),
-                AttributeValue::S(format!("PHONE#{}", key.as_str())),
+                AttributeValue::S(format!("NUM#{}", key.as_str())),
             ),
             ("sk".to_string(), AttributeValue::S("MAP".into())),
         ]))
@@ -108,6 +116,7 @@ async fn run(multi: bool, rounds: usize) {
             phones,
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
         },
+        cc_shared::number_keys::LiveKeys::fixed(protection),
         store.clone(),
     );
     let auth = basic_header("tencent", "pw");

@@ -12,6 +12,18 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "agent-sync",
 ];
 pub(crate) const PEPPER: &str = "bench-pepper-of-at-least-32-bytes-long";
+/// The number keys of the benchmark (`NUMBER_INDEX_KEY`, `NUMBER_KEYRING`).
+pub(crate) const INDEX_KEY: &str = "bench-number-index-key-0123456789abcdef";
+pub(crate) const KEYRING: &str =
+    r#"{"current":1,"1":"bench-number-encryption-key-v1-0123456789abcdef"}"#;
+
+/// The keys as the functions read them from those variables.
+pub(crate) fn keys() -> Result<cc_shared::domain::protect::NumberProtection, String> {
+    let ring =
+        cc_shared::domain::protect::KeyringText::parse(KEYRING).map_err(|e| e.to_string())?;
+    cc_shared::domain::protect::NumberProtection::from_texts(INDEX_KEY, &ring)
+        .map_err(|e| e.to_string())
+}
 pub(crate) const DEV_ENTRY: &str =
     "dev:sha256:ef260e9aa3c673af240d17a2660480361a8e081d1ffeca2a5ed0e3219fc18567";
 
@@ -123,6 +135,8 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             ),
             env: env(&[
                 ("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
+                ("NUMBER_KEYRING", KEYRING),
                 ("DYNAMODB_PRIME", if prime { "true" } else { "false" }),
             ]),
             event: Box::new(move |_| http_event("/number-mapping", &body)),
@@ -138,7 +152,11 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
     scenarios.push(Scenario {
         function: "number-mapping",
         name: "PhoneToUID, 10 new".into(),
-        env: env(&[("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY)]),
+        env: env(&[
+            ("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY),
+            ("NUMBER_INDEX_KEY", INDEX_KEY),
+            ("NUMBER_KEYRING", KEYRING),
+        ]),
         event: Box::new(|i| {
             let fresh: Vec<String> = (0..10)
                 .map(|j| format!("1{:010}", 5_000_000_000u64 + (i * 10 + j) as u64))
@@ -159,13 +177,17 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
         scenarios.push(Scenario {
             function: "number-mapping",
             name: "UIDToPhone, 10 IDs".into(),
-            env: env(&[("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY)]),
+            env: env(&[
+                ("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
+                ("NUMBER_KEYRING", KEYRING),
+            ]),
             event: Box::new(move |_| http_event("/number-mapping", &body)),
             check: Box::new(mapping_ok),
             rt_budget: Some(1.0),
             floor: Some(FloorSpec {
                 pks: uid_list[..10].iter().map(|u| format!("UID#{u}")).collect(),
-                attr: "phone",
+                attr: "number",
             }),
             cold_starts: false,
         });
@@ -178,6 +200,7 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             env: env(&[
                 ("IDENTITY_VERIFY_CREDENTIALS", DEV_ENTRY),
                 ("IDENTITY_PIN_PEPPER", PEPPER),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
             ]),
             event: Box::new(move |_| http_event("/identity/verify", &body)),
             check: Box::new(|v| {

@@ -40,15 +40,32 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         .iter()
         .map(|n| phones.normalize(n).map_err(|e| format!("seed number: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let uids = store.create_uids(&keys).await.map_err(|e| e.to_string())?;
-    let uid_list: Vec<String> = keys.iter().map(|k| uids[k].to_string()).collect();
-    let phone_pks: Vec<String> = keys
+    // As the number-mapping handler does: the store is given indexes and sealed numbers.
+    let protection = crate::scenarios::keys()?;
+    let indexes: Vec<_> = keys.iter().map(|k| protection.index(k)).collect();
+    let by_index: std::collections::HashMap<_, _> =
+        indexes.iter().cloned().zip(keys.iter().cloned()).collect();
+    let sealing = protection.clone();
+    let seal: cc_shared::store::Sealer = std::sync::Arc::new(move |index, uid| {
+        let phone = by_index
+            .get(index)
+            .ok_or_else(|| cc_shared::store::StoreError::Failed("unknown index".into()))?;
+        sealing
+            .seal(uid, phone)
+            .map_err(|e| cc_shared::store::StoreError::Failed(e.to_string()))
+    });
+    let uids = store
+        .create_uids(&indexes, &seal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let uid_list: Vec<String> = indexes.iter().map(|k| uids[k].to_string()).collect();
+    let phone_pks: Vec<String> = indexes
         .iter()
-        .map(|k| format!("PHONE#{}", k.as_str()))
+        .map(|k| format!("NUM#{}", k.as_str()))
         .collect();
     let pepper = cc_shared::domain::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
     store
-        .put_pins(&[(keys[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
+        .put_pins(&[(indexes[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
         .await
         .map_err(|e| e.to_string())?;
     let cec = testkit::fake_cec::FakeCec::start().await;

@@ -237,16 +237,7 @@ async fn agents_through_cli_and_gateway_dynamodb() {
         "cc-cli-{}",
         cc_shared::domain::uid::Uid::generate().unwrap()
     );
-    let env: Vec<(String, String)> = [
-        ("TABLE_NAME", table.as_str()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", &support::dynamodb_endpoint()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "local"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let env = support::dynamodb_cli_env(&table);
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path())
         .envs(env.iter().cloned())

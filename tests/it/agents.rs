@@ -306,7 +306,10 @@ async fn identity_requires_a_known_agent(store: Arc<dyn Store>) {
     };
     let phone = config.phones.normalize("13988888888").unwrap();
     let digest = config.pepper.pin_digest(&phone, "2468");
-    store.put_pins(&[(phone, digest)]).await.unwrap();
+    store
+        .put_pins(&[(config.index.index(&phone), digest)])
+        .await
+        .unwrap();
     let svc = identity_verification::IdentityVerification::new(
         config,
         store,

@@ -547,10 +547,7 @@ async fn every_endpoint(store: Arc<dyn support::Store>, dump: impl Fn() -> Fut) 
     // Identity verification: a refused attempt is recorded, but never counted against the
     // customer, whose PIN state stays as it was.
     let (ivr, _) = support::identity_verification(store.clone(), &[("13988888888", "4321")]).await;
-    let phone = support::identity_config()
-        .phones
-        .normalize("13988888888")
-        .unwrap();
+    let phone = support::index_of("13988888888");
     let state = store.load_customer(&phone).await.unwrap();
     run(
         "identity-verification",

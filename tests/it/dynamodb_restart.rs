@@ -212,28 +212,34 @@ async fn killed_and_restarted_mid_load_leaves_one_id_per_number() {
 
     // The consistency scan.
     let items = scan(&store).await;
+    let keys = support::keys();
     let mut uid_of = HashMap::new();
-    let mut phone_of = HashMap::new();
+    let mut index_of = HashMap::new();
     for item in &items {
         let pk = s(item, "pk");
-        if let Some(phone) = pk.strip_prefix("PHONE#") {
-            assert!(uid_of.insert(phone.to_string(), s(item, "uid")).is_none());
+        if let Some(index) = pk.strip_prefix("NUM#") {
+            assert!(uid_of.insert(index.to_string(), s(item, "uid")).is_none());
         } else if let Some(uid) = pk.strip_prefix("UID#") {
-            assert!(phone_of.insert(uid.to_string(), s(item, "phone")).is_none());
+            assert!(index_of.insert(uid.to_string(), s(item, "nix")).is_none());
+            // The sealed number opens for its ID, and is the number of its index.
+            let id = cc_shared::domain::uid::Uid::parse(uid).unwrap();
+            let sealed = cc_shared::domain::protect::SealedNumber::from_stored(s(item, "number"));
+            let phone = keys.open(&id, &sealed).expect("the sealed number opens");
+            assert_eq!(keys.index(&phone).as_str(), s(item, "nix"));
         } else {
             panic!("an unexpected item {pk}");
         }
     }
     assert_eq!(uid_of.len(), pool.len(), "a number without an ID");
     assert_eq!(
-        phone_of.len(),
+        index_of.len(),
         uid_of.len(),
         "an orphan UID# item or a missing one"
     );
-    for (phone, uid) in &uid_of {
+    for (index, uid) in &uid_of {
         assert_eq!(
-            phone_of.get(uid),
-            Some(phone),
+            index_of.get(uid),
+            Some(index),
             "the two directions disagree"
         );
     }

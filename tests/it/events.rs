@@ -82,6 +82,7 @@ async fn every_sample_event_gets_its_documented_answer() {
             phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
         },
+        cc_shared::number_keys::LiveKeys::fixed(support::keys()),
         store.clone(),
     );
     let (identity, _clock) = {
@@ -95,7 +96,7 @@ async fn every_sample_event_gets_its_documented_answer() {
             .map(|(n, pin)| {
                 let p = phones.normalize(n).unwrap();
                 let d = config.pepper.pin_digest(&p, pin);
-                (p, d)
+                (config.index.index(&p), d)
             })
             .collect();
         cc_shared::store::IdentityStore::put_pins(&*store, &pins)

@@ -49,22 +49,24 @@ contract!(enrolled_pins_load_with_fresh_counters, |store: Arc<
     dyn Store,
 >| async move {
     let p = phone("13988888888");
-    assert_eq!(store.load_customer(&p).await.unwrap(), (None, None));
+    let k = support::index_of("13988888888");
+    assert_eq!(store.load_customer(&k).await.unwrap(), (None, None));
     let digest = pepper().pin_digest(&p, "1234");
     store
-        .put_pins(&[(p.clone(), digest.clone())])
+        .put_pins(&[(k.clone(), digest.clone())])
         .await
         .unwrap();
-    let (pin, uid) = store.load_customer(&p).await.unwrap();
+    let (pin, uid) = store.load_customer(&k).await.unwrap();
     let pin = pin.expect("enrolled");
     assert!(pin.digest.matches(&digest));
     assert_eq!(pin.counters, Counters::default());
     assert_eq!(uid, None);
     // The number-mapping ID comes with the same read.
-    let created = store.create_uids(std::slice::from_ref(&p)).await.unwrap();
+    let (keys, seal) = support::sealer(&["13988888888"]);
+    let created = store.create_uids(&keys, &seal).await.unwrap();
     assert_eq!(
-        store.load_customer(&p).await.unwrap().1.as_ref(),
-        created.get(&p)
+        store.load_customer(&k).await.unwrap().1.as_ref(),
+        created.get(&k)
     );
 });
 
@@ -72,33 +74,38 @@ contract!(
     counters_update_only_from_the_expected_version,
     |store: Arc<dyn Store>| async move {
         let p = phone("13988888888");
+        let k = support::index_of("13988888888");
         store
-            .put_pins(&[(p.clone(), pepper().pin_digest(&p, "1234"))])
+            .put_pins(&[(k.clone(), pepper().pin_digest(&p, "1234"))])
             .await
             .unwrap();
-        let v0 = store.load_customer(&p).await.unwrap().0.unwrap().version;
+        let v0 = store.load_customer(&k).await.unwrap().0.unwrap().version;
         let c1 = Counters {
             failures: 1,
             window_start: T0,
             locked_until: 0,
         };
-        assert!(store.update_counters(&p, v0, c1).await.unwrap());
+        assert!(store.update_counters(&k, v0, c1).await.unwrap());
         assert!(
             !store
-                .update_counters(&p, v0, Counters::default())
+                .update_counters(&k, v0, Counters::default())
                 .await
                 .unwrap(),
             "stale version"
         );
-        let now = store.load_customer(&p).await.unwrap().0.unwrap();
+        let now = store.load_customer(&k).await.unwrap().0.unwrap();
         assert_eq!((now.counters, now.version), (c1, v0 + 1));
         // An unknown customer is never created by an update.
         assert!(!store
-            .update_counters(&phone("13700000000"), 0, c1)
+            .update_counters(&support::index_of("13700000000"), 0, c1)
             .await
             .unwrap());
         assert_eq!(
-            store.load_customer(&phone("13700000000")).await.unwrap().0,
+            store
+                .load_customer(&support::index_of("13700000000"))
+                .await
+                .unwrap()
+                .0,
             None
         );
     }
@@ -108,18 +115,19 @@ contract!(attempts_with_a_stale_update_write_nothing, |store: Arc<
     dyn Store,
 >| async move {
     let p = phone("13988888888");
+    let k = support::index_of("13988888888");
     store
-        .put_pins(&[(p.clone(), pepper().pin_digest(&p, "1234"))])
+        .put_pins(&[(k.clone(), pepper().pin_digest(&p, "1234"))])
         .await
         .unwrap();
-    let v = store.load_customer(&p).await.unwrap().0.unwrap().version;
+    let v = store.load_customer(&k).await.unwrap().0.unwrap().version;
     let locked = Counters {
         failures: 0,
         window_start: 0,
         locked_until: T0 + 900,
     };
     let stale = CountersUpdate {
-        phone: &p,
+        number: &k,
         expected_version: v + 7,
         counters: locked,
     };
@@ -130,14 +138,14 @@ contract!(attempts_with_a_stale_update_write_nothing, |store: Arc<
         "record written alone"
     );
     let fresh = CountersUpdate {
-        phone: &p,
+        number: &k,
         expected_version: v,
         counters: locked,
     };
     assert!(store.write_attempt(&r, Some(fresh)).await.unwrap());
     assert_eq!(store.list_records(&query(T0)).await.unwrap(), vec![r]);
     assert_eq!(
-        store.load_customer(&p).await.unwrap().0.unwrap().counters,
+        store.load_customer(&k).await.unwrap().0.unwrap().counters,
         locked
     );
 });
@@ -146,35 +154,39 @@ contract!(
     replacing_a_pin_starts_afresh_and_unlock_clears,
     |store: Arc<dyn Store>| async move {
         let p = phone("13988888888");
+        let k = support::index_of("13988888888");
         store
-            .put_pins(&[(p.clone(), pepper().pin_digest(&p, "1234"))])
+            .put_pins(&[(k.clone(), pepper().pin_digest(&p, "1234"))])
             .await
             .unwrap();
-        let v = store.load_customer(&p).await.unwrap().0.unwrap().version;
+        let v = store.load_customer(&k).await.unwrap().0.unwrap().version;
         let locked = Counters {
             failures: 3,
             window_start: T0,
             locked_until: T0 + 900,
         };
-        assert!(store.update_counters(&p, v, locked).await.unwrap());
-        assert!(store.unlock(&p).await.unwrap());
-        let after = store.load_customer(&p).await.unwrap().0.unwrap();
+        assert!(store.update_counters(&k, v, locked).await.unwrap());
+        assert!(store.unlock(&k).await.unwrap());
+        let after = store.load_customer(&k).await.unwrap().0.unwrap();
         assert_eq!(after.counters, Counters::default());
         assert!(after.version != v + 1, "unlock bumps the version");
-        assert!(!store.unlock(&phone("13700000000")).await.unwrap());
+        assert!(!store
+            .unlock(&support::index_of("13700000000"))
+            .await
+            .unwrap());
 
         let v = after.version;
-        assert!(store.update_counters(&p, v, locked).await.unwrap());
+        assert!(store.update_counters(&k, v, locked).await.unwrap());
         let new_digest = pepper().pin_digest(&p, "9999");
         store
-            .put_pins(&[(p.clone(), new_digest.clone())])
+            .put_pins(&[(k.clone(), new_digest.clone())])
             .await
             .unwrap();
-        let replaced = store.load_customer(&p).await.unwrap().0.unwrap();
+        let replaced = store.load_customer(&k).await.unwrap().0.unwrap();
         assert!(replaced.digest.matches(&new_digest));
         assert_eq!(replaced.counters, Counters::default());
         assert!(
-            !store.update_counters(&p, v + 1, locked).await.unwrap(),
+            !store.update_counters(&k, v + 1, locked).await.unwrap(),
             "old version is stale"
         );
     }

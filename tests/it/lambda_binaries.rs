@@ -95,7 +95,11 @@ async fn binaries(
     vec![
         (
             "number-mapping",
-            with(&[("NUMBER_MAPPING_CREDENTIALS", "DEV_ENTRY")]),
+            with(&[
+                ("NUMBER_MAPPING_CREDENTIALS", "DEV_ENTRY"),
+                ("NUMBER_INDEX_KEY", support::INDEX_KEY),
+                ("NUMBER_KEYRING", support::KEYRING),
+            ]),
             "/number-mapping",
         ),
         (
@@ -103,6 +107,7 @@ async fn binaries(
             with(&[
                 ("IDENTITY_VERIFY_CREDENTIALS", "DEV_ENTRY"),
                 ("IDENTITY_PIN_PEPPER", "a-local-pepper-of-at-least-32-bytes"),
+                ("NUMBER_INDEX_KEY", support::INDEX_KEY),
             ]),
             "/identity/verify",
         ),
@@ -333,6 +338,7 @@ async fn a_stalled_secrets_manager_fails_init_in_time_naming_the_setting() {
         .env("DYNAMODB_PRIME", "false")
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &proxy.url)
         .env("IDENTITY_PIN_PEPPER_SECRET_ARN", arn)
+        .env("NUMBER_INDEX_KEY", support::INDEX_KEY)
         .env(
             "IDENTITY_VERIFY_CREDENTIALS",
             cc_shared::web::auth::entry_for("dev", "dev"),

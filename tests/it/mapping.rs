@@ -48,11 +48,11 @@ async fn new_numbers_cost_one_read_and_one_transaction_per_50() {
     }
     // A number created meanwhile by someone else: the failed condition returns its ID, so the
     // request costs the read and the one transaction, no re-read.
-    let p = cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap();
-    let key = p.normalize("13600000000").unwrap();
-    let first = store.create_uids(std::slice::from_ref(&key)).await.unwrap();
+    let (keys, seal) = support::sealer(&["13600000000"]);
+    let key = keys[0].clone();
+    let first = store.create_uids(&keys, &seal).await.unwrap();
     counter.reset();
-    let second = store.create_uids(std::slice::from_ref(&key)).await.unwrap();
+    let second = store.create_uids(&keys, &seal).await.unwrap();
     assert_eq!(first, second);
     assert_eq!(
         counter.get(),
@@ -61,13 +61,11 @@ async fn new_numbers_cost_one_read_and_one_transaction_per_50() {
     );
     // That number in a batch of 50 new ones: the transaction is cancelled for its sake only;
     // its ID comes back with the cancellation and the 49 others go in one more transaction.
-    let mut batch: Vec<_> = numbers(49, "1370")
-        .iter()
-        .map(|n| p.normalize(n).unwrap())
-        .collect();
-    batch.push(key.clone());
+    let mut batch = numbers(49, "1370");
+    batch.push("13600000000".into());
+    let (batch, seal) = support::sealer(&refs(&batch));
     counter.reset();
-    let created = store.create_uids(&batch).await.unwrap();
+    let created = store.create_uids(&batch, &seal).await.unwrap();
     assert_eq!(
         counter.get(),
         2,
@@ -163,10 +161,10 @@ async fn overlapping_batches_of_new_numbers_all_succeed_dynamodb() {
     for prefix in ["1391", "1392", "1393"] {
         ids.extend(overlapping_batches_of_new_numbers(store.clone(), prefix).await);
     }
-    // Both directions agree and nothing else was written: one PHONE# and one UID# item per
+    // Both directions agree and nothing else was written: one NUM# and one UID# item per
     // number.
     let dump = support::dump_dynamo(&store).await;
-    assert_eq!(dump.matches("\"PHONE#").count(), 3 * POOL);
+    assert_eq!(dump.matches("\"NUM#").count(), 3 * POOL);
     assert_eq!(dump.matches("\"UID#").count(), 3 * POOL);
     for id in &ids {
         assert!(

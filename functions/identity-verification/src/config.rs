@@ -7,6 +7,7 @@ use std::path::Path;
 use cc_shared::config::{self, write_private, ConfigError};
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::domain::protect::IndexKey;
 use cc_shared::resources::Resources;
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::StoreBudget;
@@ -47,6 +48,9 @@ pub struct Config {
     pub credentials: Credentials,
     pub phones: PhoneNormalizer,
     pub pepper: Pepper,
+    /// The key of numbers' blind index (`cc_shared::number_keys`): PINs and mappings are
+    /// looked up by it.
+    pub index: IndexKey,
     /// The calldata field holding the digits the caller typed (`IDENTITY_INPUT_FIELD`).
     pub input_field: String,
     pub lockout: LockoutPolicy,
@@ -63,6 +67,7 @@ impl Config {
     pub fn from_env(
         fallback: Option<Credentials>,
         pepper: Pepper,
+        index: IndexKey,
         phones: PhoneNormalizer,
     ) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
@@ -78,6 +83,7 @@ impl Config {
             credentials,
             phones,
             pepper,
+            index,
             input_field,
             lockout: LockoutPolicy {
                 max_failures: config::number("IDENTITY_MAX_FAILURES", 5, 1..=100)?,

@@ -49,14 +49,18 @@ impl IdentityVerification {
 }
 
 /// Builds the function from `res`: the phone metadata (CPU-bound, ~5 ms) loads on a blocking
-/// thread while the pepper is read (Secrets Manager in Lambda) and the DynamoDB connection is
-/// opened, both at once.
+/// thread while the pepper and the number index key are read (Secrets Manager in Lambda) and
+/// the DynamoDB connection is opened, all at once.
 pub async fn init(res: &Resources) -> Result<IdentityVerification, ConfigError> {
     let phones = tokio::task::spawn_blocking(cc_shared::config::phone_normalizer);
-    let (pepper, primed) = tokio::join!(config::pepper(res), res.prime("PIN#"));
+    let (pepper, index, primed) = tokio::join!(
+        config::pepper(res),
+        cc_shared::number_keys::index_key(res),
+        res.prime("NPIN#")
+    );
     primed?;
     let phones = cc_shared::web::lambda::joined(phones.await)?;
-    let config = Config::from_env(res.dev_credentials.clone(), pepper?, phones)?;
+    let config = Config::from_env(res.dev_credentials.clone(), pepper?, index?, phones)?;
     Ok(IdentityVerification::new(
         config,
         res.identity(),

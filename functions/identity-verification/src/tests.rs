@@ -9,6 +9,7 @@ use cc_shared::domain::clock::ManualClock;
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::identity::RecordQuery;
 use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::domain::protect::{KeyringText, NumberProtection};
 use cc_shared::store::embedded::EmbeddedStore;
 use cc_shared::store::IdentityStore;
 use cc_shared::store::MappingStore;
@@ -30,11 +31,20 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// Fixed number keys, so that the handler and the test agree.
+fn keys() -> NumberProtection {
+    let ring =
+        KeyringText::parse(r#"{"current":1,"1":"unit-test-encryption-key-0123456789abcdef"}"#)
+            .unwrap();
+    NumberProtection::from_texts("unit-test-index-key-0123456789abcdef", &ring).unwrap()
+}
+
 fn config(input_field: &str) -> Config {
     Config {
         credentials: Credentials::parse("T", &entry_for("ivr", PASSWORD)).unwrap(),
         phones: PhoneNormalizer::new("CN", &[]).unwrap(),
         pepper: Pepper::new(vec![7; 32]).unwrap(),
+        index: keys().index,
         input_field: input_field.into(),
         lockout: LockoutPolicy::default(),
         record_ttl_days: 90,
@@ -50,7 +60,10 @@ async fn fixture_with(input_field: &str) -> Fixture {
     let config = config(input_field);
     let phone = config.phones.normalize(NUMBER).unwrap();
     let digest = config.pepper.pin_digest(&phone, PIN);
-    store.put_pins(&[(phone, digest)]).await.unwrap();
+    store
+        .put_pins(&[(config.index.index(&phone), digest)])
+        .await
+        .unwrap();
     Fixture {
         svc: IdentityVerification::new(config, store.clone(), clock.clone()),
         store,
@@ -108,14 +121,17 @@ async fn the_right_pin_passes_and_returns_the_mapped_user_id() {
     );
     // Once number mapping knows the customer, the workbench gets the user ID.
     let phone = f.svc.config.phones.normalize(NUMBER).unwrap();
+    let index = keys().index(&phone);
+    let seal: cc_shared::store::Sealer =
+        Arc::new(move |_, uid| Ok(keys().seal(uid, &phone).unwrap()));
     let mapped = f
         .store
-        .create_uids(std::slice::from_ref(&phone))
+        .create_uids(std::slice::from_ref(&index), &seal)
         .await
         .unwrap();
     let (_, result, _, _, uid) = call(&f, attempt("+86 139 8888 8888", PIN)).await;
     assert_eq!(result, 1);
-    assert_eq!(uid, mapped[&phone].to_string());
+    assert_eq!(uid, mapped[&index].to_string());
 }
 
 #[tokio::test]
@@ -178,7 +194,7 @@ async fn a_right_pin_does_not_lift_an_active_lock() {
     }
     // Unlocking by ops lifts it at once.
     let phone = f.svc.config.phones.normalize(NUMBER).unwrap();
-    assert!(f.store.unlock(&phone).await.unwrap());
+    assert!(f.store.unlock(&keys().index(&phone)).await.unwrap());
     let (_, result, _, _, _) = call(&f, attempt(NUMBER, PIN)).await;
     assert_eq!(result, 1);
 }

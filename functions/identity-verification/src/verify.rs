@@ -56,10 +56,12 @@ impl IdentityVerification {
             agent: a.agent.clone(),
             verify_type_code: a.verify_type_code.clone(),
         };
+        // Records are found by the number's blind index only (domain::protect).
+        let number = self.config.index.index(&a.phone);
         let (mut pin, uid) = if self.config.require_known_agent {
             let (pin, uid, agent_active) = self
                 .store
-                .load_customer_and_agent(&a.phone, &a.agent)
+                .load_customer_and_agent(&number, &a.agent)
                 .await?;
             if !agent_active {
                 self.store
@@ -73,7 +75,7 @@ impl IdentityVerification {
             }
             (pin, uid)
         } else {
-            self.store.load_customer(&a.phone).await?
+            self.store.load_customer(&number).await?
         };
         let uid = uid.map(|u| u.to_string());
         let answer = |reason, attempts_left| VerifyAnswer {
@@ -107,7 +109,7 @@ impl IdentityVerification {
             c.failures += 1;
             if self
                 .store
-                .update_counters(&a.phone, state.version, c)
+                .update_counters(&number, state.version, c)
                 .await?
             {
                 break PinState {
@@ -120,7 +122,7 @@ impl IdentityVerification {
             if races >= MAX_RACES {
                 return Err(StoreError::Unavailable("lockout counters contended".into()));
             }
-            pin = self.store.load_customer(&a.phone).await?.0;
+            pin = self.store.load_customer(&number).await?.0;
         };
 
         // 2. Compare in constant time (a malformed input is simply a wrong PIN).
@@ -160,7 +162,7 @@ impl IdentityVerification {
                 }
             };
             let update = CountersUpdate {
-                phone: &a.phone,
+                number: &number,
                 expected_version: state.version,
                 counters,
             };
@@ -171,7 +173,7 @@ impl IdentityVerification {
                     answer(Reason::WrongPin, Some(0))
                 });
             }
-            match self.store.load_customer(&a.phone).await?.0 {
+            match self.store.load_customer(&number).await?.0 {
                 Some(fresh) => state = fresh,
                 // Removed meanwhile: keep the record of what was decided.
                 None => {

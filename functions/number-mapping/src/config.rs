@@ -19,6 +19,19 @@ pub const CREDENTIALS_VAR: &str = "NUMBER_MAPPING_CREDENTIALS";
 /// center waiting to show an agent the caller is still on the line.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
 
+/// How often a serving process re-reads the number keys, so that a key version added while
+/// it serves is used for new numbers (`NUMBER_KEYRING_REFRESH_SECONDS`, default 300; 0 never).
+pub const DEFAULT_KEYRING_REFRESH_SECONDS: u64 = 300;
+
+pub fn keyring_refresh() -> Result<Option<std::time::Duration>, ConfigError> {
+    let seconds = cc_shared::config::number(
+        "NUMBER_KEYRING_REFRESH_SECONDS",
+        DEFAULT_KEYRING_REFRESH_SECONDS,
+        0..=86_400,
+    )?;
+    Ok((seconds > 0).then(|| std::time::Duration::from_secs(seconds)))
+}
+
 /// Settings read once at start-up.
 pub struct Config {
     pub credentials: Credentials,

@@ -2,10 +2,13 @@
 //! logged in one line (counts only, never numbers or IDs).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cc_shared::domain::phone::PhoneKey;
+use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
+use cc_shared::store::{Sealer, StoreError};
 use cc_shared::web::envelope::{admit, latency_ms};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
@@ -105,28 +108,36 @@ async fn phone_to_uid(
                 .map_err(|e| ApiError::bad_request(format!("Numbers[{i}]: {e}")))
         })
         .collect::<Result<Vec<PhoneKey>, _>>()?;
-    let mut unique = keys.clone();
-    unique.sort();
-    unique.dedup();
+    // Each distinct number once, by its blind index: the store never sees the number.
+    let protection = svc.keys.refresh_if_due().await;
+    let indexes: Vec<NumberIndex> = keys.iter().map(|k| protection.index(k)).collect();
+    let mut by_index: HashMap<NumberIndex, PhoneKey> = indexes.iter().cloned().zip(keys).collect();
+    let unique: Vec<NumberIndex> = by_index.keys().cloned().collect();
 
     let mut uids = svc.store.uids_of(&unique).await?;
-    let missing: Vec<PhoneKey> = unique
-        .into_iter()
-        .filter(|k| !uids.contains_key(k))
-        .collect();
-    if !missing.is_empty() {
-        outcome.created = missing.len();
-        uids.extend(svc.store.create_uids(&missing).await?);
+    by_index.retain(|index, _| !uids.contains_key(index));
+    if !by_index.is_empty() {
+        outcome.created = by_index.len();
+        let missing: Vec<NumberIndex> = by_index.keys().cloned().collect();
+        let keys = protection.clone();
+        let seal: Sealer = Arc::new(move |index: &NumberIndex, uid: &Uid| {
+            let phone = by_index
+                .get(index)
+                .ok_or_else(|| StoreError::Failed("sealing an unknown number".into()))?;
+            keys.seal(uid, phone)
+                .map_err(|e| StoreError::Failed(e.to_string()))
+        });
+        uids.extend(svc.store.create_uids(&missing, &seal).await?);
     }
     numbers
         .into_iter()
-        .zip(keys)
-        .map(|(input, key)| match uids.get(&key) {
+        .zip(indexes)
+        .map(|(input, index)| match uids.get(&index) {
             Some(uid) => Ok(MappingResult {
                 key: input,
                 value: uid.as_str().to_string(),
             }),
-            None => Err(ApiError::Store(cc_shared::store::StoreError::Failed(
+            None => Err(ApiError::Store(StoreError::Failed(
                 "a created user ID was not returned".into(),
             ))),
         })
@@ -153,11 +164,32 @@ async fn uid_to_phone(
     let mut lookup: Vec<Uid> = parsed.iter().flatten().cloned().collect();
     lookup.sort();
     lookup.dedup();
-    let phones: HashMap<Uid, PhoneKey> = if lookup.is_empty() {
+    let sealed: HashMap<Uid, SealedNumber> = if lookup.is_empty() {
         HashMap::new()
     } else {
-        svc.store.phones_of(&lookup).await?
+        svc.store.sealed_of(&lookup).await?
     };
+    let mut phones: HashMap<&Uid, PhoneKey> = HashMap::with_capacity(sealed.len());
+    let mut keys = svc.keys.refresh_if_due().await;
+    for uid in &lookup {
+        if let Some(s) = sealed.get(uid) {
+            let mut opened = keys.open(uid, s);
+            if let Err(OpenError::UnknownVersion(_)) = opened {
+                // Sealed by a process that already has a newer key version: read the keys.
+                keys = svc.keys.reload().await;
+                opened = keys.open(uid, s);
+            }
+            // A number that does not open is a store fault (a key missing, or an item
+            // tampered with): the whole request fails rather than answer a wrong number.
+            let phone = opened.map_err(|e| {
+                ApiError::Store(match e {
+                    OpenError::UnknownVersion(_) => StoreError::Unavailable(e.to_string()),
+                    _ => StoreError::Failed(e.to_string()),
+                })
+            })?;
+            phones.insert(uid, phone);
+        }
+    }
     let results: Vec<MappingResult> = numbers
         .into_iter()
         .zip(parsed)

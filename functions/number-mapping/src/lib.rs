@@ -12,6 +12,7 @@ pub mod wire;
 use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
+use cc_shared::number_keys::LiveKeys;
 use cc_shared::resources::Resources;
 use cc_shared::store::MappingStore;
 
@@ -24,23 +25,31 @@ pub const FUNCTION: &str = "number-mapping";
 /// The handler's dependencies, built once per process.
 pub struct NumberMapping {
     config: Config,
+    keys: LiveKeys,
     store: Arc<dyn MappingStore>,
 }
 
 impl NumberMapping {
-    pub fn new(config: Config, store: Arc<dyn MappingStore>) -> Self {
-        NumberMapping { config, store }
+    pub fn new(config: Config, keys: LiveKeys, store: Arc<dyn MappingStore>) -> Self {
+        NumberMapping {
+            config,
+            keys,
+            store,
+        }
     }
 }
 
 /// Builds the function from `res`: the settings (the phone metadata, CPU-bound, ~5 ms, on a
-/// blocking thread) while the DynamoDB connection is opened (mostly waiting on the network).
+/// blocking thread) while the number keys are read and the DynamoDB connection is opened
+/// (both mostly waiting on the network).
 pub async fn init(res: &Resources) -> Result<NumberMapping, ConfigError> {
     let fallback = res.dev_credentials.clone();
     let config = tokio::task::spawn_blocking(move || Config::from_env(fallback));
-    res.prime("PHONE#").await?;
+    let refresh = config::keyring_refresh()?;
+    let (keys, primed) = tokio::join!(LiveKeys::load(res, refresh), res.prime("NUM#"));
+    primed?;
     let config = cc_shared::web::lambda::joined(config.await)?;
-    Ok(NumberMapping::new(config, res.mapping()))
+    Ok(NumberMapping::new(config, keys?, res.mapping()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use super::*;
 use crate::wire::MappingResponse;
 use cc_shared::domain::phone::PhoneNormalizer;
+use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::uid::Uid;
+use cc_shared::number_keys::LiveKeys;
 use cc_shared::store::embedded::EmbeddedStore;
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::auth::{basic_header, entry_for};
@@ -30,7 +32,11 @@ fn fixture() -> Fixture {
         store_budget: cc_shared::web::StoreBudget::from_millis(3000),
     };
     Fixture {
-        svc: NumberMapping::new(config, store.clone()),
+        svc: NumberMapping::new(
+            config,
+            LiveKeys::fixed(NumberProtection::generate().unwrap()),
+            store.clone(),
+        ),
         store,
         _dir: dir,
     }
@@ -158,6 +164,7 @@ async fn missing_or_wrong_credentials_get_401_with_a_challenge() {
     }
     // Nothing was written by the rejected requests.
     let key = f.svc.config.phones.normalize("13988888888").unwrap();
+    let key = f.svc.keys.get().index(&key);
     assert!(f.store.uids_of(&[key]).await.unwrap().is_empty());
 }
 
@@ -207,6 +214,7 @@ async fn bad_input_gets_400_with_a_message_and_writes_nothing() {
         );
     }
     let key = f.svc.config.phones.normalize("13988888888").unwrap();
+    let key = f.svc.keys.get().index(&key);
     assert!(
         f.store.uids_of(&[key]).await.unwrap().is_empty(),
         "a rejected batch wrote its valid numbers"

@@ -6,4 +6,5 @@ pub mod audit;
 pub mod clock;
 pub mod identity;
 pub mod phone;
+pub mod protect;
 pub mod uid;

@@ -1,5 +1,10 @@
 //! Storage: one trait per record family, each with a DynamoDB backend (Lambda) and an embedded
 //! SQLite backend (local gateway, CLI), both run through the same contract tests.
+//!
+//! No store ever sees a phone number: records are keyed by a number's blind index
+//! ([`NumberIndex`]) and the number itself arrives already sealed ([`SealedNumber`]); the
+//! keys stay with the callers (`domain::protect`). Only the one-off conversion of a store
+//! written by an earlier release (`numbers migrate`) reads plaintext numbers, to remove them.
 
 use std::collections::HashMap;
 
@@ -8,7 +13,7 @@ use async_trait::async_trait;
 use crate::domain::agents::{Agent, SyncState};
 use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::domain::phone::PhoneKey;
+use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::uid::Uid;
 
 #[cfg(feature = "dynamodb")]
@@ -30,19 +35,117 @@ pub enum StoreError {
 /// limit, so that a batch of known numbers is one round trip).
 pub const MAX_BATCH: usize = 100;
 
+/// Seals a number, known to the caller by its index, for a user ID the store proposes.
+pub type Sealer =
+    std::sync::Arc<dyn Fn(&NumberIndex, &Uid) -> Result<SealedNumber, StoreError> + Send + Sync>;
+
 /// The two directions of the number <-> user ID mapping.
 #[async_trait]
 pub trait MappingStore: Send + Sync {
-    /// The user IDs of those of `phones` that have one.
-    async fn uids_of(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError>;
+    /// The user IDs of those of `numbers` that have one.
+    async fn uids_of(
+        &self,
+        numbers: &[NumberIndex],
+    ) -> Result<HashMap<NumberIndex, Uid>, StoreError>;
 
-    /// The numbers of those of `uids` that are known.
-    async fn phones_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, PhoneKey>, StoreError>;
+    /// The sealed numbers of those of `uids` that are known.
+    async fn sealed_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, SealedNumber>, StoreError>;
 
-    /// Gives each of `phones` a new random user ID unless it has one already (perhaps given a
-    /// moment ago by a concurrent request), and returns the ID each number ends up with.
-    /// Every number gets exactly one ID and no ID is given to two numbers.
-    async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError>;
+    /// Gives each of `numbers` a new random user ID unless it has one already (perhaps given
+    /// a moment ago by a concurrent request), storing the number as `seal` seals it for that
+    /// ID, and returns the ID each number ends up with. Every number gets exactly one ID and
+    /// no ID is given to two numbers.
+    async fn create_uids(
+        &self,
+        numbers: &[NumberIndex],
+        seal: &Sealer,
+    ) -> Result<HashMap<NumberIndex, Uid>, StoreError>;
+}
+
+/// One stored mapping, as imported, exported and re-encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMapping {
+    pub index: NumberIndex,
+    pub uid: Uid,
+    pub sealed: SealedNumber,
+    pub created_at: i64,
+}
+
+/// What an import decided for one mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Written now.
+    Written,
+    /// Already stored exactly so: nothing to do.
+    Unchanged,
+    /// The number is mapped to another ID (not written).
+    NumberTaken,
+    /// The ID belongs to another number (not written).
+    UidTaken,
+}
+
+/// One page of a scan.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    pub mappings: Vec<StoredMapping>,
+    /// Where the next page starts; None at the end.
+    pub next: Option<String>,
+}
+
+/// What `numbers migrate` converted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MigrateReport {
+    pub mappings: usize,
+    pub pins: usize,
+    /// Numbers given a new ID by this release before their old mapping was converted: the
+    /// new mapping is kept (one ID per number), the old one removed.
+    pub superseded: usize,
+}
+
+/// What `forget` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub mapping: bool,
+    pub pin: bool,
+    pub records: usize,
+}
+
+/// Whole-store work on the mapping for the admin CLI (`cc-callbacks numbers ...`): bulk
+/// import, export, re-encryption and erasure. Not used by any Lambda function.
+#[async_trait]
+pub trait NumbersAdmin: Send + Sync {
+    /// Most mappings one `import` call takes.
+    fn import_batch(&self) -> usize;
+
+    /// Writes each mapping unless its number or its ID is taken: all or nothing per mapping,
+    /// with the same conditions as `create_uids`, so a concurrent PhoneToUID can never leave a
+    /// number with two IDs. Outcomes in the order given.
+    async fn import(&self, batch: &[StoredMapping]) -> Result<Vec<ImportOutcome>, StoreError>;
+
+    /// How many parts a full scan may be read in at once.
+    fn scan_segments(&self) -> usize;
+
+    /// A page of segment `segment` of `segments` of every mapping, from `start`.
+    async fn scan(
+        &self,
+        segment: usize,
+        segments: usize,
+        start: Option<String>,
+    ) -> Result<ScanPage, StoreError>;
+
+    /// Replaces each mapping's sealed number by the new one, only where it is still the old
+    /// one (a concurrent change wins). Returns how many were replaced.
+    async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError>;
+
+    /// Removes the mapping of `index` (both directions, and `uid`'s if it is given and
+    /// different), its PIN enrolment with its lockout state: all or nothing. Then the
+    /// verification records under `record_key`. Idempotent.
+    async fn forget(
+        &self,
+        index: &NumberIndex,
+        uid: Option<&Uid>,
+        record_key: &str,
+    ) -> Result<Forgotten, StoreError>;
 }
 
 /// Enrolled PINs, lockout counters and verification records.
@@ -52,14 +155,14 @@ pub trait IdentityStore: Send + Sync {
     /// one read.
     async fn load_customer(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError>;
 
     /// `load_customer` and whether `work_no` is an active agent of the directory, in the same
     /// one read (identity verification with `IDENTITY_REQUIRE_KNOWN_AGENT`).
     async fn load_customer_and_agent(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
         work_no: &str,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError>;
 
@@ -67,7 +170,7 @@ pub trait IdentityStore: Send + Sync {
     /// returns false, having written nothing, when it is not (or the customer is gone).
     async fn update_counters(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
         expected_version: u64,
         counters: Counters,
     ) -> Result<bool, StoreError>;
@@ -81,10 +184,10 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Enrols or replaces PINs; a replaced PIN starts afresh (no failures, no lock).
-    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError>;
+    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError>;
 
     /// Lifts a lock and clears the failures; false when the customer is not enrolled.
-    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError>;
+    async fn unlock(&self, number: &NumberIndex) -> Result<bool, StoreError>;
 
     /// Records matching `query`, newest first, at most `query.limit`: one key lookup.
     async fn list_records(
@@ -96,7 +199,7 @@ pub trait IdentityStore: Send + Sync {
 /// A guarded counters update: applied only if the PIN's version is still `expected_version`.
 #[derive(Debug, Clone, Copy)]
 pub struct CountersUpdate<'a> {
-    pub phone: &'a PhoneKey,
+    pub number: &'a NumberIndex,
     pub expected_version: u64,
     pub counters: Counters,
 }

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 pub struct Gateway {
     pub child: Child,
     pub addr: String,
+    /// Everything the gateway has logged so far (its stderr).
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Gateway {
@@ -52,9 +54,17 @@ pub fn spawn(mut cmd: Command) -> Gateway {
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .to_string();
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Gateway { child, addr }
+    // Keep draining stderr (so the child never blocks on a full pipe), kept for the tests.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(first));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = kept.lock().unwrap();
+            log.push('\n');
+            log.push_str(&line);
+        }
+    });
+    Gateway { child, addr, log }
 }
 
 /// A minimal HTTP/1.1 exchange: (status, body).

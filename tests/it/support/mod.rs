@@ -51,6 +51,20 @@ pub async fn dynamo_store() -> (Arc<DynamoStore>, RoundTripCounter) {
     (Arc::new(store), counter)
 }
 
+/// The environment that points the CLI and the gateway at `table` in DynamoDB Local.
+pub fn dynamodb_cli_env(table: &str) -> Vec<(String, String)> {
+    [
+        ("TABLE_NAME", table),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// An embedded store in a fresh temporary directory (kept alive by the returned guard).
 pub fn embedded_store() -> (Arc<EmbeddedStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -63,6 +77,7 @@ pub trait Store:
     + cc_shared::store::IdentityStore
     + cc_shared::store::AuditStore
     + cc_shared::store::AgentStore
+    + cc_shared::store::NumbersAdmin
 {
 }
 impl<T> Store for T where
@@ -70,6 +85,7 @@ impl<T> Store for T where
         + cc_shared::store::IdentityStore
         + cc_shared::store::AuditStore
         + cc_shared::store::AgentStore
+        + cc_shared::store::NumbersAdmin
 {
 }
 
@@ -130,6 +146,51 @@ macro_rules! contract {
 
 pub const PASSWORD: &str = "test-password-42";
 
+/// The number keys of the tests, as `NUMBER_INDEX_KEY` and `NUMBER_KEYRING` give them to a
+/// function binary or the CLI (fixed, so that every handler and command of a test agrees).
+pub const INDEX_KEY: &str = "test-index-key-0123456789abcdef0123456789";
+pub const KEYRING: &str =
+    r#"{"current": 1, "1": "test-encryption-key-version-1-0123456789abcdef"}"#;
+
+pub fn keys() -> cc_shared::domain::protect::NumberProtection {
+    let ring = cc_shared::domain::protect::KeyringText::parse(KEYRING).unwrap();
+    cc_shared::domain::protect::NumberProtection::from_texts(INDEX_KEY, &ring).unwrap()
+}
+
+/// The indexes of `numbers` and a sealer for them, as the number-mapping handler builds them:
+/// for calling `MappingStore::create_uids` directly.
+pub fn sealer(
+    numbers: &[&str],
+) -> (
+    Vec<cc_shared::domain::protect::NumberIndex>,
+    cc_shared::store::Sealer,
+) {
+    let phones = cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap();
+    let keys = keys();
+    let by_index: std::collections::HashMap<_, _> = numbers
+        .iter()
+        .map(|n| {
+            let p = phones.normalize(n).unwrap();
+            (keys.index(&p), p)
+        })
+        .collect();
+    let indexes = numbers.iter().map(|n| index_of(n)).collect();
+    let seal: cc_shared::store::Sealer = Arc::new(move |index, uid| {
+        keys.seal(uid, &by_index[index])
+            .map_err(|e| cc_shared::store::StoreError::Failed(e.to_string()))
+    });
+    (indexes, seal)
+}
+
+/// The blind index of a number as the tests' handlers compute it.
+pub fn index_of(number: &str) -> cc_shared::domain::protect::NumberIndex {
+    let phone = cc_shared::domain::phone::PhoneNormalizer::new("CN", &[])
+        .unwrap()
+        .normalize(number)
+        .unwrap();
+    keys().index(&phone)
+}
+
 /// The number-mapping handler on `store`, accepting `tencent:PASSWORD`.
 pub fn number_mapping(
     store: Arc<dyn cc_shared::store::MappingStore>,
@@ -143,7 +204,11 @@ pub fn number_mapping(
         phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
         store_budget: cc_shared::web::StoreBudget::from_millis(9000),
     };
-    number_mapping::NumberMapping::new(config, store)
+    number_mapping::NumberMapping::new(
+        config,
+        cc_shared::number_keys::LiveKeys::fixed(keys()),
+        store,
+    )
 }
 
 pub fn mapping_request(numbers: &[&str], mode: &str) -> lambda_http::Request {
@@ -199,6 +264,7 @@ pub fn identity_config() -> identity_verification::Config {
         .unwrap(),
         phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
         pepper: pepper(),
+        index: keys().index,
         input_field: "verifyCode".into(),
         lockout: identity_verification::LockoutPolicy::default(),
         record_ttl_days: 90,
@@ -222,7 +288,7 @@ pub async fn identity_verification(
         .map(|(n, pin)| {
             let p = config.phones.normalize(n).unwrap();
             let d = config.pepper.pin_digest(&p, pin);
-            (p, d)
+            (config.index.index(&p), d)
         })
         .collect();
     store.put_pins(&enrolled).await.unwrap();

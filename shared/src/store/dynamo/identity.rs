@@ -1,6 +1,6 @@
 //! Identity verification items.
 //!
-//! - PIN: `pk = "PIN#<phone>"`, `sk = "PIN"`: `digest` (hex HMAC), `failures`, `window_start`,
+//! - PIN: `pk = "NPIN#<number index>"`, `sk = "PIN"`: `digest` (hex HMAC), `failures`, `window_start`,
 //!   `locked_until`, `version`.
 //! - Record: `pk = "VNUM#<record key>"`, `sk = "VREC#<12-digit epoch>#<id>"`, with
 //!   `gsi1pk = "VAGT#<agent>"` / `gsi1sk` (index `gsi1`, by agent) and `gsi2pk = "VREC"` /
@@ -14,17 +14,17 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::mapping::PHONE_PREFIX;
+use super::mapping::number_pk;
 use super::{classify, classify_service, number_attr, string_attr, DynamoStore};
 use super::{MAP_SK, PK, SK};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::domain::phone::PhoneKey;
+use crate::domain::protect::NumberIndex;
 use crate::domain::uid::Uid;
 use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
 
-const PIN_PREFIX: &str = "PIN#";
+pub(super) const PIN_PREFIX: &str = "NPIN#";
 const PIN_SK: &str = "PIN";
-const RECORD_NUMBER_PREFIX: &str = "VNUM#";
+pub(super) const RECORD_NUMBER_PREFIX: &str = "VNUM#";
 const RECORD_AGENT_PREFIX: &str = "VAGT#";
 const RECORD_ALL: &str = "VREC";
 const RECORD_SK_PREFIX: &str = "VREC#";
@@ -40,9 +40,9 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn pin_key(phone: &PhoneKey) -> HashMap<String, AttributeValue> {
+pub(super) fn pin_key(number: &NumberIndex) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        (PK.into(), s(format!("{PIN_PREFIX}{}", phone.as_str()))),
+        (PK.into(), s(format!("{PIN_PREFIX}{}", number.as_str()))),
         (SK.into(), s(PIN_SK)),
     ])
 }
@@ -66,13 +66,13 @@ fn failed(e: impl std::fmt::Display) -> StoreError {
 /// The guarded update of a PIN's counters (also used inside a transaction).
 fn counters_update(
     table: &str,
-    phone: &PhoneKey,
+    number: &NumberIndex,
     expected_version: u64,
     c: Counters,
 ) -> Result<Update, StoreError> {
     Update::builder()
         .table_name(table)
-        .set_key(Some(pin_key(phone)))
+        .set_key(Some(pin_key(number)))
         .update_expression("SET failures = :f, window_start = :w, locked_until = :l, version = :nv")
         .condition_expression("version = :v")
         .expression_attribute_values(":f", n(c.failures))
@@ -150,13 +150,13 @@ impl DynamoStore {
     /// One BatchGetItem: the PIN, the number-mapping ID and, when asked, the agent.
     async fn load(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
         work_no: Option<&str>,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
-        let pin_pk = format!("{PIN_PREFIX}{}", phone.as_str());
-        let map_pk = format!("{PHONE_PREFIX}{}", phone.as_str());
+        let pin_pk = format!("{PIN_PREFIX}{}", number.as_str());
+        let map_pk = number_pk(number);
         let mut keys = vec![
-            pin_key(phone),
+            pin_key(number),
             HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),
         ];
         if let Some(w) = work_no {
@@ -183,27 +183,27 @@ impl DynamoStore {
 impl IdentityStore for DynamoStore {
     async fn load_customer(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
-        let (pin, uid, _) = self.load(phone, None).await?;
+        let (pin, uid, _) = self.load(number, None).await?;
         Ok((pin, uid))
     }
 
     async fn load_customer_and_agent(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
         work_no: &str,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
-        self.load(phone, Some(work_no)).await
+        self.load(number, Some(work_no)).await
     }
 
     async fn update_counters(
         &self,
-        phone: &PhoneKey,
+        number: &NumberIndex,
         expected_version: u64,
         counters: Counters,
     ) -> Result<bool, StoreError> {
-        let u = counters_update(&self.table, phone, expected_version, counters)?;
+        let u = counters_update(&self.table, number, expected_version, counters)?;
         let result = self
             .client
             .update_item()
@@ -248,7 +248,7 @@ impl IdentityStore for DynamoStore {
                 TransactWriteItem::builder()
                     .update(counters_update(
                         &self.table,
-                        update.phone,
+                        update.number,
                         update.expected_version,
                         update.counters,
                     )?)
@@ -275,16 +275,16 @@ impl IdentityStore for DynamoStore {
         }
     }
 
-    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError> {
+    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
         // BatchWriteItem may not hold one key twice: the last entry for a number wins.
-        let mut latest: HashMap<&PhoneKey, &PinDigest> = HashMap::new();
-        for (phone, digest) in pins {
-            latest.insert(phone, digest);
+        let mut latest: HashMap<&NumberIndex, &PinDigest> = HashMap::new();
+        for (number, digest) in pins {
+            latest.insert(number, digest);
         }
         let items = latest
             .into_iter()
-            .map(|(phone, digest)| {
-                let mut item = pin_key(phone);
+            .map(|(number, digest)| {
+                let mut item = pin_key(number);
                 item.insert("digest".into(), s(digest.to_hex()));
                 item.insert("failures".into(), n(0));
                 item.insert("window_start".into(), n(0));
@@ -296,12 +296,12 @@ impl IdentityStore for DynamoStore {
         self.batch_put(items).await
     }
 
-    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError> {
+    async fn unlock(&self, number: &NumberIndex) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(pin_key(phone)))
+            .set_key(Some(pin_key(number)))
             .update_expression(
                 "SET failures = :z, window_start = :z, locked_until = :z, version = version + :one",
             )

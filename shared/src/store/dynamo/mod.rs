@@ -11,18 +11,21 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType,
-    TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 pub use aws_sdk_dynamodb::Client;
 
 use super::StoreError;
 
+mod admin;
 mod agents;
 mod audit;
 mod identity;
+mod legacy;
 mod mapping;
 pub use identity::{GSI_BY_AGENT, GSI_BY_TIME};
 
@@ -152,6 +155,31 @@ impl DynamoStore {
         let _ = self.batch_get_items(vec![key], None).await;
     }
 
+    /// One TransactWriteItems: `None` when it landed, else the reason each action was
+    /// cancelled for (in the order of `actions`; a failed condition returns the item when
+    /// the action asked for it).
+    async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    Ok(Some(e.cancellation_reasons.unwrap_or_default()))
+                }
+                other => Err(classify_service(&other)),
+            },
+            Err(e) => Err(classify(e)),
+        }
+    }
+
     /// Puts `items` with BatchWriteItem, 25 a request, retrying unprocessed ones with backoff.
     async fn batch_put(
         &self,
@@ -167,6 +195,12 @@ impl DynamoStore {
                     .map_err(|e| StoreError::Failed(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Sends `requests` with BatchWriteItem, 25 a request, retrying unprocessed ones with
+    /// backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
             let mut pending = chunk.to_vec();
             let mut attempt = 0;

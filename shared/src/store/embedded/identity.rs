@@ -5,12 +5,12 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
-use crate::domain::phone::PhoneKey;
+use crate::domain::protect::NumberIndex;
 use crate::domain::uid::Uid;
 use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
 
 const UPDATE_COUNTERS: &str = "UPDATE pins SET failures = ?1, window_start = ?2, locked_until = ?3,
-     version = ?4 + 1 WHERE phone = ?5 AND version = ?4";
+     version = ?4 + 1 WHERE number_index = ?5 AND version = ?4";
 
 fn record_from_row(r: &Row<'_>) -> rusqlite::Result<VerificationRecord> {
     Ok(VerificationRecord {
@@ -35,14 +35,14 @@ fn to_i64(v: u64) -> i64 {
 impl IdentityStore for EmbeddedStore {
     async fn load_customer(
         &self,
-        phone: &PhoneKey,
+        phone: &NumberIndex,
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
         let phone = phone.clone();
         self.with_conn(move |conn| {
             let pin = conn
                 .prepare_cached(
                     "SELECT digest, failures, window_start, locked_until, version
-                     FROM pins WHERE phone = ?1",
+                     FROM pins WHERE number_index = ?1",
                 )
                 .map_err(from_sqlite)?
                 .query_row(params![phone.as_str()], |r| {
@@ -70,7 +70,7 @@ impl IdentityStore for EmbeddedStore {
                 }),
             };
             let uid: Option<String> = conn
-                .prepare_cached("SELECT uid FROM number_map WHERE phone = ?1")
+                .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
                 .map_err(from_sqlite)?
                 .query_row(params![phone.as_str()], |r| r.get(0))
                 .optional()
@@ -82,7 +82,7 @@ impl IdentityStore for EmbeddedStore {
 
     async fn load_customer_and_agent(
         &self,
-        phone: &PhoneKey,
+        phone: &NumberIndex,
         work_no: &str,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
         let (pin, uid) = self.load_customer(phone).await?;
@@ -104,7 +104,7 @@ impl IdentityStore for EmbeddedStore {
 
     async fn update_counters(
         &self,
-        phone: &PhoneKey,
+        phone: &NumberIndex,
         expected_version: u64,
         c: Counters,
     ) -> Result<bool, StoreError> {
@@ -132,7 +132,7 @@ impl IdentityStore for EmbeddedStore {
         update: Option<CountersUpdate<'_>>,
     ) -> Result<bool, StoreError> {
         let record = record.clone();
-        let update = update.map(|u| (u.phone.clone(), u.expected_version, u.counters));
+        let update = update.map(|u| (u.number.clone(), u.expected_version, u.counters));
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(from_sqlite)?;
             if let Some((phone, version, c)) = update {
@@ -175,7 +175,7 @@ impl IdentityStore for EmbeddedStore {
         .await
     }
 
-    async fn put_pins(&self, pins: &[(PhoneKey, PinDigest)]) -> Result<(), StoreError> {
+    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
         let pins = pins.to_vec();
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(from_sqlite)?;
@@ -183,7 +183,7 @@ impl IdentityStore for EmbeddedStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO pins
-                         (phone, digest, failures, window_start, locked_until, version)
+                         (number_index, digest, failures, window_start, locked_until, version)
                          VALUES (?1, ?2, 0, 0, 0, ?3)",
                     )
                     .map_err(from_sqlite)?;
@@ -201,13 +201,13 @@ impl IdentityStore for EmbeddedStore {
         .await
     }
 
-    async fn unlock(&self, phone: &PhoneKey) -> Result<bool, StoreError> {
+    async fn unlock(&self, phone: &NumberIndex) -> Result<bool, StoreError> {
         let phone = phone.clone();
         self.with_conn(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE pins SET failures = 0, window_start = 0, locked_until = 0,
-                     version = version + 1 WHERE phone = ?1",
+                     version = version + 1 WHERE number_index = ?1",
                     params![phone.as_str()],
                 )
                 .map_err(from_sqlite)?;

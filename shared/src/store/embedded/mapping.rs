@@ -1,5 +1,6 @@
-//! Number mapping rows: `number_map (phone, uid, created_at)`, each column unique, so that
-//! a number has one ID and an ID one number.
+//! Number mapping rows: `number_map (number_index, uid_key, uid, sealed, key_version,
+//! created_at)`, index and ID key each unique, so that a number has one ID and an ID one
+//! number. No number in the clear (see `domain::protect`).
 
 use std::collections::HashMap;
 
@@ -8,26 +9,33 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::clock::now_epoch;
-use crate::domain::phone::PhoneKey;
+use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::uid::Uid;
-use crate::store::{MappingStore, StoreError};
+use crate::store::{MappingStore, Sealer, StoreError};
+
+pub(super) const INSERT_MAPPING: &str =
+    "INSERT INTO number_map (number_index, uid_key, uid, sealed, key_version, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 #[async_trait]
 impl MappingStore for EmbeddedStore {
-    async fn uids_of(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
-        let phones = phones.to_vec();
+    async fn uids_of(
+        &self,
+        numbers: &[NumberIndex],
+    ) -> Result<HashMap<NumberIndex, Uid>, StoreError> {
+        let numbers = numbers.to_vec();
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT uid FROM number_map WHERE phone = ?1")
+                .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
                 .map_err(from_sqlite)?;
-            let mut found = HashMap::with_capacity(phones.len());
-            for phone in phones {
+            let mut found = HashMap::with_capacity(numbers.len());
+            for number in numbers {
                 let uid: Option<String> = stmt
-                    .query_row(params![phone.as_str()], |r| r.get(0))
+                    .query_row(params![number.as_str()], |r| r.get(0))
                     .optional()
                     .map_err(from_sqlite)?;
                 if let Some(uid) = uid.as_deref().and_then(Uid::parse) {
-                    found.insert(phone, uid);
+                    found.insert(number, uid);
                 }
             }
             Ok(found)
@@ -35,20 +43,20 @@ impl MappingStore for EmbeddedStore {
         .await
     }
 
-    async fn phones_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, PhoneKey>, StoreError> {
+    async fn sealed_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, SealedNumber>, StoreError> {
         let uids = uids.to_vec();
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT phone FROM number_map WHERE uid = ?1")
+                .prepare_cached("SELECT sealed FROM number_map WHERE uid_key = ?1")
                 .map_err(from_sqlite)?;
             let mut found = HashMap::with_capacity(uids.len());
             for uid in uids {
-                let phone: Option<String> = stmt
-                    .query_row(params![uid.as_str()], |r| r.get(0))
+                let sealed: Option<String> = stmt
+                    .query_row(params![uid.key()], |r| r.get(0))
                     .optional()
                     .map_err(from_sqlite)?;
-                if let Some(phone) = phone {
-                    found.insert(uid, PhoneKey::from_stored(phone));
+                if let Some(sealed) = sealed {
+                    found.insert(uid, SealedNumber::from_stored(sealed));
                 }
             }
             Ok(found)
@@ -56,8 +64,13 @@ impl MappingStore for EmbeddedStore {
         .await
     }
 
-    async fn create_uids(&self, phones: &[PhoneKey]) -> Result<HashMap<PhoneKey, Uid>, StoreError> {
-        let phones = phones.to_vec();
+    async fn create_uids(
+        &self,
+        numbers: &[NumberIndex],
+        seal: &Sealer,
+    ) -> Result<HashMap<NumberIndex, Uid>, StoreError> {
+        let numbers = numbers.to_vec();
+        let seal = seal.clone();
         self.with_conn(move |conn| {
             // IMMEDIATE takes the write lock up front, so concurrent writers (other processes
             // included) queue on busy_timeout instead of failing mid-transaction.
@@ -65,25 +78,38 @@ impl MappingStore for EmbeddedStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(from_sqlite)?;
             let now = now_epoch();
-            let mut settled = HashMap::with_capacity(phones.len());
+            let mut settled = HashMap::with_capacity(numbers.len());
             {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO number_map (phone, uid, created_at) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (phone) DO NOTHING",
-                    )
+                let mut existing = tx
+                    .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
                     .map_err(from_sqlite)?;
-                let mut select = tx
-                    .prepare_cached("SELECT uid FROM number_map WHERE phone = ?1")
-                    .map_err(from_sqlite)?;
-                for phone in phones {
+                let mut insert = tx.prepare_cached(INSERT_MAPPING).map_err(from_sqlite)?;
+                for number in numbers {
+                    let found: Option<String> = existing
+                        .query_row(params![number.as_str()], |r| r.get(0))
+                        .optional()
+                        .map_err(from_sqlite)?;
+                    if let Some(uid) = found {
+                        let uid = Uid::parse(&uid)
+                            .ok_or_else(|| failed("stored user ID is malformed"))?;
+                        settled.insert(number, uid);
+                        continue;
+                    }
                     // An ID collision violates the UNIQUE constraint: draw again.
                     let mut attempts = 0;
-                    loop {
+                    let uid = loop {
                         attempts += 1;
                         let uid = Uid::generate().map_err(failed)?;
-                        match insert.execute(params![phone.as_str(), uid.as_str(), now]) {
-                            Ok(_) => break,
+                        let sealed = seal(&number, &uid)?;
+                        match insert.execute(params![
+                            number.as_str(),
+                            uid.key(),
+                            uid.as_str(),
+                            sealed.as_str(),
+                            sealed.version().unwrap_or(0),
+                            now
+                        ]) {
+                            Ok(_) => break uid,
                             Err(e)
                                 if attempts < 5
                                     && e.sqlite_error_code()
@@ -93,13 +119,8 @@ impl MappingStore for EmbeddedStore {
                             }
                             Err(e) => return Err(from_sqlite(e)),
                         }
-                    }
-                    let uid: String = select
-                        .query_row(params![phone.as_str()], |r| r.get(0))
-                        .map_err(from_sqlite)?;
-                    let uid =
-                        Uid::parse(&uid).ok_or_else(|| failed("stored user ID is malformed"))?;
-                    settled.insert(phone, uid);
+                    };
+                    settled.insert(number, uid);
                 }
             }
             tx.commit().map_err(from_sqlite)?;

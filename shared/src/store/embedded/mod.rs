@@ -1,6 +1,10 @@
 //! The embedded backend: one SQLite file under the data directory, in WAL mode with full
 //! fsync, so it survives crashes and several processes (the gateway, the admin CLI) can use it
 //! at once. Calls run on tokio's blocking pool.
+//!
+//! The layout is versioned with `rusqlite_migration` (SQLite's `user_version`): see
+//! `layout.rs`. Deleted content is overwritten (`secure_delete`), so an erased or migrated
+//! number does not linger in free pages.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,14 +14,19 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
+mod admin;
 mod agents;
 mod audit;
 mod identity;
+mod layout;
 mod mapping;
+
+pub use layout::{create_layout_1, migrate, LayoutError, LAYOUT_VERSION};
 
 pub const DB_FILE: &str = "cc-callbacks.sqlite3";
 
-const SCHEMA: &str = "
+/// Layout 1: what releases before number protection wrote (and never versioned).
+const LAYOUT_1: &str = "
 CREATE TABLE IF NOT EXISTS number_map (
     phone      TEXT PRIMARY KEY,
     uid        TEXT NOT NULL UNIQUE,
@@ -97,20 +106,30 @@ pub(super) fn from_sqlite(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Opens the database file in `data_dir` (creating both if needed) with the connection's
+/// settings, without looking at its layout.
+fn connect(data_dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| failed(format!("cannot create {}: {e}", data_dir.display())))?;
+    let path = data_dir.join(DB_FILE);
+    let conn = Connection::open(&path).map_err(from_sqlite)?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(from_sqlite)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(from_sqlite)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(from_sqlite)?;
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(from_sqlite)?;
+    Ok(conn)
+}
+
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens the store in `data_dir`, creating it at the current layout if it is new; a store
+    /// of an older or newer layout is refused with what to run (`LayoutError`).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| failed(format!("cannot create {}: {e}", data_dir.display())))?;
-        let path = data_dir.join(DB_FILE);
-        let conn = Connection::open(&path).map_err(from_sqlite)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(from_sqlite)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(from_sqlite)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(from_sqlite)?;
-        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
+        let mut conn = connect(data_dir)?;
+        layout::open_current(&mut conn, &data_dir.join(DB_FILE))?;
         Ok(EmbeddedStore {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -1,0 +1,337 @@
+//! The number keys (`domain::protect`), read once at init: each from its Secrets Manager secret
+//! when its `*_SECRET_ARN` variable is set (Lambda: the stack generates both), else from its
+//! variable, else (outside Lambda only) from a file in the data directory, generated on first
+//! use with mode 0600. The index key and the keyring are separate secrets, so identity
+//! verification, which only looks numbers up, is never given the encryption keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, write_private, ConfigError};
+use crate::domain::protect::{generate_key_text, IndexKey, Keyring, KeyringText, NumberProtection};
+use crate::resources::Resources;
+
+/// Where keys are read from: the data directory (outside Lambda) and the AWS configuration
+/// for Secrets Manager. A function's `Resources` give both.
+#[derive(Clone, Copy, Default)]
+pub struct KeyPlace<'a> {
+    pub data_dir: Option<&'a Path>,
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    pub sdk: Option<&'a aws_config::SdkConfig>,
+}
+
+impl<'a> From<&'a Resources> for KeyPlace<'a> {
+    fn from(res: &'a Resources) -> Self {
+        KeyPlace {
+            data_dir: res.data_dir.as_deref(),
+            #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+            sdk: res.sdk.as_ref(),
+        }
+    }
+}
+
+pub const INDEX_KEY_ARN_VAR: &str = "NUMBER_INDEX_KEY_SECRET_ARN";
+pub const INDEX_KEY_VAR: &str = "NUMBER_INDEX_KEY";
+pub const INDEX_KEY_FILE: &str = "number-index-key";
+pub const KEYRING_ARN_VAR: &str = "NUMBER_KEYRING_SECRET_ARN";
+pub const KEYRING_VAR: &str = "NUMBER_KEYRING";
+pub const KEYRING_FILE: &str = "number-keyring.json";
+
+/// Where one key's text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Secret(String),
+    Variable,
+    File(PathBuf),
+}
+
+fn invalid(name: &'static str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+/// Where the key of `arn_var`/`var`/`file` is read from, as init would.
+pub fn source(
+    data_dir: Option<&Path>,
+    arn_var: &'static str,
+    var: &'static str,
+    file: &str,
+) -> Result<KeySource, ConfigError> {
+    if let Some(arn) = config::optional(arn_var) {
+        return Ok(KeySource::Secret(arn));
+    }
+    if config::optional(var).is_some() {
+        return Ok(KeySource::Variable);
+    }
+    match data_dir {
+        Some(dir) if !config::in_lambda() => Ok(KeySource::File(dir.join(file))),
+        _ => Err(ConfigError::Missing(arn_var)),
+    }
+}
+
+/// A key file's text, generating it with `generate` when there is none yet (the first
+/// process to create it wins; the others read its key).
+fn file_text(
+    path: &Path,
+    name: &'static str,
+    generate: impl FnOnce() -> Result<String, ConfigError>,
+) -> Result<String, ConfigError> {
+    let at = |e: &dyn std::fmt::Display| invalid(name, format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
+            }
+            write_private(path, &generate()?).map_err(|e| at(&e))?;
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| at(&e))
+        }
+        Err(e) => Err(at(&e)),
+    }
+}
+
+async fn text(
+    res: KeyPlace<'_>,
+    arn_var: &'static str,
+    var: &'static str,
+    file: &str,
+    generate: impl FnOnce() -> Result<String, ConfigError>,
+) -> Result<String, ConfigError> {
+    match source(res.data_dir, arn_var, var, file)? {
+        KeySource::Secret(_) => secret(res, arn_var).await,
+        KeySource::Variable => config::required(var),
+        KeySource::File(path) => file_text(&path, var, generate),
+    }
+}
+
+#[cfg(feature = "secrets")]
+async fn secret(res: KeyPlace<'_>, arn_var: &'static str) -> Result<String, ConfigError> {
+    crate::aws::configured_secret(res.sdk, arn_var)
+        .await?
+        .ok_or(ConfigError::Missing(arn_var))
+}
+
+#[cfg(not(feature = "secrets"))]
+async fn secret(_: KeyPlace<'_>, arn_var: &'static str) -> Result<String, ConfigError> {
+    Err(invalid(arn_var, "this build cannot read Secrets Manager"))
+}
+
+/// The index key alone (identity verification).
+pub async fn index_key(res: impl Into<KeyPlace<'_>>) -> Result<IndexKey, ConfigError> {
+    let text = text(
+        res.into(),
+        INDEX_KEY_ARN_VAR,
+        INDEX_KEY_VAR,
+        INDEX_KEY_FILE,
+        || generate_key_text().map_err(|e| invalid(INDEX_KEY_VAR, e)),
+    )
+    .await?;
+    IndexKey::from_text(&text).map_err(|e| invalid(INDEX_KEY_VAR, e))
+}
+
+/// The keyring's text.
+pub async fn keyring_text(res: impl Into<KeyPlace<'_>>) -> Result<KeyringText, ConfigError> {
+    let text = text(
+        res.into(),
+        KEYRING_ARN_VAR,
+        KEYRING_VAR,
+        KEYRING_FILE,
+        || {
+            KeyringText::generate()
+                .map(|k| k.to_json())
+                .map_err(|e| invalid(KEYRING_VAR, e))
+        },
+    )
+    .await?;
+    KeyringText::parse(&text).map_err(|e| invalid(KEYRING_VAR, e))
+}
+
+/// The index key and the keyring (number mapping, the CLI), read concurrently.
+pub async fn protection(res: impl Into<KeyPlace<'_>>) -> Result<NumberProtection, ConfigError> {
+    let res = res.into();
+    let (index, ring) = tokio::join!(index_key(res), keyring_text(res));
+    let index = index?;
+    let keyring = Keyring::new(&ring?, &index).map_err(|e| invalid(KEYRING_VAR, e))?;
+    Ok(NumberProtection {
+        index,
+        keyring: Some(Arc::new(keyring)),
+    })
+}
+
+/// Adds a generated key as the keyring's next version and makes it current, where the
+/// keyring is kept: its file (replaced atomically, mode 0600) or its secret (a new secret
+/// version). Returns the new version.
+pub async fn add_key_version(res: impl Into<KeyPlace<'_>>) -> Result<u32, ConfigError> {
+    let res = res.into();
+    let mut ring = keyring_text(res).await?;
+    let version = ring.add_version().map_err(|e| invalid(KEYRING_VAR, e))?;
+    match source(res.data_dir, KEYRING_ARN_VAR, KEYRING_VAR, KEYRING_FILE)? {
+        KeySource::File(path) => {
+            let tmp = path.with_extension("json.new");
+            let _ = std::fs::remove_file(&tmp);
+            write_private(&tmp, &ring.to_json())
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| invalid(KEYRING_VAR, format!("{}: {e}", path.display())))?;
+        }
+        KeySource::Variable => {
+            return Err(invalid(
+                KEYRING_VAR,
+                "the keyring is given in the environment: add the version there \
+                 (or keep it in a file or Secrets Manager)",
+            ))
+        }
+        KeySource::Secret(arn) => put_secret(res, &arn, &ring.to_json()).await?,
+    }
+    Ok(version)
+}
+
+#[cfg(feature = "secrets")]
+async fn put_secret(res: KeyPlace<'_>, arn: &str, value: &str) -> Result<(), ConfigError> {
+    let sdk = res
+        .sdk
+        .ok_or_else(|| invalid(KEYRING_ARN_VAR, "no AWS configuration was loaded"))?;
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(|e| {
+            invalid(
+                KEYRING_ARN_VAR,
+                format!(
+                    "the new version could not be stored: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                ),
+            )
+        })?;
+    Ok(())
+}
+
+#[cfg(not(feature = "secrets"))]
+async fn put_secret(_: KeyPlace<'_>, _: &str, _: &str) -> Result<(), ConfigError> {
+    Err(invalid(
+        KEYRING_ARN_VAR,
+        "this build cannot write Secrets Manager",
+    ))
+}
+
+/// Most often a process re-reads the keys when it meets a key version it does not hold.
+const MIN_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The number keys of a serving process, re-read from where they came from: at most every
+/// `refresh` (so that a key version added while the functions serve is used for new writes
+/// within that time), and at once (at most once a second) when a stored number names a
+/// version this process does not hold yet, so that it reads what newer processes wrote.
+/// Keys that cannot be re-read are kept as they were (logged).
+pub struct LiveKeys {
+    data_dir: Option<PathBuf>,
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    sdk: Option<aws_config::SdkConfig>,
+    refresh: Option<std::time::Duration>,
+    current: std::sync::RwLock<Arc<NumberProtection>>,
+    loaded_at: tokio::sync::Mutex<std::time::Instant>,
+    /// When a stored number last made this process re-read its keys.
+    forced_at: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl LiveKeys {
+    /// Reads the keys as `protection` does, remembering where from.
+    pub async fn load(
+        res: &Resources,
+        refresh: Option<std::time::Duration>,
+    ) -> Result<LiveKeys, ConfigError> {
+        let keys = protection(res).await?;
+        Ok(LiveKeys {
+            data_dir: res.data_dir.clone(),
+            #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+            sdk: res.sdk.clone(),
+            refresh,
+            current: std::sync::RwLock::new(Arc::new(keys)),
+            loaded_at: tokio::sync::Mutex::new(std::time::Instant::now()),
+            forced_at: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Keys that are never re-read (tests, tools).
+    pub fn fixed(keys: NumberProtection) -> LiveKeys {
+        LiveKeys {
+            data_dir: None,
+            #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+            sdk: None,
+            refresh: None,
+            current: std::sync::RwLock::new(Arc::new(keys)),
+            loaded_at: tokio::sync::Mutex::new(std::time::Instant::now()),
+            forced_at: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self) -> Arc<NumberProtection> {
+        match self.current.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn place(&self) -> KeyPlace<'_> {
+        KeyPlace {
+            data_dir: self.data_dir.as_deref(),
+            #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+            sdk: self.sdk.as_ref(),
+        }
+    }
+
+    /// Re-reads the keys if `refresh` has passed since they were read.
+    pub async fn refresh_if_due(&self) -> Arc<NumberProtection> {
+        if let Some(every) = self.refresh {
+            if let Ok(mut at) = self.loaded_at.try_lock() {
+                if at.elapsed() >= every {
+                    self.reload_locked(&mut at).await;
+                }
+            }
+        }
+        self.get()
+    }
+
+    /// Re-reads the keys now: a stored number names a version these keys do not hold. At
+    /// most once a second, so that a forged version in the store cannot turn every request
+    /// into a read of the secrets.
+    pub async fn reload(&self) -> Arc<NumberProtection> {
+        let mut forced = self.forced_at.lock().await;
+        let due = forced.is_none_or(|t| t.elapsed() >= MIN_RELOAD_INTERVAL);
+        if due && (self.data_dir.is_some() || self.has_sdk()) {
+            *forced = Some(std::time::Instant::now());
+            let mut at = self.loaded_at.lock().await;
+            self.reload_locked(&mut at).await;
+        }
+        drop(forced);
+        self.get()
+    }
+
+    #[cfg(any(feature = "secrets", feature = "dynamodb"))]
+    fn has_sdk(&self) -> bool {
+        self.sdk.is_some()
+    }
+
+    #[cfg(not(any(feature = "secrets", feature = "dynamodb")))]
+    fn has_sdk(&self) -> bool {
+        false
+    }
+
+    async fn reload_locked(&self, at: &mut std::time::Instant) {
+        *at = std::time::Instant::now();
+        // Boxed: the SDK's futures are deep, and this sits inside every request's future.
+        match Box::pin(protection(self.place())).await {
+            Ok(keys) => {
+                if let Ok(mut current) = self.current.write() {
+                    *current = Arc::new(keys);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "number keys not re-read; kept as they were"),
+        }
+    }
+}

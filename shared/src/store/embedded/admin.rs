@@ -1,0 +1,194 @@
+//! Whole-store work for the admin CLI: import, scan (export, rekey), reseal, forget.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::mapping::INSERT_MAPPING;
+use super::{failed, from_sqlite, EmbeddedStore};
+use crate::domain::protect::{NumberIndex, SealedNumber};
+use crate::domain::uid::Uid;
+use crate::store::{Forgotten, ImportOutcome, NumbersAdmin, ScanPage, StoreError, StoredMapping};
+
+/// Mappings one import transaction takes.
+const IMPORT_BATCH: usize = 1000;
+/// Rows a scan page holds.
+const SCAN_PAGE: i64 = 1000;
+
+#[async_trait]
+impl NumbersAdmin for EmbeddedStore {
+    fn import_batch(&self) -> usize {
+        IMPORT_BATCH
+    }
+
+    async fn import(&self, batch: &[StoredMapping]) -> Result<Vec<ImportOutcome>, StoreError> {
+        let batch = batch.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            {
+                let mut by_number = tx
+                    .prepare_cached("SELECT uid_key FROM number_map WHERE number_index = ?1")
+                    .map_err(from_sqlite)?;
+                let mut by_uid = tx
+                    .prepare_cached("SELECT number_index FROM number_map WHERE uid_key = ?1")
+                    .map_err(from_sqlite)?;
+                let mut insert = tx.prepare_cached(INSERT_MAPPING).map_err(from_sqlite)?;
+                for m in &batch {
+                    let number_uid: Option<String> = by_number
+                        .query_row(params![m.index.as_str()], |r| r.get(0))
+                        .optional()
+                        .map_err(from_sqlite)?;
+                    let uid_number: Option<String> = by_uid
+                        .query_row(params![m.uid.key()], |r| r.get(0))
+                        .optional()
+                        .map_err(from_sqlite)?;
+                    let outcome = match (number_uid, uid_number) {
+                        (None, None) => {
+                            insert
+                                .execute(params![
+                                    m.index.as_str(),
+                                    m.uid.key(),
+                                    m.uid.as_str(),
+                                    m.sealed.as_str(),
+                                    m.sealed.version().unwrap_or(0),
+                                    m.created_at
+                                ])
+                                .map_err(from_sqlite)?;
+                            ImportOutcome::Written
+                        }
+                        (Some(uid), _) if uid == m.uid.key() => ImportOutcome::Unchanged,
+                        (Some(_), _) => ImportOutcome::NumberTaken,
+                        (None, Some(_)) => ImportOutcome::UidTaken,
+                    };
+                    outcomes.push(outcome);
+                }
+            }
+            tx.commit().map_err(from_sqlite)?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    fn scan_segments(&self) -> usize {
+        1
+    }
+
+    async fn scan(
+        &self,
+        _segment: usize,
+        _segments: usize,
+        start: Option<String>,
+    ) -> Result<ScanPage, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT number_index, uid, sealed, created_at, uid_key FROM number_map
+                     WHERE uid_key > ?1 ORDER BY uid_key LIMIT ?2",
+                )
+                .map_err(from_sqlite)?;
+            let mut rows = stmt
+                .query(params![start.unwrap_or_default(), SCAN_PAGE])
+                .map_err(from_sqlite)?;
+            let mut page = ScanPage::default();
+            let mut last = None;
+            while let Some(row) = rows.next().map_err(from_sqlite)? {
+                let uid: String = row.get(1).map_err(from_sqlite)?;
+                page.mappings.push(StoredMapping {
+                    index: NumberIndex::from_stored(row.get(0).map_err(from_sqlite)?),
+                    uid: Uid::parse(&uid).ok_or_else(|| failed("stored user ID is malformed"))?,
+                    sealed: SealedNumber::from_stored(row.get(2).map_err(from_sqlite)?),
+                    created_at: row.get(3).map_err(from_sqlite)?,
+                });
+                last = Some(row.get::<_, String>(4).map_err(from_sqlite)?);
+            }
+            if page.mappings.len() as i64 == SCAN_PAGE {
+                page.next = last;
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError> {
+        let batch = batch.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            let mut replaced = 0;
+            {
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE number_map SET sealed = ?1, key_version = ?2
+                         WHERE uid_key = ?3 AND sealed = ?4",
+                    )
+                    .map_err(from_sqlite)?;
+                for (m, new) in &batch {
+                    replaced += update
+                        .execute(params![
+                            new.as_str(),
+                            new.version().unwrap_or(0),
+                            m.uid.key(),
+                            m.sealed.as_str()
+                        ])
+                        .map_err(from_sqlite)?;
+                }
+            }
+            tx.commit().map_err(from_sqlite)?;
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn forget(
+        &self,
+        index: &NumberIndex,
+        uid: Option<&Uid>,
+        record_key: &str,
+    ) -> Result<Forgotten, StoreError> {
+        let (index, uid, record_key) = (index.clone(), uid.cloned(), record_key.to_string());
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            let mut mapping = tx
+                .execute(
+                    "DELETE FROM number_map WHERE number_index = ?1",
+                    params![index.as_str()],
+                )
+                .map_err(from_sqlite)?
+                > 0;
+            if let Some(uid) = &uid {
+                mapping |= tx
+                    .execute(
+                        "DELETE FROM number_map WHERE uid_key = ?1",
+                        params![uid.key()],
+                    )
+                    .map_err(from_sqlite)?
+                    > 0;
+            }
+            let pin = tx
+                .execute(
+                    "DELETE FROM pins WHERE number_index = ?1",
+                    params![index.as_str()],
+                )
+                .map_err(from_sqlite)?
+                > 0;
+            let records = tx
+                .execute(
+                    "DELETE FROM verification_records WHERE number_key = ?1",
+                    params![record_key],
+                )
+                .map_err(from_sqlite)?;
+            tx.commit().map_err(from_sqlite)?;
+            Ok(Forgotten {
+                mapping,
+                pin,
+                records,
+            })
+        })
+        .await
+    }
+}
