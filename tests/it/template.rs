@@ -84,3 +84,54 @@ fn no_plaintext_secret_in_the_template() {
         "credentials must be given at deploy time"
     );
 }
+
+/// The number keys are generated secrets; number mapping may read both, identity verification
+/// only the index key (it never reads a stored number); each function's IAM key prefixes are
+/// the ones its code uses (`NUM#`, `UID#`, `NPIN#`), no longer the plaintext ones.
+#[test]
+fn number_keys_are_generated_and_given_only_where_needed() {
+    let t = template();
+    for secret in ["NumberIndexKeySecret", "NumberKeyringSecret"] {
+        let r = squash(&resource(&t, secret));
+        assert!(r.contains("GenerateSecretString:"), "{secret}: {r}");
+        assert!(r.contains("PasswordLength: 64"), "{secret}: {r}");
+    }
+    let keyring = squash(&resource(&t, "NumberKeyringSecret"));
+    assert!(
+        keyring.contains(r#"SecretStringTemplate: '{"current": 1}' GenerateStringKey: "1""#),
+        "{keyring}"
+    );
+    // The first version CloudFormation generates is a keyring the code reads.
+    let generated = r#"{"current": 1, "1": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab"}"#;
+    let text = cc_shared::domain::protect::KeyringText::parse(generated).unwrap();
+    assert_eq!(text.current, 1);
+
+    let mapping = squash(&resource(&t, "NumberMappingFunction"));
+    for expected in [
+        "NUMBER_INDEX_KEY_SECRET_ARN: !Ref NumberIndexKeySecret",
+        "NUMBER_KEYRING_SECRET_ARN: !Ref NumberKeyringSecret",
+        r#"- "NUM#*" - "UID#*""#,
+        "Resource: - !Ref NumberIndexKeySecret - !Ref NumberKeyringSecret",
+    ] {
+        assert!(
+            mapping.contains(expected),
+            "number mapping lacks {expected}"
+        );
+    }
+    let identity = squash(&resource(&t, "IdentityVerificationFunction"));
+    assert!(identity.contains("NUMBER_INDEX_KEY_SECRET_ARN: !Ref NumberIndexKeySecret"));
+    assert!(
+        !identity.contains("NumberKeyringSecret"),
+        "identity verification must not be able to read the encryption keys"
+    );
+    assert!(
+        identity.contains(r#"- "NPIN#*" - "NUM#*" - "AGENTS""#),
+        "{identity}"
+    );
+    for plaintext_prefix in ["\"PHONE#*\"", "\"PIN#*\""] {
+        assert!(
+            !t.contains(plaintext_prefix),
+            "{plaintext_prefix} is still allowed"
+        );
+    }
+}

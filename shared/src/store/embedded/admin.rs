@@ -10,7 +10,7 @@ use crate::domain::uid::Uid;
 use crate::store::{Forgotten, ImportOutcome, NumbersAdmin, ScanPage, StoreError, StoredMapping};
 
 /// Mappings one import transaction takes.
-const IMPORT_BATCH: usize = 1000;
+const IMPORT_BATCH: usize = 5000;
 /// Rows a scan page holds.
 const SCAN_PAGE: i64 = 1000;
 
