@@ -7,10 +7,13 @@
 const PEPPER_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pepper-AbCdEf";
 const FUYUN_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fuyun-AbCdEf";
 const CEC_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cec-AbCdEf";
+const INDEX_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:index-AbCdEf";
+const KEYRING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyring-AbCdEf";
 const MISSING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf";
 
 use std::sync::Arc;
 
+use cc_shared::number_keys;
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::embedded::EmbeddedStore;
 use identity_verification::config::{pepper, PEPPER_ARN_VAR};
@@ -40,6 +43,12 @@ async fn secrets_come_from_secrets_manager_at_init() {
             CEC_ARN.into(),
             serde_json::json!({"app_key": "ak-1", "app_secret": "as-1"}).to_string(),
         ),
+        (INDEX_ARN.into(), "i".repeat(64)),
+        // What the template's GenerateSecretString makes of the keyring's first version.
+        (
+            KEYRING_ARN.into(),
+            format!(r#"{{"current": 1, "1": "{}"}}"#, "k".repeat(64)),
+        ),
     ])
     .await;
     // SAFETY: this binary has this one test; nothing else reads the environment meanwhile.
@@ -51,6 +60,8 @@ async fn secrets_come_from_secrets_manager_at_init() {
         std::env::set_var(PEPPER_ARN_VAR, PEPPER_ARN);
         std::env::set_var(token_exchange::SECRET_ARN_VAR, FUYUN_ARN);
         std::env::set_var(agent_sync::SECRET_ARN_VAR, CEC_ARN);
+        std::env::set_var(number_keys::INDEX_KEY_ARN_VAR, INDEX_ARN);
+        std::env::set_var(number_keys::KEYRING_ARN_VAR, KEYRING_ARN);
     }
     let sdk = cc_shared::aws::lambda_sdk_config().unwrap();
     let (res, _dir) = resources(Some(sdk));
@@ -64,6 +75,27 @@ async fn secrets_come_from_secrets_manager_at_init() {
     assert_eq!(
         (cec.app_key.as_str(), cec.app_secret.as_str()),
         ("ak-1", "as-1")
+    );
+
+    // The number keys: read from their two secrets; a new key version is stored as a new value
+    // of the keyring secret, and a serving process re-reads it when it meets that version.
+    let keys = number_keys::LiveKeys::load(&res, None).await.unwrap();
+    let phone = cc_shared::domain::phone::PhoneKey::from_stored("+8613988888888".into());
+    let uid = cc_shared::domain::uid::Uid::parse("crm-1").unwrap();
+    let old = keys.get().seal(&uid, &phone).unwrap();
+    assert_eq!(old.version(), Some(1));
+    assert_eq!(number_keys::add_key_version(&res).await.unwrap(), 2);
+    let ring = number_keys::keyring_text(&res).await.unwrap();
+    assert_eq!((ring.current, ring.keys.len()), (2, 2));
+    let newer = number_keys::protection(&res).await.unwrap();
+    let new = newer.seal(&uid, &phone).unwrap();
+    assert_eq!(new.version(), Some(2));
+    assert!(keys.get().open(&uid, &new).is_err(), "not yet re-read");
+    assert_eq!(keys.reload().await.open(&uid, &new).unwrap(), phone);
+    assert_eq!(
+        keys.get().open(&uid, &old).unwrap(),
+        phone,
+        "old numbers stay readable"
     );
 
     // A secret that is not there: an init error naming the variable, never the secret.

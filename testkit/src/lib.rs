@@ -38,11 +38,13 @@ where
     base
 }
 
-/// A fake AWS Secrets Manager (`GetSecretValue` only, AWS JSON 1.1 protocol) serving `secrets`
-/// by id (ARN); unknown ids get `ResourceNotFoundException`. Returns the endpoint URL, for
-/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` or an SDK config's `endpoint_url`.
+/// A fake AWS Secrets Manager (AWS JSON 1.1 protocol, signed requests only) serving `secrets`
+/// by id (ARN): `GetSecretValue`, and `PutSecretValue` with a `SecretString` (the new value
+/// becomes current); unknown ids get `ResourceNotFoundException`, anything else
+/// `InvalidRequestException`. Returns the endpoint URL, for `AWS_ENDPOINT_URL_SECRETS_MANAGER`
+/// or an SDK config's `endpoint_url`.
 pub async fn fake_secrets_manager(secrets: Vec<(String, String)>) -> String {
-    let secrets = std::sync::Arc::new(secrets);
+    let secrets = std::sync::Arc::new(std::sync::Mutex::new(secrets));
     serve_loopback(move |req: http::Request<hyper::body::Incoming>| {
         let secrets = secrets.clone();
         async move {
@@ -62,14 +64,25 @@ pub async fn fake_secrets_manager(secrets: Vec<(String, String)>) -> String {
                     .body(http_body_util::Full::new(bytes::Bytes::from(json.to_string())))
                     .unwrap()
             };
-            if target != "secretsmanager.GetSecretValue" || !signed {
+            let request = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+            let id = request["SecretId"].as_str().unwrap_or_default().to_string();
+            let put = target == "secretsmanager.PutSecretValue";
+            let new_value = request["SecretString"].as_str().filter(|v| !v.is_empty());
+            if !signed
+                || !(target == "secretsmanager.GetSecretValue" || put && new_value.is_some())
+            {
                 return answer(400, serde_json::json!({"__type": "InvalidRequestException"}));
             }
-            let id = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["SecretId"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            match secrets.iter().find(|(arn, _)| *arn == id) {
+            let mut secrets = secrets.lock().unwrap();
+            match secrets.iter_mut().find(|(arn, _)| *arn == id) {
+                Some((arn, value)) if put => {
+                    *value = new_value.unwrap_or_default().to_string();
+                    answer(
+                        200,
+                        serde_json::json!({"ARN": arn, "Name": "secret", "VersionId": "v2",
+                                           "VersionStages": ["AWSCURRENT"]}),
+                    )
+                }
                 Some((arn, value)) => answer(
                     200,
                     serde_json::json!({"ARN": arn, "Name": "secret", "SecretString": value,
