@@ -197,7 +197,10 @@ impl KeyringText {
                 .parse()
                 .ok()
                 .filter(|v| *v > 0)
-                .ok_or_else(|| KeyError::Malformed(format!("unexpected member {name:?}")))?;
+                // Never quoted: a misplaced key could be the member's name.
+                .ok_or_else(|| {
+                    KeyError::Malformed("a member is neither \"current\" nor a version".into())
+                })?;
             let key = v
                 .as_str()
                 .ok_or_else(|| KeyError::Malformed(format!("version {version} is not text")))?;
