@@ -325,3 +325,38 @@ fn numbers_commands_end_to_end_dynamodb() {
     assert_no_number(&dump, "the DynamoDB table");
     assert_no_number(&log, "the gateway's log");
 }
+
+/// Against a table in AWS (not DynamoDB Local), keys are never generated: a generated key
+/// would not be the stack's, and every number looked up or imported with it would be a new
+/// customer. The command names the variable to set, and creates no key file.
+#[test]
+fn keys_are_not_generated_for_a_table_in_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let exports = tempfile::tempdir().unwrap();
+    let out = exports.path().join("all.csv");
+    let mut env = support::dynamodb_cli_env("cc-callbacks-prod");
+    for (k, v) in env.iter_mut() {
+        if k == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *v = "https://dynamodb.us-east-1.amazonaws.com".into();
+        }
+    }
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env,
+    };
+    let (ok, _, stderr) = cli.run(&["numbers", "export", "--out", out.to_str().unwrap()]);
+    assert!(!ok, "keys were generated for a table in AWS");
+    assert!(
+        stderr.contains("NUMBER_INDEX_KEY_SECRET_ARN") && stderr.contains("not a local one"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("number-index-key").exists());
+    assert!(!out.exists(), "an export file was left behind");
+    // Nor the PIN pepper.
+    let (ok, _, stderr) = cli.run(&["records", "list"]);
+    assert!(
+        !ok && stderr.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("pin-pepper").exists());
+}

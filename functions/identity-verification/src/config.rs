@@ -144,6 +144,18 @@ fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => pepper_from(PEPPER_VAR, text.trim().to_string()),
+        // A pepper of its own against a table in AWS would make every PIN a wrong one.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !cc_shared::number_keys::store_is_local() =>
+        {
+            Err(ConfigError::Invalid {
+                name: PEPPER_ARN_VAR,
+                reason: "not set, and the table is not a local one: set it to the stage's \
+                         secret (the stack's output PinPepperSecretArn)"
+                    .into(),
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| invalid(e.to_string()))?;
             let pepper = Pepper::generate().map_err(|e| invalid(e.to_string()))?;
