@@ -135,3 +135,70 @@ fn number_keys_are_generated_and_given_only_where_needed() {
         );
     }
 }
+
+/// The operational part of a stage: reserved concurrency and tracing on every function, the
+/// three alarms of each function, the API's 5xx rate, the sync's dead-letter queue and its
+/// alarm, JSON access logs without query strings or bodies, a dashboard, every alarm on the
+/// alarm topic.
+#[test]
+fn every_function_has_limits_tracing_and_alarms() {
+    let t = template();
+    let globals = squash(&resource(
+        &format!("\n{}", &t[t.find("Globals:").unwrap()..]),
+        "Function",
+    ));
+    assert!(globals.contains("Tracing: Active"), "{globals}");
+    for (short, function) in [
+        ("NumberMapping", "NumberMappingFunction"),
+        ("IdentityVerification", "IdentityVerificationFunction"),
+        ("TokenExchange", "TokenExchangeFunction"),
+        ("AgentDirectory", "AgentDirectoryFunction"),
+        ("AgentSync", "AgentSyncFunction"),
+    ] {
+        let f = squash(&resource(&t, function));
+        assert!(f.contains("ReservedConcurrentExecutions:"), "{function}");
+        for metric in ["Errors", "Throttles", "Duration"] {
+            let alarm = squash(&resource(&t, &format!("{short}{metric}Alarm")));
+            assert!(alarm.contains(&format!("MetricName: {metric}")), "{alarm}");
+            assert!(
+                alarm.contains(&format!("Value: !Ref {function}")),
+                "{alarm}"
+            );
+            assert!(alarm.contains("AlarmActions: [!Ref AlarmTopic]"), "{alarm}");
+        }
+    }
+    let sync = squash(&resource(&t, "AgentSyncFunction"));
+    assert!(sync.contains("DeadLetterQueue: Type: SQS TargetArn: !GetAtt AgentSyncDeadLetters.Arn"));
+    assert!(sync.contains("DeadLetterConfig: Arn: !GetAtt AgentSyncDeadLetters.Arn"));
+    let dlq = squash(&resource(&t, "AgentSyncDeadLettersAlarm"));
+    assert!(dlq.contains("AgentSyncDeadLetters.QueueName"), "{dlq}");
+    let api = squash(&resource(&t, "Api5xxRateAlarm"));
+    assert!(
+        api.contains("MetricName: 5xx") && api.contains("MetricName: Count"),
+        "{api}"
+    );
+
+    let http = squash(&resource(&t, "HttpApi"));
+    assert!(
+        http.contains("DestinationArn: !GetAtt ApiAccessLogs.Arn"),
+        "{http}"
+    );
+    for field in [
+        "$context.requestId",
+        "$context.status",
+        "$context.routeKey",
+        "$context.identity.sourceIp",
+        "$context.integrationErrorMessage",
+    ] {
+        assert!(http.contains(field), "access log lacks {field}");
+    }
+    for never in ["queryString", "$context.path", "$input", "$request"] {
+        assert!(!http.contains(never), "access log has {never}");
+    }
+    assert!(resource(&t, "Dashboard").contains("DashboardBody"));
+    let subscription = squash(&resource(&t, "AlarmEmailSubscription"));
+    assert!(
+        subscription.contains("Condition: HasAlarmEmail"),
+        "{subscription}"
+    );
+}
