@@ -77,6 +77,7 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         token_expire_seconds: 3600,
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
+        tenant_space_id: None,
     })
     .map_err(|e| e.to_string())?;
     agent_sync::sync(&store, &cec_client, &cc_shared::domain::clock::SystemClock)

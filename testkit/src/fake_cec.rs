@@ -58,6 +58,8 @@ struct State {
     token_requests: AtomicUsize,
     agent_requests: AtomicUsize,
     violations: Mutex<Vec<String>>,
+    /// The `X-TenantSpaceID` every call must carry (None: none may).
+    tenant: Mutex<Option<String>>,
 }
 
 pub struct FakeCec {
@@ -81,6 +83,7 @@ impl FakeCec {
             token_requests: AtomicUsize::new(0),
             agent_requests: AtomicUsize::new(0),
             violations: Mutex::new(Vec::new()),
+            tenant: Mutex::new(None),
         });
         let server_state = state.clone();
         let base_url = crate::serve_loopback(move |req| {
@@ -89,6 +92,12 @@ impl FakeCec {
         })
         .await;
         FakeCec { base_url, state }
+    }
+
+    /// From now on every call must carry `X-TenantSpaceID: id` (as a CEC deployment scoped by
+    /// tenant space requires); without this, a call carrying one is a violation.
+    pub fn require_tenant(&self, id: &str) {
+        *self.state.tenant.lock().unwrap() = Some(id.to_string());
     }
 
     pub fn set(&self, behavior: Behavior) {
@@ -140,6 +149,14 @@ impl State {
                 .map(str::to_string)
         };
         let behavior = self.behavior.lock().unwrap().clone();
+        let tenant = self.tenant.lock().unwrap().clone();
+        if header("x-tenantspaceid") != tenant {
+            return self.violation(format!(
+                "{}: X-TenantSpaceID {:?}, expected {tenant:?}",
+                parts.uri.path(),
+                header("x-tenantspaceid")
+            ));
+        }
         match parts.uri.path() {
             TOKEN_PATH => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);

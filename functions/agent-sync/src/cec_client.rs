@@ -54,13 +54,19 @@ pub struct CecSettings {
     pub token_expire_seconds: u32,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// `X-TenantSpaceID` on every call, for CEC deployments that scope APIs by tenant space.
+    pub tenant_space_id: Option<String>,
 }
+
+/// Longest tenant space ID accepted.
+pub const MAX_TENANT_SPACE_ID_CHARS: usize = 64;
 
 pub struct CecClient {
     client: UpstreamClient,
     token_url: Uri,
     agents_url: Uri,
     app_key: HeaderValue,
+    tenant_space_id: Option<HeaderValue>,
     token_body: Bytes,
     token_expire_seconds: u32,
     /// (token, epoch seconds after which it is not used)
@@ -94,6 +100,21 @@ impl CecClient {
             reason: "holds characters a header cannot".into(),
         })?;
         app_key.set_sensitive(true);
+        let tenant_space_id = s
+            .tenant_space_id
+            .map(|t| {
+                let ok =
+                    t.len() <= MAX_TENANT_SPACE_ID_CHARS && t.bytes().all(|b| b.is_ascii_graphic());
+                ok.then(|| HeaderValue::from_str(&t).ok())
+                    .flatten()
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: "CEC_TENANT_SPACE_ID",
+                        reason: format!(
+                            "at most {MAX_TENANT_SPACE_ID_CHARS} visible ASCII characters"
+                        ),
+                    })
+            })
+            .transpose()?;
         let token_body = serde_json::to_vec(&TokenRequest {
             app_key: s.app_key,
             app_secret: s.app_secret,
@@ -113,10 +134,17 @@ impl CecClient {
             token_url,
             agents_url,
             app_key,
+            tenant_space_id,
             token_body: Bytes::from(token_body),
             token_expire_seconds: s.token_expire_seconds,
             token: Mutex::new(None),
         })
+    }
+
+    fn add_tenant(&self, headers: &mut HeaderMap) {
+        if let Some(t) = &self.tenant_space_id {
+            headers.insert(HeaderName::from_static("x-tenantspaceid"), t.clone());
+        }
     }
 
     fn cached_token(&self, now: i64) -> Option<String> {
@@ -141,6 +169,7 @@ impl CecClient {
             HeaderName::from_static("x-token-expire"),
             HeaderValue::from(self.token_expire_seconds),
         );
+        self.add_tenant(&mut headers);
         let answer = self
             .client
             .send(
@@ -187,6 +216,7 @@ impl CecClient {
             };
             let mut headers = HeaderMap::new();
             headers.insert(HeaderName::from_static("x-app-key"), self.app_key.clone());
+            self.add_tenant(&mut headers);
             let mut bearer = HeaderValue::from_str(&format!("Bearer {token}"))
                 .map_err(|_| failed("the CEC's token cannot be sent in a header"))?;
             bearer.set_sensitive(true);

@@ -78,5 +78,6 @@ pub fn cec_from_env(secrets: CecSecrets) -> Result<CecClient, ConfigError> {
             50..=30_000,
         )?),
         timeout: Duration::from_millis(config::number("CEC_TIMEOUT_MS", 10_000, 50..=60_000)?),
+        tenant_space_id: config::optional("CEC_TENANT_SPACE_ID"),
     })
 }

@@ -42,6 +42,7 @@ async fn a_linked_agent_gets_its_softphone_details_live() {
             token_expire_seconds: 3600,
             connect_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
+            tenant_space_id: None,
         })
         .unwrap(),
     );
@@ -77,4 +78,34 @@ async fn a_linked_agent_gets_its_softphone_details_live() {
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
     );
+}
+
+#[tokio::test]
+async fn the_tenant_space_id_goes_on_every_call_when_configured() {
+    let cec = FakeCec::start().await;
+    cec.require_tenant("tenant-42");
+    let settings = |tenant: Option<&str>| CecSettings {
+        base_url: cec.base_url.clone(),
+        agent_info_path: fake_cec::AGENTS_PATH.into(),
+        app_key: fake_cec::APP_KEY.into(),
+        app_secret: fake_cec::APP_SECRET.into(),
+        token_expire_seconds: 3600,
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        tenant_space_id: tenant.map(str::to_string),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let clock = ManualClock::at(1_790_000_000);
+    let with = CecClient::new(settings(Some("tenant-42"))).unwrap();
+    sync(&*store, &with, &clock).await.unwrap();
+    cec.assert_no_violations();
+    assert_eq!((cec.token_requests(), cec.agent_requests()), (1, 1));
+    // A deployment that requires it refuses calls without it (the fake records a violation).
+    let without = CecClient::new(settings(None)).unwrap();
+    assert!(sync(&*store, &without, &clock).await.is_err());
+    // Values a header cannot carry are refused at init.
+    for bad in ["has space", "多租户", &"t".repeat(65)] {
+        assert!(CecClient::new(settings(Some(bad))).is_err(), "{bad}");
+    }
 }

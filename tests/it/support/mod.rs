@@ -428,6 +428,7 @@ pub fn cec_client(base_url: &str) -> agent_sync::cec_client::CecClient {
         token_expire_seconds: 3600,
         connect_timeout: std::time::Duration::from_secs(2),
         timeout: std::time::Duration::from_secs(5),
+        tenant_space_id: None,
     })
     .unwrap()
 }
