@@ -30,22 +30,24 @@ fn answer(resp: lambda_http::Response<Body>) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(&text).unwrap())
 }
 
+/// A client of the fake CEC, with `tenant` as its tenant space ID.
+fn settings(cec: &FakeCec, tenant: Option<&str>) -> CecSettings {
+    CecSettings {
+        base_url: cec.base_url.clone(),
+        agent_info_path: fake_cec::AGENTS_PATH.into(),
+        app_key: fake_cec::APP_KEY.into(),
+        app_secret: fake_cec::APP_SECRET.into(),
+        token_expire_seconds: 3600,
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        tenant_space_id: tenant.map(str::to_string),
+    }
+}
+
 #[tokio::test]
 async fn a_linked_agent_gets_its_softphone_details_live() {
     let cec = FakeCec::start().await;
-    let client = Arc::new(
-        CecClient::new(CecSettings {
-            base_url: cec.base_url.clone(),
-            agent_info_path: fake_cec::AGENTS_PATH.into(),
-            app_key: fake_cec::APP_KEY.into(),
-            app_secret: fake_cec::APP_SECRET.into(),
-            token_expire_seconds: 3600,
-            connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(5),
-            tenant_space_id: None,
-        })
-        .unwrap(),
-    );
+    let client = Arc::new(CecClient::new(settings(&cec, None)).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = Arc::new(ManualClock::at(1_790_000_000));
@@ -84,16 +86,7 @@ async fn a_linked_agent_gets_its_softphone_details_live() {
 async fn the_tenant_space_id_goes_on_every_call_when_configured() {
     let cec = FakeCec::start().await;
     cec.require_tenant("tenant-42");
-    let settings = |tenant: Option<&str>| CecSettings {
-        base_url: cec.base_url.clone(),
-        agent_info_path: fake_cec::AGENTS_PATH.into(),
-        app_key: fake_cec::APP_KEY.into(),
-        app_secret: fake_cec::APP_SECRET.into(),
-        token_expire_seconds: 3600,
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        tenant_space_id: tenant.map(str::to_string),
-    };
+    let settings = |tenant| settings(&cec, tenant);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = ManualClock::at(1_790_000_000);
