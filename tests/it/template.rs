@@ -202,3 +202,25 @@ fn every_function_has_limits_tracing_and_alarms() {
         "{subscription}"
     );
 }
+
+/// The agent-directory functions can run in the enterprise's VPC (the CEC allowlists the NAT
+/// gateway's address); with the parameters empty (the default) they run outside any VPC.
+#[test]
+fn the_agent_functions_can_be_placed_in_a_vpc() {
+    let t = template();
+    for function in ["AgentSyncFunction", "AgentDirectoryFunction"] {
+        let f = squash(&resource(&t, function));
+        assert!(
+            f.contains("VpcConfig: !If - InAgentVpc - SubnetIds: !Ref AgentVpcSubnetIds SecurityGroupIds: !Ref AgentVpcSecurityGroupIds - !Ref AWS::NoValue"),
+            "{function}: {f}"
+        );
+        assert!(
+            f.contains("CEC_TENANT_SPACE_ID: !Ref CecTenantSpaceId"),
+            "{function}"
+        );
+    }
+    for parameter in ["AgentVpcSubnetIds", "AgentVpcSecurityGroupIds"] {
+        let p = squash(&resource(&t, parameter));
+        assert!(p.contains(r#"Type: CommaDelimitedList Default: """#), "{p}");
+    }
+}
