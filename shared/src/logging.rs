@@ -37,7 +37,8 @@ where
     tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The request's span: `{"span": {"request_id", "api_request_id", "trace_id"}}`.
+        .with_current_span(true)
         .with_span_list(false)
         .with_writer(writer)
 }

@@ -27,6 +27,11 @@ struct Function {
 }
 
 async fn start(binary: &str, env: &[(&str, String)]) -> Function {
+    start_with(binary, env, Stdio::null()).await
+}
+
+/// `start`, with the function's stdout (its log) going to `stdout`.
+async fn start_with(binary: &str, env: &[(&str, String)], stdout: Stdio) -> Function {
     let path = bin_dir().join(binary);
     assert!(
         path.exists(),
@@ -48,7 +53,7 @@ async fn start(binary: &str, env: &[(&str, String)]) -> Function {
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("LOG_LEVEL", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -365,5 +370,58 @@ async fn a_stalled_secrets_manager_fails_init_in_time_naming_the_setting() {
     assert!(
         logged.contains("IDENTITY_PIN_PEPPER_SECRET_ARN"),
         "{logged}"
+    );
+}
+
+/// Every log line of a request carries Lambda's request ID, API Gateway's
+/// `requestContext.requestId` and the X-Ray trace ID, so that a contact center's complaint can
+/// be found in the logs (README "Operating a stage").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_line_of_a_request_carries_its_ids() {
+    let endpoint = support::dynamodb_endpoint();
+    let (binary, mut env, path) = binaries(&endpoint).await.remove(0);
+    assert_eq!(binary, "number-mapping");
+    env.push(("LOG_LEVEL", "info".into()));
+    let f = start_with(binary, &env, Stdio::piped()).await;
+    let body = json!({"Numbers": ["13988888888"], "Mode": "PhoneToUID"}).to_string();
+    let mut event = v2(path, json!(body));
+    event["requestContext"]["requestId"] = json!("api-req-42");
+    assert_eq!(http_answer(&f.invoke(&event).await).0, 200);
+    // A requestId of another type is ignored, not fatal.
+    event["requestContext"]["requestId"] = json!(42);
+    assert_eq!(http_answer(&f.invoke(&event).await).0, 200);
+
+    let Function {
+        api: _api,
+        mut child,
+    } = f;
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &Value| l["message"] == "request")
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    for (line, api_id) in lines.iter().zip(["api-req-42", ""]) {
+        let span = &line["span"];
+        assert!(
+            span["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+        assert_eq!(span["api_request_id"], api_id, "{line}");
+        assert_eq!(
+            span["trace_id"], "Root=1-00000000-000000000000000000000000",
+            "{line}"
+        );
+    }
+    assert_ne!(
+        lines[0]["span"]["request_id"],
+        lines[1]["span"]["request_id"]
     );
 }

@@ -17,6 +17,7 @@ use base64::Engine;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::config::ConfigError;
 use crate::web::http::BodyDefect;
@@ -49,6 +50,14 @@ where
         }
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| {
+        // Every line logged for this invocation carries the IDs a complaint can be traced by:
+        // Lambda's request ID, API Gateway's `requestContext.requestId`, the X-Ray trace ID.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %event.context.request_id,
+            api_request_id = event.payload.api_request_id().unwrap_or(""),
+            trace_id = event.context.xray_trace_id.as_deref().unwrap_or(""),
+        );
         let request = event.payload.into_request();
         let svc = svc.clone();
         let response = request.map(|req| handler(svc, req));
@@ -61,6 +70,7 @@ where
                 }
             }
         }
+        .instrument(span)
     }))
     .await
 }
@@ -93,12 +103,22 @@ struct RequestContext {
     http: Option<HttpContext>,
     #[serde(rename = "httpMethod")]
     http_method: Option<String>,
+    /// API Gateway's ID of the request (a value of another type is ignored, never fatal).
+    #[serde(rename = "requestId")]
+    request_id: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct HttpContext {
     method: Option<String>,
+}
+
+impl HttpEvent {
+    /// API Gateway's `requestContext.requestId`, when the event has one.
+    pub fn api_request_id(&self) -> Option<&str> {
+        self.request_context.as_ref()?.request_id.as_ref()?.as_str()
+    }
 }
 
 /// An event with nothing of an HTTP request in it (a schedule, an S3 notification, `{}`).
