@@ -366,96 +366,101 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
             };
             let version = cc_shared::number_keys::add_key_version(place).await?;
             println!(
-                "key version {version} added and made current: processes started from now seal \
-                 new numbers with it (restart the gateway; in AWS, new function instances); \
-                 then run `cc-callbacks numbers rekey`"
+                "key version {version} added and made current: running functions and gateways \
+                 seal new numbers with it within NUMBER_KEYRING_REFRESH_SECONDS (5 minutes by \
+                 default); then run `cc-callbacks numbers rekey`"
             );
             Ok(())
         }
-        command => {
-            let stores = Stores::open(data_dir, None).await?;
-            let keys = stores.keys().await?;
-            match command {
-                NumbersCommand::Import { file, prefix } => {
-                    let phones = cc_shared::config::phone_normalizer()?;
-                    let r =
-                        numbers::import(stores.admin(), &keys, &phones, &file, prefix.as_deref())
-                            .await?;
-                    println!(
-                        "{} rows: {} written, {} already there, {} rejected ({})",
-                        r.rows,
-                        r.written,
-                        r.unchanged,
-                        r.rejected.len(),
-                        stores.describe()
-                    );
-                    for (line, reason) in &r.rejected {
-                        println!("  line {line}: {reason}");
-                    }
-                    if r.rejected.is_empty() {
-                        Ok(())
-                    } else {
-                        Err("some rows were rejected (the others were imported)".into())
-                    }
-                }
-                NumbersCommand::Export { out, format, force } => {
-                    let n = numbers::export(stores.admin(), &keys, &out, format, force).await?;
-                    println!("exported {n} mappings to {}", out.display());
-                    Ok(())
-                }
-                NumbersCommand::Forget {
-                    numbers: given,
-                    uids,
-                    file,
-                } => {
-                    let mut targets: Vec<numbers::Target> =
-                        given.into_iter().map(numbers::Target::Number).collect();
-                    targets.extend(uids.into_iter().map(numbers::Target::Uid));
-                    if let Some(file) = file {
-                        targets.extend(numbers::targets_from_file(&file)?);
-                    }
-                    if targets.is_empty() {
-                        return Err("give numbers, --uid IDs or --file".into());
-                    }
-                    let phones = cc_shared::config::phone_normalizer()?;
-                    let pepper = stores.pepper().await?;
-                    let r = numbers::forget(
-                        stores.admin(),
-                        &*stores.mapping(),
-                        &keys,
-                        &pepper,
-                        &phones,
-                        &targets,
-                    )
-                    .await?;
-                    println!(
-                        "forgot {} customers: {} mappings, {} PINs, {} verification records; \
-                         {} IDs unknown ({})",
-                        r.customers,
-                        r.mappings,
-                        r.pins,
-                        r.records,
-                        r.unknown_ids,
-                        stores.describe()
-                    );
-                    Ok(())
-                }
-                NumbersCommand::Rekey => {
-                    let r = numbers::rekey(stores.admin(), &keys).await?;
-                    println!(
-                        "{} mappings scanned: {} re-encrypted, {} changed meanwhile and left \
-                         as they are ({})",
-                        r.scanned,
-                        r.resealed,
-                        r.raced,
-                        stores.describe()
-                    );
-                    Ok(())
-                }
-                NumbersCommand::Migrate | NumbersCommand::AddKey => Ok(()),
+        NumbersCommand::Import { file, prefix } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let phones = cc_shared::config::phone_normalizer()?;
+            let r =
+                numbers::import(stores.admin(), &keys, &phones, &file, prefix.as_deref()).await?;
+            println!(
+                "{} rows: {} written, {} already there, {} rejected ({})",
+                r.rows,
+                r.written,
+                r.unchanged,
+                r.rejected.len(),
+                stores.describe()
+            );
+            for (line, reason) in &r.rejected {
+                println!("  line {line}: {reason}");
+            }
+            if r.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err("some rows were rejected (the others were imported)".into())
             }
         }
+        NumbersCommand::Export { out, format, force } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let n = numbers::export(stores.admin(), &keys, &out, format, force).await?;
+            println!("exported {n} mappings to {}", out.display());
+            Ok(())
+        }
+        NumbersCommand::Forget {
+            numbers: given,
+            uids,
+            file,
+        } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let mut targets: Vec<numbers::Target> =
+                given.into_iter().map(numbers::Target::Number).collect();
+            targets.extend(uids.into_iter().map(numbers::Target::Uid));
+            if let Some(file) = file {
+                targets.extend(numbers::targets_from_file(&file)?);
+            }
+            if targets.is_empty() {
+                return Err("give numbers, --uid IDs or --file".into());
+            }
+            let phones = cc_shared::config::phone_normalizer()?;
+            let pepper = stores.pepper().await?;
+            let r = numbers::forget(
+                stores.admin(),
+                &*stores.mapping(),
+                &keys,
+                &pepper,
+                &phones,
+                &targets,
+            )
+            .await?;
+            println!(
+                "forgot {} customers: {} mappings, {} PINs, {} verification records; \
+                 {} IDs unknown ({})",
+                r.customers,
+                r.mappings,
+                r.pins,
+                r.records,
+                r.unknown_ids,
+                stores.describe()
+            );
+            Ok(())
+        }
+        NumbersCommand::Rekey => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let r = numbers::rekey(stores.admin(), &keys).await?;
+            println!(
+                "{} mappings scanned: {} re-encrypted, {} changed meanwhile and left \
+                 as they are ({})",
+                r.scanned,
+                r.resealed,
+                r.raced,
+                stores.describe()
+            );
+            Ok(())
+        }
     }
+}
+
+/// The store of `data_dir` (or `TABLE_NAME`) and the number keys, as number mapping reads them.
+async fn open_with_keys(
+    data_dir: &std::path::Path,
+) -> Result<(Stores, cc_shared::domain::protect::NumberProtection), numbers::Failure> {
+    let stores = Stores::open(data_dir, None).await?;
+    let keys = stores.keys().await?;
+    Ok((stores, keys))
 }
 
 /// `numbers migrate`: the embedded store is converted without being opened (this release
@@ -476,8 +481,7 @@ async fn migrate(data_dir: &std::path::Path) -> CliResult {
                 .await??
         }
         StoreLocation::DynamoDb { .. } => {
-            let stores = Stores::open(data_dir, None).await?;
-            let keys = stores.keys().await?;
+            let (stores, keys) = open_with_keys(data_dir).await?;
             let dynamo = stores.dynamo().ok_or("not a DynamoDB store")?;
             let bar = numbers::progress(None, "converting items");
             let report = dynamo.migrate_legacy(&keys, &|| bar.inc(1)).await?;

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -579,11 +578,10 @@ pub async fn rekey(
     let (tx, mut rx) = tokio::sync::mpsc::channel(EXPORT_BUFFER);
     scan_all(admin.clone(), tx);
     let bar = progress(None, "re-encrypting");
-    let scanned = AtomicU64::new(0);
     let mut report = RekeyReport::default();
     while let Some(page) = rx.recv().await {
         let page = page?;
-        scanned.fetch_add(page.len() as u64, Ordering::Relaxed);
+        report.scanned += page.len() as u64;
         let mut todo = Vec::new();
         for m in page {
             if m.sealed.version() == Some(current) {
@@ -600,9 +598,8 @@ pub async fn rekey(
             report.resealed += replaced;
             report.raced += chunk.len() as u64 - replaced;
         }
-        bar.set_position(scanned.load(Ordering::Relaxed));
+        bar.set_position(report.scanned);
     }
     bar.finish_and_clear();
-    report.scanned = scanned.load(Ordering::Relaxed);
     Ok(report)
 }

@@ -136,3 +136,68 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
         Err(e) => Err(e),
     }
 }
+
+/// Whether the store this process uses is a local one (the embedded store, or DynamoDB at a
+/// loopback endpoint: DynamoDB Local), for which keys may be generated on first use. Against
+/// a table in AWS, a generated key would be a different key from the stack's: every number
+/// looked up or imported with it would be a new customer.
+pub fn store_is_local() -> bool {
+    if optional("TABLE_NAME").is_none() {
+        return true;
+    }
+    let endpoint = optional("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|| optional("AWS_ENDPOINT_URL"))
+        .unwrap_or_default();
+    let authority = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A local secret file's text (a key, the PIN pepper), generating it with `generate` when
+/// there is none yet (mode 0600; the first process to create it wins, the others read its
+/// value), and only for a local store: otherwise the error names `arn_var`, the secret to set.
+pub fn local_secret_file(
+    path: &std::path::Path,
+    name: &'static str,
+    arn_var: &'static str,
+    generate: impl FnOnce() -> Result<String, ConfigError>,
+) -> Result<String, ConfigError> {
+    let at = |e: &dyn std::fmt::Display| invalid(name, format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !store_is_local() => Err(invalid(
+            arn_var,
+            "not set, and the table is not a local one: set it to the stage's secret (see the \
+             stack's outputs); secrets are only generated for a local store",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
+            }
+            write_private(path, &generate()?).map_err(|e| at(&e))?;
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| at(&e))
+        }
+        Err(e) => Err(at(&e)),
+    }
+}
+
+fn invalid(name: &'static str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
+}

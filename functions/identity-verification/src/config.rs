@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cc_shared::config::{self, write_private, ConfigError};
+use cc_shared::config::{self, ConfigError};
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::phone::PhoneNormalizer;
 use cc_shared::domain::protect::IndexKey;
@@ -137,36 +137,16 @@ pub fn local_pepper(data_dir: Option<&Path>) -> Result<Pepper, ConfigError> {
 }
 
 fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
-    let path = dir.join(PEPPER_FILE);
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: PEPPER_VAR,
-        reason: format!("{}: {reason}", path.display()),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => pepper_from(PEPPER_VAR, text.trim().to_string()),
-        // A pepper of its own against a table in AWS would make every PIN a wrong one.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                && !cc_shared::number_keys::store_is_local() =>
-        {
-            Err(ConfigError::Invalid {
-                name: PEPPER_ARN_VAR,
-                reason: "not set, and the table is not a local one: set it to the stage's \
-                         secret (the stack's output PinPepperSecretArn)"
-                    .into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| invalid(e.to_string()))?;
-            let pepper = Pepper::generate().map_err(|e| invalid(e.to_string()))?;
-            let text = hex::encode(pepper.as_bytes());
-            write_private(&path, &text).map_err(|e| invalid(e.to_string()))?;
-            // Another process may have won the race to create it: use whatever is there.
-            let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
-            pepper_from(PEPPER_VAR, text.trim().to_string())
-        }
-        Err(e) => Err(invalid(e.to_string())),
-    }
+    let text =
+        config::local_secret_file(&dir.join(PEPPER_FILE), PEPPER_VAR, PEPPER_ARN_VAR, || {
+            Pepper::generate()
+                .map(|p| hex::encode(p.as_bytes()))
+                .map_err(|e| ConfigError::Invalid {
+                    name: PEPPER_VAR,
+                    reason: e.to_string(),
+                })
+        })?;
+    pepper_from(PEPPER_VAR, text)
 }
 
 #[cfg(test)]

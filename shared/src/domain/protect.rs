@@ -40,6 +40,8 @@ pub enum KeyError {
     NoCurrent(u32),
     #[error("the index key and an encryption key are the same text")]
     SameAsIndex,
+    #[error("no keyring is loaded here (the index key only)")]
+    NoKeyring,
     #[error("the operating system's random source failed: {0}")]
     Random(String),
 }
@@ -51,6 +53,8 @@ pub enum OpenError {
     UnknownVersion(u32),
     #[error("sealed number is malformed")]
     Malformed,
+    #[error("no keyring is loaded here (the index key only)")]
+    NoKeyring,
     #[error("sealed number does not authenticate (wrong key, or copied onto another ID)")]
     Forged,
 }
@@ -332,18 +336,18 @@ impl NumberProtection {
         self.index.index(phone)
     }
 
-    fn keyring(&self) -> Result<&Keyring, OpenError> {
-        self.keyring.as_deref().ok_or(OpenError::UnknownVersion(0))
-    }
-
     pub fn seal(&self, uid: &Uid, phone: &PhoneKey) -> Result<SealedNumber, KeyError> {
-        self.keyring()
-            .map_err(|_| KeyError::NoCurrent(0))?
+        self.keyring
+            .as_deref()
+            .ok_or(KeyError::NoKeyring)?
             .seal(uid, phone)
     }
 
     pub fn open(&self, uid: &Uid, sealed: &SealedNumber) -> Result<PhoneKey, OpenError> {
-        self.keyring()?.open(uid, sealed)
+        self.keyring
+            .as_deref()
+            .ok_or(OpenError::NoKeyring)?
+            .open(uid, sealed)
     }
 
     /// The index key and keyring of these texts.

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use super::identity::{pin_key, RECORD_NUMBER_PREFIX};
 use super::mapping::{
     mapping_items, number_pk, parse_uid_item, put_new, uid_pk, MAPPINGS_PER_TRANSACTION, UID_PREFIX,
 };
-use super::{backoff, classify, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK};
+use super::{
+    backoff, classify, delete_action, failed, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK,
+};
 use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::uid::Uid;
 use crate::store::{Forgotten, ImportOutcome, NumbersAdmin, ScanPage, StoreError, StoredMapping};
@@ -24,10 +24,6 @@ const SCAN_PAGE: i32 = 500;
 const SCAN_SEGMENTS: usize = 4;
 /// Conditional updates in flight at once during a reseal.
 const RESEALS_AT_ONCE: usize = 16;
-
-fn failed(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(e.to_string())
-}
 
 /// A scan position as text: the last evaluated key's `pk` and `sk`.
 pub(super) fn encode_start(key: Option<HashMap<String, AttributeValue>>) -> Option<String> {
@@ -47,18 +43,6 @@ pub(super) fn decode_start(
         (PK.to_string(), AttributeValue::S(pk)),
         (SK.to_string(), AttributeValue::S(sk)),
     ])))
-}
-
-fn delete(
-    table: &str,
-    key: HashMap<String, AttributeValue>,
-) -> Result<TransactWriteItem, StoreError> {
-    let delete = Delete::builder()
-        .table_name(table)
-        .set_key(Some(key))
-        .build()
-        .map_err(failed)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 impl DynamoStore {
@@ -139,13 +123,13 @@ impl DynamoStore {
         uids.sort();
         uids.dedup();
         if mapping {
-            actions.push(delete(&self.table, Self::key(number_pk(index)))?);
+            actions.push(delete_action(&self.table, Self::key(number_pk(index)))?);
             for pk in uids {
-                actions.push(delete(&self.table, Self::key(pk))?);
+                actions.push(delete_action(&self.table, Self::key(pk))?);
             }
         }
         if pin {
-            actions.push(delete(&self.table, pin_key(index))?);
+            actions.push(delete_action(&self.table, pin_key(index))?);
         }
         if !actions.is_empty() {
             self.client

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::mapping::number_pk;
-use super::{classify, classify_service, number_attr, string_attr, DynamoStore};
+use super::{classify, classify_service, failed, number_attr, string_attr, DynamoStore};
 use super::{MAP_SK, PK, SK};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::NumberIndex;
@@ -57,10 +57,6 @@ fn or_dash(v: &str) -> &str {
     } else {
         v
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(e.to_string())
 }
 
 /// The guarded update of a PIN's counters (also used inside a transaction).

@@ -7,13 +7,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::admin::{decode_start, encode_start};
 use super::identity::pin_key;
 use super::mapping::{mapping_items, uid_pk};
-use super::{classify, number_attr, string_attr, DynamoStore, PK, SK};
+use super::{classify, delete_action, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::phone::PhoneKey;
 use crate::domain::protect::NumberProtection;
 use crate::domain::uid::Uid;
@@ -30,32 +29,12 @@ enum Side {
     Uid,
 }
 
-fn failed(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(e.to_string())
-}
-
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
 fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
-}
-
-fn delete(
-    table: &str,
-    key: HashMap<String, AttributeValue>,
-) -> Result<TransactWriteItem, StoreError> {
-    let d = Delete::builder().table_name(table).set_key(Some(key));
-    Ok(TransactWriteItem::builder()
-        .delete(d.build().map_err(failed)?)
-        .build())
-}
-
-fn cancelled_by_check(e: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
-    matches!(e, SdkError::ServiceError(ctx) if matches!(ctx.err(),
-        TransactWriteItemsError::TransactionCanceledException(c)
-            if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))))
 }
 
 impl DynamoStore {
@@ -248,27 +227,29 @@ impl DynamoStore {
             .expression_attribute_names("#pk", PK)
             .build()
             .map_err(failed)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(delete(&self.table, old_key.clone())?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Enrolled again under this release meanwhile: the new enrolment stands.
-            Err(e) if cancelled_by_check(&e) => {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(old_key))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                Ok(())
-            }
-            Err(e) => Err(classify(e)),
+        let actions = vec![
+            TransactWriteItem::builder().put(put).build(),
+            delete_action(&self.table, old_key.clone())?,
+        ];
+        let Some(reasons) = self.transact(actions).await? else {
+            return Ok(());
+        };
+        if !reasons
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        {
+            return Err(StoreError::Unavailable(
+                "a conversion transaction was cancelled; run the migration again".into(),
+            ));
         }
+        // Enrolled again under this release meanwhile: the new enrolment stands.
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(old_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

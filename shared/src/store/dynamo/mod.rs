@@ -298,6 +298,23 @@ impl DynamoStore {
     }
 }
 
+pub(super) fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+/// A delete of the item at `key`, as a transaction action.
+pub(super) fn delete_action(
+    table: &str,
+    key: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, StoreError> {
+    let delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .build()
+        .map_err(failed)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
 fn number_attr<T: std::str::FromStr>(
     item: &HashMap<String, AttributeValue>,
     name: &str,
