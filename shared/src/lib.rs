@@ -8,7 +8,7 @@
 //!   web           ApiError, BasicAuth, request body and responses, store budget, Lambda runner
 //!   store         the store traits and StoreError; dynamo/ and embedded/ backends
 //!   aws           AWS SDK configuration and its bounds, Secrets Manager reads
-//!   config        settings read once at start-up; logging
+//!   config        settings read once at start-up; logging; metrics (EMF)
 //!   domain        pure types and rules: numbers, number protection, IDs, clock, PINs,
 //!                 records, agents, audit
 //! ```
@@ -20,6 +20,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod logging;
+pub mod metrics;
 pub mod number_keys;
 pub mod resources;
 pub mod store;

@@ -149,7 +149,7 @@ where
     H: Fn(Arc<S>, lambda_http::Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    let svc = match Resources::lambda() {
+    let svc = match crate::metrics::install(function).and_then(|()| Resources::lambda()) {
         Ok(res) => init(&res).await,
         Err(e) => Err(e),
     };

@@ -68,6 +68,16 @@ impl Function {
         self.api.invoke(bytes.into()).await.unwrap().1
     }
 
+    /// Stops the function and returns what it wrote on stdout (when started with it piped).
+    async fn stop(self) -> Vec<u8> {
+        let Function {
+            api: _api,
+            mut child,
+        } = self;
+        child.start_kill().unwrap();
+        child.wait_with_output().await.unwrap().stdout
+    }
+
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -391,23 +401,13 @@ async fn every_log_line_of_a_request_carries_its_ids() {
     event["requestContext"]["requestId"] = json!(42);
     assert_eq!(http_answer(&f.invoke(&event).await).0, 200);
 
-    let Function {
-        api: _api,
-        mut child,
-    } = f;
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+    let stdout = f.stop().await;
+    let lines: Vec<Value> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|l: &Value| l["message"] == "request")
         .collect();
-    assert_eq!(
-        lines.len(),
-        2,
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert_eq!(lines.len(), 2, "{}", String::from_utf8_lossy(&stdout));
     for (line, api_id) in lines.iter().zip(["api-req-42", ""]) {
         let span = &line["span"];
         assert!(
@@ -424,4 +424,162 @@ async fn every_log_line_of_a_request_carries_its_ids() {
         lines[0]["span"]["request_id"],
         lines[1]["span"]["request_id"]
     );
+}
+
+/// The EMF documents among a function's stdout lines (the rest are its JSON log).
+fn emf_documents(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect()
+}
+
+/// Checks one EMF document against the specification's shape and our vocabulary: namespace
+/// `cc-callbacks`, one dimension set `[Function, Stage]`, every metric declared with its unit
+/// in `cc_shared::metrics::UNITS` and given a number (or a list of numbers), and nothing else
+/// in the document (so no number, ID, token or account can ride along as a property).
+fn assert_valid_emf(doc: &Value, function: &str, stage: &str) {
+    let aws = &doc["_aws"];
+    assert!(
+        aws["Timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000),
+        "{doc}"
+    );
+    let directives = aws["CloudWatchMetrics"]
+        .as_array()
+        .expect("CloudWatchMetrics");
+    assert_eq!(directives.len(), 1, "{doc}");
+    let directive = &directives[0];
+    assert_eq!(directive["Namespace"], "cc-callbacks", "{doc}");
+    assert_eq!(
+        directive["Dimensions"],
+        json!([["Function", "Stage"]]),
+        "{doc}"
+    );
+    assert_eq!(doc["Function"], function, "{doc}");
+    assert_eq!(doc["Stage"], stage, "{doc}");
+    let metrics = directive["Metrics"].as_array().expect("Metrics");
+    assert!(!metrics.is_empty(), "{doc}");
+    let mut allowed: Vec<&str> = vec!["_aws", "Function", "Stage"];
+    for m in metrics {
+        let name = m["Name"].as_str().expect("Name");
+        let (_, unit) = cc_shared::metrics::UNITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} is not a declared metric: {doc}"));
+        let unit = match unit {
+            metrics::Unit::Count => "Count",
+            metrics::Unit::Milliseconds => "Milliseconds",
+            other => panic!("unexpected unit {other:?}"),
+        };
+        assert_eq!(m["Unit"], unit, "{name}: {doc}");
+        let value = &doc[name];
+        let numbers = match value {
+            Value::Array(values) => values.iter().all(Value::is_number) && !values.is_empty(),
+            other => other.is_number(),
+        };
+        assert!(numbers, "{name} has no numeric value: {doc}");
+        allowed.push(name);
+    }
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    for key in keys {
+        assert!(
+            allowed.contains(&key.as_str()),
+            "unexpected member {key}: {doc}"
+        );
+    }
+}
+
+/// The sum of metric `name` over `docs` (a list of values counts its length).
+fn total(docs: &[Value], name: &str) -> f64 {
+    docs.iter()
+        .map(|d| match &d[name] {
+            Value::Array(values) => values.len() as f64,
+            v => v.as_f64().unwrap_or(0.0),
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_write_valid_emf_metrics_and_nothing_private() {
+    let endpoint = support::dynamodb_endpoint();
+    let all = binaries(&endpoint).await;
+    for (binary, mut env, path) in all.into_iter().take(2) {
+        env.push(("STAGE", "test".into()));
+        let secrets: Vec<String> = env
+            .iter()
+            .filter(|(k, _)| k.contains("KEY") || k.contains("PEPPER") || k.contains("CRED"))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let f = start_with(binary, &env, Stdio::piped()).await;
+        let number = "13900001111";
+        let body = match binary {
+            "number-mapping" => json!({"Numbers": [number], "Mode": "PhoneToUID"}),
+            _ => json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "1001",
+                        "verifyCode": "123456", "verifyTypeCode": "PIN_CHECK"}}),
+        };
+        let ok = v2(path, json!(body.to_string()));
+        let answer = http_answer(&f.invoke(&ok).await);
+        assert_eq!(answer.0, 200, "{binary}: {answer:?}");
+        let uid = answer.1["Results"][0]["Value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let mut unauthorized = ok.clone();
+        unauthorized["headers"]["authorization"] = json!("Basic ZGV2Ondyb25n");
+        f.invoke(&unauthorized).await;
+        f.invoke(&v2(path, json!("{not json"))).await;
+        // A second request after the first: the cold start is not counted again.
+        f.invoke(&ok).await;
+
+        let stdout = f.stop().await;
+        let text = String::from_utf8_lossy(&stdout).to_string();
+        let docs = emf_documents(&stdout);
+        assert!(
+            docs.len() >= 4,
+            "{binary}: one flush per invocation expected:\n{text}"
+        );
+        for doc in &docs {
+            assert_valid_emf(doc, binary, "test");
+            let line = doc.to_string();
+            for forbidden in [number, "8613900001111", &uid]
+                .into_iter()
+                .chain(secrets.iter().map(String::as_str))
+            {
+                assert!(
+                    forbidden.is_empty() || !line.contains(forbidden),
+                    "{binary}: an EMF line holds a number, ID or secret: {line}"
+                );
+            }
+        }
+        use cc_shared::metrics::name;
+        assert_eq!(total(&docs, name::COLD_START), 1.0, "{binary}:\n{text}");
+        assert_eq!(
+            total(&docs, name::REQUESTS_AUTH_FAILURE),
+            1.0,
+            "{binary}:\n{text}"
+        );
+        assert_eq!(
+            total(&docs, name::LATENCY_AUTH_FAILURE),
+            1.0,
+            "{binary}:\n{text}"
+        );
+        match binary {
+            "number-mapping" => {
+                assert_eq!(total(&docs, name::REQUESTS_OK), 2.0, "{text}");
+                assert_eq!(total(&docs, name::REQUESTS_CLIENT_ERROR), 1.0, "{text}");
+                assert_eq!(total(&docs, name::NUMBERS_LOOKED_UP), 2.0, "{text}");
+                assert_eq!(total(&docs, name::IDS_CREATED), 1.0, "{text}");
+            }
+            _ => {
+                // Huawei's flow gets its answers with status 200; an unknown customer is an
+                // answered request, the malformed one a client error.
+                assert_eq!(total(&docs, name::REQUESTS_OK), 2.0, "{text}");
+                assert_eq!(total(&docs, name::VERIFY_UNKNOWN_CUSTOMER), 2.0, "{text}");
+                assert_eq!(total(&docs, name::VERIFY_BAD_REQUEST), 2.0, "{text}");
+            }
+        }
+    }
 }

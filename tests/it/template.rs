@@ -224,3 +224,84 @@ fn the_agent_functions_can_be_placed_in_a_vpc() {
         assert!(p.contains(r#"Type: CommaDelimitedList Default: """#), "{p}");
     }
 }
+
+/// The alarms and the dashboard built on the functions' own metrics name metrics the code
+/// emits (`cc_shared::metrics::UNITS`), under the `Function` dimension values the functions
+/// use, and the stage's dashboard shows lockouts, the cache hit rate and the sync counts.
+#[test]
+fn alarms_and_dashboard_use_the_metrics_the_functions_emit() {
+    use cc_shared::metrics::{name, NAMESPACE, UNITS};
+    let t = template();
+    let declared = |metric: &str| UNITS.iter().any(|(n, _)| *n == metric);
+    let functions = [
+        number_mapping::FUNCTION,
+        identity_verification::FUNCTION,
+        token_exchange::FUNCTION,
+        agent_sync::FUNCTION,
+    ];
+    for (alarm, metrics) in [
+        ("AuthFailureBurstAlarm", vec![name::REQUESTS_AUTH_FAILURE]),
+        ("LockoutBurstAlarm", vec![name::LOCKOUTS_STARTED]),
+        (
+            "TokenUpstreamFailureRateAlarm",
+            vec![
+                name::UPSTREAM_EXCHANGES,
+                name::UPSTREAM_TIMEOUTS,
+                name::UPSTREAM_ERRORS,
+            ],
+        ),
+        ("AgentSyncStaleAlarm", vec![name::SYNC_SUCCEEDED]),
+    ] {
+        let a = squash(&resource(&t, alarm));
+        assert!(a.contains(&format!("Namespace: {NAMESPACE}")), "{a}");
+        assert!(a.contains("AlarmActions: [!Ref AlarmTopic]"), "{a}");
+        for m in metrics {
+            assert!(a.contains(&format!("MetricName: {m}")), "{alarm} lacks {m}");
+        }
+        // Every metric and Function value it names exists.
+        for word in a.split(' ').collect::<Vec<_>>().windows(2) {
+            if word[0] == "MetricName:" {
+                assert!(declared(word[1]), "{alarm}: {} is never emitted", word[1]);
+            }
+        }
+        for value in a.split("Name: Function Value: ").skip(1) {
+            let f = value.split(' ').next().unwrap();
+            assert!(functions.contains(&f), "{alarm}: no function {f}");
+        }
+    }
+    let stale = squash(&resource(&t, "AgentSyncStaleAlarm"));
+    assert!(stale.contains("TreatMissingData: breaching"), "{stale}");
+
+    let dashboard = resource(&t, "Dashboard");
+    let body = dashboard
+        .split_once("DashboardBody: !Sub |")
+        .expect("a block DashboardBody")
+        .1;
+    let body: serde_json::Value = serde_json::from_str(body).expect("the dashboard is JSON");
+    let mut ours = Vec::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for m in widget["properties"]["metrics"].as_array().unwrap() {
+            if m[0] == NAMESPACE {
+                let metric = m[1].as_str().unwrap();
+                assert!(declared(metric), "dashboard: {metric} is never emitted");
+                assert_eq!(m[2], "Function");
+                assert!(functions.contains(&m[3].as_str().unwrap()), "{m}");
+                ours.push(metric.to_string());
+            }
+        }
+    }
+    for shown in [
+        name::LOCKOUTS_STARTED,
+        name::TOKEN_CACHE_HITS,
+        name::TOKEN_CACHE_MISSES,
+        name::AGENTS_ADDED,
+        name::AGENTS_UPDATED,
+        name::AGENTS_DEACTIVATED,
+        name::SYNC_FAILURES,
+    ] {
+        assert!(
+            ours.iter().any(|m| m == shown),
+            "the dashboard lacks {shown}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use cc_shared::metrics;
 use cc_shared::store::StoreError;
 use cc_shared::web::envelope::{admit, latency_ms};
 use cc_shared::web::error::ApiError;
@@ -23,11 +24,13 @@ pub async fn handle(svc: &AgentDirectory, req: Request) -> Response<Body> {
         Ok(s) => wire::softphone_response(s),
         Err(e) => wire::error_response(e),
     };
+    let latency_ms = latency_ms(started);
+    metrics::request(ApiError::class_of(&result), latency_ms);
     tracing::info!(
         function = FUNCTION,
         caller,
         status = response.status().as_u16(),
-        latency_ms = latency_ms(started),
+        latency_ms,
         work_no = result.as_ref().ok().map(|s| s.work_no.as_str()),
         "request"
     );

@@ -17,10 +17,11 @@ async fn main() -> Result<(), Error> {
     cc_shared::logging::init();
     match config::optional("AGENT_SYNC_ROLE").as_deref() {
         Some("schedule") => {
-            let scheduler = match Resources::lambda() {
-                Ok(res) => init_scheduler(&res).await,
-                Err(e) => Err(e),
-            };
+            let scheduler =
+                match cc_shared::metrics::install(FUNCTION).and_then(|()| Resources::lambda()) {
+                    Ok(res) => init_scheduler(&res).await,
+                    Err(e) => Err(e),
+                };
             let scheduler = match scheduler {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
@@ -32,8 +33,9 @@ async fn main() -> Result<(), Error> {
                 move |_event: LambdaEvent<serde_json::Value>| {
                     let s = scheduler.clone();
                     async move {
-                        let counts = sync(&*s.store, &s.cec, &SystemClock).await?;
-                        Ok::<_, Error>(serde_json::to_value(counts)?)
+                        let result = sync(&*s.store, &s.cec, &SystemClock).await;
+                        cc_shared::metrics::flush();
+                        Ok::<_, Error>(serde_json::to_value(result?)?)
                     }
                 },
             ))

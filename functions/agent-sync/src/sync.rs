@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use cc_shared::domain::agents::{Agent, SyncCounts, SyncState};
 use cc_shared::domain::clock::Clock;
+use cc_shared::metrics::{self, name};
 use cc_shared::store::{AgentStore, StoreError};
 use cc_shared::web::envelope::latency_ms;
 use cc_shared::web::error::ApiError;
@@ -92,6 +93,15 @@ pub async fn sync(
     }
     .await;
     let latency_ms = latency_ms(started);
+    match &result {
+        Ok(c) => {
+            metrics::count(name::SYNC_SUCCEEDED, 1);
+            metrics::count(name::AGENTS_ADDED, c.added as u64);
+            metrics::count(name::AGENTS_UPDATED, c.updated as u64);
+            metrics::count(name::AGENTS_DEACTIVATED, c.deactivated as u64);
+        }
+        Err(_) => metrics::count(name::SYNC_FAILURES, 1),
+    }
     match &result {
         Ok(c) => tracing::info!(
             function = FUNCTION,

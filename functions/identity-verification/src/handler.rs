@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use cc_shared::domain::identity::Reason;
 use cc_shared::domain::phone::PhoneKey;
+use cc_shared::metrics::{self, name};
 use cc_shared::web::envelope::{admit, latency_ms};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
@@ -37,8 +38,14 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
     let started = Instant::now();
     let mut facts = Facts::default();
     let result = process(svc, &req, &mut facts).await;
+    let class = ApiError::class_of(&result);
     let (response, reason) = match &result {
-        Ok(answer) => (wire::answer_response(answer), answer.reason),
+        Ok(answer) => {
+            if answer.started_lockout() {
+                metrics::count(name::LOCKOUTS_STARTED, 1);
+            }
+            (wire::answer_response(answer), answer.reason)
+        }
         Err(err) => {
             if let ApiError::Store(e) = err {
                 tracing::error!(function = FUNCTION, error = %e, "store failure");
@@ -50,11 +57,14 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
             (wire::error_response(err), reason)
         }
     };
+    let latency_ms = latency_ms(started);
+    metrics::request(class, latency_ms);
+    metrics::count(reason_metric(reason), 1);
     tracing::info!(
         function = FUNCTION,
         caller = facts.caller,
         status = response.status().as_u16(),
-        latency_ms = latency_ms(started),
+        latency_ms,
         agent = facts.agent,
         verify_type_code = facts.verify_type_code,
         customer = facts.phone.as_ref().map(PhoneKey::masked),
@@ -63,6 +73,19 @@ pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> 
         "request"
     );
     response
+}
+
+/// The metric counting answers given for `reason`.
+fn reason_metric(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Ok => name::VERIFY_OK,
+        Reason::WrongPin => name::VERIFY_WRONG_PIN,
+        Reason::Locked => name::VERIFY_LOCKED,
+        Reason::UnknownCustomer => name::VERIFY_UNKNOWN_CUSTOMER,
+        Reason::UnknownAgent => name::VERIFY_UNKNOWN_AGENT,
+        Reason::BadRequest => name::VERIFY_BAD_REQUEST,
+        Reason::Unavailable => name::VERIFY_UNAVAILABLE,
+    }
 }
 
 async fn process(

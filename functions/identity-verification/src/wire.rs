@@ -28,6 +28,14 @@ pub struct VerifyAnswer {
     pub uid: Option<String>,
 }
 
+impl VerifyAnswer {
+    /// Whether this answer is the failure that used up the customer's attempts (the only
+    /// wrong-PIN answer with none left: later ones answer `locked`).
+    pub fn started_lockout(&self) -> bool {
+        self.reason == Reason::WrongPin && self.attempts_left == Some(0)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VerifyData {
     #[serde(rename = "verifyResult")]

@@ -1,5 +1,5 @@
 //! One request: admitted (credentials, method, body), parsed, answered from the store, and
-//! logged in one line (counts only, never numbers or IDs).
+//! logged in one line and counted in the metrics (counts only, never numbers or IDs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
+use cc_shared::metrics::{self, name};
 use cc_shared::store::{Sealer, StoreError};
 use cc_shared::web::envelope::{admit, latency_ms};
 use cc_shared::web::error::ApiError;
@@ -33,8 +34,14 @@ pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let result = process(svc, &req, &mut outcome).await;
+    let class = ApiError::class_of(&result);
     let response = match result {
-        Ok(results) => wire::ok_response(results),
+        Ok(results) => {
+            metrics::count(name::NUMBERS_LOOKED_UP, outcome.numbers as u64);
+            metrics::count(name::IDS_CREATED, outcome.created as u64);
+            metrics::count(name::UNKNOWN_IDS, outcome.unknown as u64);
+            wire::ok_response(results)
+        }
         Err(err) => {
             if let ApiError::Store(e) = &err {
                 tracing::error!(function = FUNCTION, error = %e, "store failure");
@@ -43,11 +50,13 @@ pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
         }
     };
     let status = response.status().as_u16();
+    let latency_ms = latency_ms(started);
+    metrics::request(class, latency_ms);
     tracing::info!(
         function = FUNCTION,
         caller = outcome.caller,
         status,
-        latency_ms = latency_ms(started),
+        latency_ms,
         mode = outcome.mode,
         numbers = outcome.numbers,
         created = outcome.created,

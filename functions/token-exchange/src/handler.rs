@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use cc_shared::domain::audit::{token_fingerprint, AuditRecord};
+use cc_shared::metrics::{self, name};
 use cc_shared::web::envelope::{admit, latency_ms};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
@@ -60,6 +61,7 @@ pub async fn handle(svc: &TokenExchange, req: Request) -> Response<Body> {
     let started = Instant::now();
     let mut facts = Facts::default();
     let result = process(svc, &req, &mut facts).await;
+    let class = ApiError::class_of(&result);
     let response = match &result {
         Ok(token) => wire::ok_response(token),
         Err(err) => {
@@ -69,11 +71,18 @@ pub async fn handle(svc: &TokenExchange, req: Request) -> Response<Body> {
             wire::error_response(err)
         }
     };
+    let latency_ms = latency_ms(started);
+    metrics::request(class, latency_ms);
+    match facts.source {
+        Some(Source::Cache | Source::Shared) => metrics::count(name::TOKEN_CACHE_HITS, 1),
+        Some(Source::Upstream) => metrics::count(name::TOKEN_CACHE_MISSES, 1),
+        None => {}
+    }
     tracing::info!(
         function = FUNCTION,
         caller = facts.caller,
         status = response.status().as_u16(),
-        latency_ms = latency_ms(started),
+        latency_ms,
         mode = facts.mode,
         subject = facts.subject,
         source = facts.source.map(Source::as_str),
@@ -167,6 +176,7 @@ async fn exchange(
     caller: &str,
 ) -> Result<TokenResponse, ApiError> {
     let now = svc.clock.now();
+    let asked = Instant::now();
     let (result, jti) = match subject {
         Subject::Jwt { account } => {
             // Checked in `parse`: JWT mode is only accepted with a signer.
@@ -192,12 +202,19 @@ async fn exchange(
             (svc.config.idp.exchange(token, app).await, None)
         }
     };
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(ApiError::UpstreamRefused { .. }) => "refused",
-        Err(ApiError::UpstreamFailed { timeout: true, .. }) => "timeout",
-        Err(_) => "upstream_error",
+    metrics::count(name::UPSTREAM_EXCHANGES, 1);
+    metrics::record_ms(name::UPSTREAM_LATENCY, latency_ms(asked));
+    let (outcome, failure) = match &result {
+        Ok(_) => ("ok", None),
+        Err(ApiError::UpstreamRefused { .. }) => ("refused", Some(name::UPSTREAM_REFUSED)),
+        Err(ApiError::UpstreamFailed { timeout: true, .. }) => {
+            ("timeout", Some(name::UPSTREAM_TIMEOUTS))
+        }
+        Err(_) => ("upstream_error", Some(name::UPSTREAM_ERRORS)),
     };
+    if let Some(failure) = failure {
+        metrics::count(failure, 1);
+    }
     let record = AuditRecord {
         time: now,
         id: cc_shared::domain::uid::sortable_id(),

@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 
+use crate::metrics::Class;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,6 +37,25 @@ impl ApiError {
             self,
             ApiError::UpstreamFailed { .. } | ApiError::Store(StoreError::Unavailable(_))
         )
+    }
+
+    /// The outcome class a request failing with this error is counted under.
+    pub fn class(&self) -> Class {
+        match self {
+            ApiError::Unauthorized => Class::AuthFailure,
+            ApiError::MethodNotAllowed | ApiError::BadRequest(_) | ApiError::NotFound(_) => {
+                Class::ClientError
+            }
+            ApiError::Store(_) => Class::StoreFailure,
+            ApiError::UpstreamRefused { .. } | ApiError::UpstreamFailed { .. } => {
+                Class::UpstreamFailure
+            }
+        }
+    }
+
+    /// The outcome class of a request's result.
+    pub fn class_of<T>(result: &Result<T, ApiError>) -> Class {
+        result.as_ref().err().map_or(Class::Ok, ApiError::class)
     }
 
     pub fn bad_request(msg: impl Into<String>) -> Self {

@@ -62,13 +62,15 @@ where
         let svc = svc.clone();
         let response = request.map(|req| handler(svc, req));
         async move {
-            match response {
+            let answer = match response {
                 Ok(response) => Ok(HttpResponse::from(response.await)),
                 Err(e) => {
                     tracing::error!(function, error = %e, "invocation refused");
                     Err(Error::from(e))
                 }
-            }
+            };
+            crate::metrics::flush();
+            answer
         }
         .instrument(span)
     }))
