@@ -305,3 +305,36 @@ fn alarms_and_dashboard_use_the_metrics_the_functions_emit() {
         );
     }
 }
+
+/// Every scanner finding suppressed in the template says why, next to its resource.
+#[test]
+fn every_suppressed_finding_has_a_reason() {
+    let t = template();
+    let lines: Vec<&str> = t.lines().collect();
+    let mut skips = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let l = line.trim();
+        if l.starts_with("- id: CKV") {
+            skips += 1;
+            let next = lines[i + 1].trim();
+            assert!(
+                next.starts_with("comment: \"") && next.len() > 40,
+                "checkov skip without a reason: {l}"
+            );
+        }
+        let rule = l.strip_prefix("- ").unwrap_or("");
+        if rule.len() > 5
+            && rule.as_bytes()[0].is_ascii_uppercase()
+            && rule[1..5].bytes().all(|b| b.is_ascii_digit())
+        {
+            assert!(
+                l.split_once("  # ").is_some_and(|(_, why)| why.len() > 20),
+                "cfn-lint ignore without a reason: {l}"
+            );
+        }
+    }
+    assert!(
+        skips > 0,
+        "no checkov suppression found: has the format changed?"
+    );
+}
