@@ -205,12 +205,19 @@ pub fn request(class: Class, latency_ms: f64) {
 /// Writes what was counted since the last flush to stdout, one EMF document per line, in one
 /// write (so that no log line lands inside it). Nothing when no collector is installed.
 pub fn flush() {
-    let Some(collector) = COLLECTOR.get() else {
-        return;
-    };
     let mut buffer = Vec::with_capacity(1024);
-    if collector.flush(&mut buffer).is_ok() && !buffer.is_empty() {
+    flush_into(&mut buffer);
+    if !buffer.is_empty() {
         let _ = std::io::stdout().lock().write_all(&buffer);
+    }
+}
+
+/// [`flush`], into `buffer` (the benchmark's sink).
+pub fn flush_into(buffer: &mut Vec<u8>) {
+    if let Some(collector) = COLLECTOR.get() {
+        if collector.flush(&mut *buffer).is_err() {
+            buffer.clear();
+        }
     }
 }
 

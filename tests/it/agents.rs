@@ -203,11 +203,8 @@ fn softphone_request(account: &str) -> lambda_http::Request {
 
 async fn call(svc: &AgentDirectory, req: lambda_http::Request) -> (u16, serde_json::Value) {
     let resp = agent_sync::handle(svc, req).await;
-    let status = resp.status().as_u16();
     assert_eq!(resp.headers()["cache-control"], "no-store");
-    let lambda_http::Body::Text(body) = resp.into_body() else {
-        panic!("not text")
-    };
+    let (status, body) = support::checked_answer("/agents/softphone", resp);
     (status, serde_json::from_str(&body).unwrap())
 }
 

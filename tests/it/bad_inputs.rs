@@ -167,7 +167,10 @@ async fn run<F, Fut>(
 {
     assert!(cases.len() >= 100, "{label}: only {} cases", cases.len());
     for case in cases {
+        let path = case.request.uri().path().to_string();
         let (status, headers, body) = parts(call(case.request).await);
+        // Every refusal is one openapi.yaml documents.
+        support::openapi::contract().check_answer(&path, status, &headers, &body.to_string());
         if let Err(e) = check(case.expect, status, &headers, &body) {
             panic!("{label}, {}: {e} (status {status}, body {body})", case.name);
         }

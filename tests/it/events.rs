@@ -168,6 +168,19 @@ async fn every_sample_event_gets_its_documented_answer() {
             assert_eq!(counts.unchanged, 3, "{file}");
             continue;
         }
+        // Every sample meant to be well-formed (all but `*-malformed`) fits openapi.yaml's
+        // request schema; every answer below is checked against it too.
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The route, without the stage's prefix of `rawPath`.
+        let path = event["routeKey"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("POST "))
+            .unwrap_or_else(|| panic!("{file}: routeKey"));
+        if !file.contains("malformed") {
+            let body: serde_json::Value = serde_json::from_str(event["body"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{file}: body: {e}"));
+            support::openapi::contract().check_request(path, &body);
+        }
         // The conversion the Lambda binaries run (cc_shared::web::lambda), not lambda_http's.
         let req = serde_json::from_str::<cc_shared::web::lambda::HttpEvent>(&text)
             .map_err(|e| e.to_string())
@@ -176,10 +189,8 @@ async fn every_sample_event_gets_its_documented_answer() {
         match answer {
             Answer::Directory(status, error) => {
                 let resp = agent_sync::handle(&directory, req).await;
-                assert_eq!(resp.status().as_u16(), *status, "{file}");
-                let lambda_http::Body::Text(body) = resp.into_body() else {
-                    panic!("{file}: not a text body")
-                };
+                let (got_status, body) = support::checked_answer(path, resp);
+                assert_eq!(got_status, *status, "{file}");
                 let body: serde_json::Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(body["error"].as_str(), *error, "{file}");
                 if error.is_none() {

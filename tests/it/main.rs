@@ -20,6 +20,7 @@ mod mapping;
 mod numbers_cli;
 mod numbers_contract;
 mod numbers_migrate;
+mod openapi;
 mod store_contract;
 mod template;
 mod token;

@@ -83,9 +83,18 @@ pub fn post(addr: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, Str
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    if cc_callbacks::gateway::ROUTES.contains(&path) {
+        let mut headers = http::HeaderMap::new();
+        for line in head.lines().skip(1) {
+            if let Some((name, value)) = line.split_once(':') {
+                headers.append(
+                    http::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(value.trim()).unwrap(),
+                );
+            }
+        }
+        crate::support::openapi::contract().check_answer(path, status, &headers, body);
+    }
+    (status, body.to_string())
 }

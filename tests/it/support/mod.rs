@@ -1,6 +1,7 @@
 //! Test support: DynamoDB Local tables, embedded stores, and request builders.
 
 pub mod cli;
+pub mod openapi;
 pub use testkit::{fake_cec, fake_idp};
 
 use std::sync::Arc;
@@ -231,11 +232,7 @@ pub async fn call_mapping(
     req: lambda_http::Request,
 ) -> (u16, number_mapping::wire::MappingResponse) {
     let resp = number_mapping::handle(svc, req).await;
-    let status = resp.status().as_u16();
-    let body = match resp.into_body() {
-        lambda_http::Body::Text(s) => s,
-        other => panic!("unexpected body {other:?}"),
-    };
+    let (status, body) = checked_answer("/number-mapping", resp);
     (status, serde_json::from_str(&body).expect("JSON body"))
 }
 
@@ -319,11 +316,7 @@ pub async fn call_verify(
     req: lambda_http::Request,
 ) -> (u16, identity_verification::wire::VerifyData) {
     let resp = identity_verification::handle(svc, req).await;
-    let status = resp.status().as_u16();
-    let body = match resp.into_body() {
-        lambda_http::Body::Text(s) => s,
-        other => panic!("unexpected body {other:?}"),
-    };
+    let (status, body) = checked_answer("/identity/verify", resp);
     let parsed: identity_verification::wire::VerifyResponse =
         serde_json::from_str(&body).expect("Huawei-shaped JSON");
     (status, parsed.calldata.data)
@@ -406,15 +399,12 @@ pub async fn call_token(
     req: lambda_http::Request,
 ) -> (u16, serde_json::Value, http::HeaderMap) {
     let resp = token_exchange::handle(svc, req).await;
-    let (parts, body) = resp.into_parts();
-    let body = match body {
-        lambda_http::Body::Text(s) => s,
-        other => panic!("unexpected body {other:?}"),
-    };
+    let headers = resp.headers().clone();
+    let (status, body) = checked_answer("/token-exchange", resp);
     (
-        parts.status.as_u16(),
+        status,
         serde_json::from_str(&body).expect("JSON body"),
-        parts.headers,
+        headers,
     )
 }
 
@@ -431,4 +421,16 @@ pub fn cec_client(base_url: &str) -> agent_sync::cec_client::CecClient {
         tenant_space_id: None,
     })
     .unwrap()
+}
+
+/// A handler's answer to `POST path`, checked against openapi.yaml: (status, body text).
+pub fn checked_answer(path: &str, resp: lambda_http::Response<lambda_http::Body>) -> (u16, String) {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(s) => s,
+        other => panic!("unexpected body {other:?}"),
+    };
+    let status = parts.status.as_u16();
+    openapi::contract().check_answer(path, status, &parts.headers, &body);
+    (status, body)
 }
