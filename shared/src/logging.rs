@@ -7,11 +7,13 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-/// Our crates log at `LOG_LEVEL` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`; default info),
-/// dependencies (SDK, HTTP) at warn.
+/// Our crates log at `LOG_LEVEL` (or, without it, Lambda's `AWS_LAMBDA_LOG_LEVEL`; default
+/// info), dependencies (SDK, HTTP) at warn. The template sets `LOG_LEVEL` and lets Lambda pass
+/// every line (`ApplicationLogLevel: TRACE`): Lambda would count the metrics' EMF lines, which
+/// have no `level`, as INFO and drop them under a WARN filter.
 pub fn filter() -> Targets {
-    let level = crate::config::optional("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|| crate::config::optional("LOG_LEVEL"))
+    let level = crate::config::optional("LOG_LEVEL")
+        .or_else(|| crate::config::optional("AWS_LAMBDA_LOG_LEVEL"))
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     Targets::new()

@@ -148,6 +148,11 @@ fn every_function_has_limits_tracing_and_alarms() {
         "Function",
     ));
     assert!(globals.contains("Tracing: Active"), "{globals}");
+    // Metrics: the Stage dimension, and no Lambda-side level filter that would drop the EMF
+    // lines (they carry no "level"); the functions filter their own lines by LOG_LEVEL.
+    assert!(globals.contains("STAGE: !Ref Stage"), "{globals}");
+    assert!(globals.contains("LOG_LEVEL: !Ref LogLevel"), "{globals}");
+    assert!(globals.contains("ApplicationLogLevel: TRACE"), "{globals}");
     for (short, function) in [
         ("NumberMapping", "NumberMappingFunction"),
         ("IdentityVerification", "IdentityVerificationFunction"),
