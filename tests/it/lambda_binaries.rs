@@ -24,6 +24,19 @@ fn bin_dir() -> PathBuf {
 struct Function {
     api: RuntimeApi,
     child: tokio::process::Child,
+    /// The route the binary serves (`agent-sync` in its softphone role), whose openapi.yaml
+    /// operation every HTTP answer is checked against.
+    route: &'static str,
+}
+
+fn route_of(binary: &str) -> &'static str {
+    match binary {
+        "number-mapping" => "/number-mapping",
+        "identity-verification" => "/identity/verify",
+        "token-exchange" => "/token-exchange",
+        "agent-sync" => "/agents/softphone",
+        other => panic!("no route for {other}"),
+    }
 }
 
 async fn start(binary: &str, env: &[(&str, String)]) -> Function {
@@ -59,13 +72,35 @@ async fn start_with(binary: &str, env: &[(&str, String)], stdout: Stdio) -> Func
         .spawn()
         .unwrap();
     api.wait_ready(Duration::from_secs(30)).await.unwrap();
-    Function { api, child }
+    Function {
+        api,
+        child,
+        route: route_of(binary),
+    }
 }
 
 impl Function {
+    /// One invocation; an HTTP answer is checked against openapi.yaml.
     async fn invoke(&self, event: &Value) -> Outcome {
         let bytes = serde_json::to_vec(event).unwrap();
-        self.api.invoke(bytes.into()).await.unwrap().1
+        let outcome = self.api.invoke(bytes.into()).await.unwrap().1;
+        if outcome.ok {
+            let response: Value = serde_json::from_slice(&outcome.body).unwrap();
+            let mut headers = http::HeaderMap::new();
+            for (name, value) in response["headers"].as_object().into_iter().flatten() {
+                headers.insert(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(value.as_str().unwrap()).unwrap(),
+                );
+            }
+            support::openapi::contract().check_answer(
+                self.route,
+                response["statusCode"].as_u64().unwrap() as u16,
+                &headers,
+                response["body"].as_str().unwrap(),
+            );
+        }
+        outcome
     }
 
     /// Stops the function and returns what it wrote on stdout (when started with it piped).
@@ -73,6 +108,7 @@ impl Function {
         let Function {
             api: _api,
             mut child,
+            ..
         } = self;
         child.start_kill().unwrap();
         child.wait_with_output().await.unwrap().stdout
