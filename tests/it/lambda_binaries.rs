@@ -540,25 +540,71 @@ fn total(docs: &[Value], name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_write_valid_emf_metrics_and_nothing_private() {
+    use cc_shared::metrics::name;
     let endpoint = support::dynamodb_endpoint();
-    let all = binaries(&endpoint).await;
-    for (binary, mut env, path) in all.into_iter().take(2) {
+    let number = "13900001111";
+    let subject_token = "crm-subject-token-4711";
+    for (binary, mut env, path) in binaries(&endpoint).await {
         env.push(("STAGE", "test".into()));
         let secrets: Vec<String> = env
             .iter()
-            .filter(|(k, _)| k.contains("KEY") || k.contains("PEPPER") || k.contains("CRED"))
+            .filter(|(k, _)| {
+                ["KEY", "PEPPER", "CRED", "SECRET"]
+                    .iter()
+                    .any(|w| k.contains(w))
+            })
             .map(|(_, v)| v.clone())
             .collect();
-        let f = start_with(binary, &env, Stdio::piped()).await;
-        let number = "13900001111";
-        let body = match binary {
-            "number-mapping" => json!({"Numbers": [number], "Mode": "PhoneToUID"}),
-            _ => json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "1001",
+        // Each binary's usual request, the status it gets here, and what must be counted
+        // over the four invocations below (this request twice, one with wrong credentials,
+        // one malformed): the token exchange's IdP and the softphone's account do not exist
+        // in this test, so those requests fail upstream and are not found.
+        let (body, status, expected): (Value, u16, Vec<(&str, f64)>) = match binary {
+            "number-mapping" => (
+                json!({"Numbers": [number], "Mode": "PhoneToUID"}),
+                200,
+                vec![
+                    (name::REQUESTS_OK, 2.0),
+                    (name::REQUESTS_CLIENT_ERROR, 1.0),
+                    (name::NUMBERS_LOOKED_UP, 2.0),
+                    (name::IDS_CREATED, 1.0),
+                ],
+            ),
+            // Huawei's flow gets its answers with status 200: an unknown customer is an
+            // answered request, the refused ones count as bad requests.
+            "identity-verification" => (
+                json!({"calldata": {"verifyServiceNo": number, "verifyWorkNo": "1001",
                         "verifyCode": "123456", "verifyTypeCode": "PIN_CHECK"}}),
+                200,
+                vec![
+                    (name::REQUESTS_OK, 2.0),
+                    (name::REQUESTS_CLIENT_ERROR, 1.0),
+                    (name::VERIFY_UNKNOWN_CUSTOMER, 2.0),
+                    (name::VERIFY_BAD_REQUEST, 2.0),
+                ],
+            ),
+            "token-exchange" => (
+                json!({"mode": "oauth", "subjectToken": subject_token}),
+                502,
+                vec![
+                    (name::REQUESTS_UPSTREAM_FAILURE, 2.0),
+                    (name::REQUESTS_CLIENT_ERROR, 1.0),
+                    (name::TOKEN_CACHE_MISSES, 2.0),
+                    (name::UPSTREAM_EXCHANGES, 2.0),
+                    (name::UPSTREAM_LATENCY, 2.0),
+                    (name::UPSTREAM_ERRORS, 2.0),
+                ],
+            ),
+            _ => (
+                json!({"account": "alice"}),
+                404,
+                vec![(name::REQUESTS_CLIENT_ERROR, 3.0)],
+            ),
         };
+        let f = start_with(binary, &env, Stdio::piped()).await;
         let ok = v2(path, json!(body.to_string()));
         let answer = http_answer(&f.invoke(&ok).await);
-        assert_eq!(answer.0, 200, "{binary}: {answer:?}");
+        assert_eq!(answer.0, status, "{binary}: {answer:?}");
         let uid = answer.1["Results"][0]["Value"]
             .as_str()
             .unwrap_or("")
@@ -580,42 +626,23 @@ async fn functions_write_valid_emf_metrics_and_nothing_private() {
         for doc in &docs {
             assert_valid_emf(doc, binary, "test");
             let line = doc.to_string();
-            for forbidden in [number, "8613900001111", &uid]
+            for forbidden in [number, "8613900001111", subject_token, "alice", &uid]
                 .into_iter()
                 .chain(secrets.iter().map(String::as_str))
             {
                 assert!(
                     forbidden.is_empty() || !line.contains(forbidden),
-                    "{binary}: an EMF line holds a number, ID or secret: {line}"
+                    "{binary}: an EMF line holds a number, ID, account, token or secret: {line}"
                 );
             }
         }
-        use cc_shared::metrics::name;
-        assert_eq!(total(&docs, name::COLD_START), 1.0, "{binary}:\n{text}");
-        assert_eq!(
-            total(&docs, name::REQUESTS_AUTH_FAILURE),
-            1.0,
-            "{binary}:\n{text}"
-        );
-        assert_eq!(
-            total(&docs, name::LATENCY_AUTH_FAILURE),
-            1.0,
-            "{binary}:\n{text}"
-        );
-        match binary {
-            "number-mapping" => {
-                assert_eq!(total(&docs, name::REQUESTS_OK), 2.0, "{text}");
-                assert_eq!(total(&docs, name::REQUESTS_CLIENT_ERROR), 1.0, "{text}");
-                assert_eq!(total(&docs, name::NUMBERS_LOOKED_UP), 2.0, "{text}");
-                assert_eq!(total(&docs, name::IDS_CREATED), 1.0, "{text}");
-            }
-            _ => {
-                // Huawei's flow gets its answers with status 200; an unknown customer is an
-                // answered request, the malformed one a client error.
-                assert_eq!(total(&docs, name::REQUESTS_OK), 2.0, "{text}");
-                assert_eq!(total(&docs, name::VERIFY_UNKNOWN_CUSTOMER), 2.0, "{text}");
-                assert_eq!(total(&docs, name::VERIFY_BAD_REQUEST), 2.0, "{text}");
-            }
+        let counted = [
+            (name::COLD_START, 1.0),
+            (name::REQUESTS_AUTH_FAILURE, 1.0),
+            (name::LATENCY_AUTH_FAILURE, 1.0),
+        ];
+        for (metric, want) in counted.into_iter().chain(expected) {
+            assert_eq!(total(&docs, metric), want, "{binary}, {metric}:\n{text}");
         }
     }
 }
