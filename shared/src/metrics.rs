@@ -155,11 +155,7 @@ pub fn install(function: &'static str) -> Result<(), ConfigError> {
         return Ok(());
     }
     let stage = config::optional(STAGE_VAR).unwrap_or_else(|| "local".into());
-    if stage.len() > 32
-        || !stage
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if !valid_stage(&stage) {
         return Err(ConfigError::Invalid {
             name: STAGE_VAR,
             reason: "must be 1 to 32 letters, digits or '-'".into(),
@@ -181,6 +177,14 @@ pub fn install(function: &'static str) -> Result<(), ConfigError> {
     let _ = COLLECTOR.set(collector);
     count(name::COLD_START, 1);
     Ok(())
+}
+
+/// A stage name as a dimension value: 1 to 32 letters, digits or '-'.
+fn valid_stage(stage: &str) -> bool {
+    (1..=32).contains(&stage.len())
+        && stage
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Adds `n` to the counter `name` (one of [`name`]).
@@ -224,6 +228,16 @@ pub fn flush_into(buffer: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_are_checked() {
+        for ok in ["dev", "prod", "local", "eu-west-1-blue"] {
+            assert!(valid_stage(ok), "{ok}");
+        }
+        for bad in ["", "a b", "dev\n", "staging/1", &"x".repeat(33)] {
+            assert!(!valid_stage(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn every_name_has_one_unit() {
