@@ -88,17 +88,22 @@ struct Row {
 
 /// The import's columns: `number,uid` and optionally `created_at` (what export writes).
 fn check_header(reader: &mut csv::Reader<std::fs::File>) -> Result<bool, String> {
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("cannot read the header: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let header = header_names(reader)?;
     match header.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["number", "uid"] => Ok(false),
         ["number", "uid", "created_at"] => Ok(true),
         _ => Err("the header must be number,uid (or number,uid,created_at)".into()),
     }
+}
+
+/// A CSV file's column names, trimmed and lowercased.
+fn header_names(reader: &mut csv::Reader<std::fs::File>) -> Result<Vec<String>, String> {
+    Ok(reader
+        .headers()
+        .map_err(|e| format!("cannot read the header: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect())
 }
 
 fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, String> {
@@ -455,12 +460,7 @@ pub struct ForgetReport {
 /// Reads `--file`: a CSV whose header has a `number` or a `uid` column (an export will do).
 pub fn targets_from_file(path: &Path) -> Result<Vec<Target>, String> {
     let mut csv = reader(path)?;
-    let header: Vec<String> = csv
-        .headers()
-        .map_err(|e| format!("cannot read the header: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let header = header_names(&mut csv)?;
     let (column, is_number) = match (
         header.iter().position(|h| h == "number"),
         header.iter().position(|h| h == "uid"),

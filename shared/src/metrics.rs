@@ -170,9 +170,12 @@ pub fn install(function: &'static str) -> Result<(), ConfigError> {
             name: STAGE_VAR,
             reason: format!("metrics: {e}"),
         })?;
+    // Milliseconds are distributions (`record_ms`), the rest counters (`count`).
     for (name, unit) in UNITS {
-        metrics::describe_counter!(*name, *unit, "");
-        metrics::describe_histogram!(*name, *unit, "");
+        match unit {
+            Unit::Milliseconds => metrics::describe_histogram!(*name, *unit, ""),
+            _ => metrics::describe_counter!(*name, *unit, ""),
+        }
     }
     let _ = COLLECTOR.set(collector);
     count(name::COLD_START, 1);

@@ -25,69 +25,6 @@ pub use layout::{create_layout_1, migrate, LayoutError, LAYOUT_VERSION};
 
 pub const DB_FILE: &str = "cc-callbacks.sqlite3";
 
-/// Layout 1: what releases before number protection wrote (and never versioned).
-const LAYOUT_1: &str = "
-CREATE TABLE IF NOT EXISTS number_map (
-    phone      TEXT PRIMARY KEY,
-    uid        TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pins (
-    phone        TEXT PRIMARY KEY,
-    digest       TEXT NOT NULL,
-    failures     INTEGER NOT NULL,
-    window_start INTEGER NOT NULL,
-    locked_until INTEGER NOT NULL,
-    version      INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS verification_records (
-    number_key       TEXT NOT NULL,
-    time             INTEGER NOT NULL,
-    id               TEXT NOT NULL,
-    masked_number    TEXT NOT NULL,
-    agent            TEXT NOT NULL,
-    verify_type_code TEXT NOT NULL,
-    result           INTEGER NOT NULL,
-    reason           TEXT NOT NULL,
-    expires_at       INTEGER NOT NULL,
-    PRIMARY KEY (number_key, time, id)
-);
-CREATE INDEX IF NOT EXISTS records_by_agent ON verification_records (agent, time);
-CREATE INDEX IF NOT EXISTS records_by_time ON verification_records (time);
-CREATE TABLE IF NOT EXISTS token_audit (
-    time       INTEGER NOT NULL,
-    id         TEXT NOT NULL,
-    caller     TEXT NOT NULL,
-    mode       TEXT NOT NULL,
-    subject    TEXT NOT NULL,
-    outcome    TEXT NOT NULL,
-    jti        TEXT,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (time, id)
-);
-CREATE TABLE IF NOT EXISTS agents (
-    work_no        TEXT PRIMARY KEY,
-    account_code   TEXT,
-    sip_account    TEXT,
-    active         INTEGER NOT NULL,
-    first_seen     INTEGER NOT NULL,
-    last_seen      INTEGER NOT NULL,
-    inactive_since INTEGER
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS agent_sync (
-    id          INTEGER PRIMARY KEY CHECK (id = 1),
-    at          INTEGER NOT NULL,
-    added       INTEGER NOT NULL,
-    updated     INTEGER NOT NULL,
-    deactivated INTEGER NOT NULL,
-    unchanged   INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS account_links (
-    account TEXT PRIMARY KEY,
-    work_no TEXT NOT NULL
-) WITHOUT ROWID;
-";
-
 #[derive(Clone)]
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
