@@ -27,6 +27,8 @@ pub enum Behavior {
     AgentsFail(u16),
     /// queryAgentInfo answers 200 with this body.
     AgentsBody(&'static str),
+    /// Calls to the token API or queryAgentInfo are held open, never answered: a stalled CEC.
+    Stall,
 }
 
 /// The standard directory: agents 1001..1003, the port as a number or as a string.
@@ -157,6 +159,11 @@ impl State {
                 header("x-tenantspaceid")
             ));
         }
+        if matches!(behavior, Behavior::Stall)
+            && [TOKEN_PATH, AGENTS_PATH].contains(&parts.uri.path())
+        {
+            std::future::pending::<()>().await;
+        }
         match parts.uri.path() {
             TOKEN_PATH => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);
@@ -217,7 +224,7 @@ impl State {
                     Behavior::Directory(json) => answer(200, json.to_string()),
                     Behavior::AgentsFail(status) => answer(status, r#"{"error":"down"}"#),
                     Behavior::AgentsBody(body) => answer(200, body),
-                    Behavior::TokenFails(_) => answer(500, ""),
+                    Behavior::TokenFails(_) | Behavior::Stall => answer(500, ""),
                 }
             }
             other => self.violation(format!("unexpected path {other}")),

@@ -15,6 +15,18 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// The store budget of one softphone request (`STORE_BUDGET_MS`): two reads (the link, the
 /// agent) before the CEC is asked.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;
+/// How long one softphone request may wait for the CEC in all (`CEC_BUDGET_MS`): a token, the
+/// directory and the one renewal a 401 allows are each bounded by `CEC_TIMEOUT_MS`, and
+/// together by this, so that with the store budget the caller is answered (504) before the
+/// function's own 10 s run out.
+pub const CEC_BUDGET_VAR: &str = "CEC_BUDGET_MS";
+pub const DEFAULT_CEC_BUDGET_MS: u64 = 7000;
+
+/// `CEC_BUDGET_MS` as configured (50 to 9000 ms), or the default.
+pub fn cec_budget() -> Result<Duration, ConfigError> {
+    let ms = config::number(CEC_BUDGET_VAR, DEFAULT_CEC_BUDGET_MS, 50..=9_000)?;
+    Ok(Duration::from_millis(ms))
+}
 
 /// `CEC_APP_KEY` and `CEC_APP_SECRET`: one Secrets Manager secret in Lambda, the environment
 /// locally.

@@ -1,5 +1,5 @@
 //! `POST /agents/softphone`: admitted (credentials, method, body), the link and the agent read
-//! within the store budget, the details fetched live from the CEC, logged in one line (never
+//! within the store budget, the details fetched live from the CEC within its budget, logged in one line (never
 //! the softphone password).
 
 use std::time::Instant;
@@ -69,7 +69,15 @@ async fn softphone(
             ))
         }
     }
-    let live = svc.cec.directory(svc.clock.now()).await?;
+    let live = tokio::time::timeout(svc.cec_budget, svc.cec.directory(svc.clock.now()))
+        .await
+        .map_err(|_| ApiError::UpstreamFailed {
+            timeout: true,
+            reason: format!(
+                "the CEC did not answer within the request's budget of {} ms",
+                svc.cec_budget.as_millis()
+            ),
+        })??;
     let agent = live
         .agents
         .into_iter()

@@ -12,6 +12,7 @@ pub mod sync;
 pub mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cc_shared::config::ConfigError;
 use cc_shared::domain::clock::{Clock, SystemClock};
@@ -35,6 +36,7 @@ pub struct AgentDirectory {
     store: Arc<dyn AgentStore>,
     clock: Arc<dyn Clock>,
     store_budget: StoreBudget,
+    cec_budget: Duration,
 }
 
 impl AgentDirectory {
@@ -50,12 +52,19 @@ impl AgentDirectory {
             store,
             clock,
             store_budget: StoreBudget::from_millis(config::DEFAULT_STORE_BUDGET_MS),
+            cec_budget: Duration::from_millis(config::DEFAULT_CEC_BUDGET_MS),
         }
     }
 
     /// `STORE_BUDGET_MS` as configured (the default otherwise).
     pub fn with_store_budget(mut self, budget: StoreBudget) -> Self {
         self.store_budget = budget;
+        self
+    }
+
+    /// `CEC_BUDGET_MS` as configured (the default otherwise).
+    pub fn with_cec_budget(mut self, budget: Duration) -> Self {
+        self.cec_budget = budget;
         self
     }
 }
@@ -67,7 +76,7 @@ pub struct Scheduler {
 }
 
 /// The softphone endpoint from `res`: its credentials, the CEC client (AK/SK from Secrets
-/// Manager in Lambda) and the store budget.
+/// Manager in Lambda), the store budget and the CEC budget.
 pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
     let cec = cec_from_env(CecSecrets::load(res).await?)?;
     Ok(AgentDirectory::new(
@@ -76,7 +85,8 @@ pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
         res.agents(),
         Arc::new(SystemClock),
     )
-    .with_store_budget(StoreBudget::from_env(config::DEFAULT_STORE_BUDGET_MS)?))
+    .with_store_budget(StoreBudget::from_env(config::DEFAULT_STORE_BUDGET_MS)?)
+    .with_cec_budget(config::cec_budget()?))
 }
 
 /// The scheduled sync from `res`.

@@ -102,3 +102,43 @@ async fn the_tenant_space_id_goes_on_every_call_when_configured() {
         assert!(CecClient::new(settings(Some(bad))).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_stalled_cec_costs_the_caller_the_cec_budget_not_the_function_timeout() {
+    let cec = FakeCec::start().await;
+    // Each CEC call may take 30 s: only the request's CEC budget can answer in time.
+    let client = CecClient::new(CecSettings {
+        timeout: Duration::from_secs(30),
+        ..settings(&cec, None)
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let clock = Arc::new(ManualClock::at(1_790_000_000));
+    sync(&*store, &client, &*clock).await.unwrap();
+    store.link_account("alice", "1002").await.unwrap();
+    let client = Arc::new(client);
+    cec.set(fake_cec::Behavior::Stall);
+    let svc = AgentDirectory::new(
+        Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
+        client,
+        store,
+        clock,
+    )
+    .with_cec_budget(Duration::from_millis(300));
+
+    let auth = basic_header("crm", "pw");
+    let asked = std::time::Instant::now();
+    let (status, body) = answer(handle(&svc, request(&auth, r#"{"account": "alice"}"#)).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (504, Some("upstream_error")),
+        "{body}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "answered after {:?}: past the function's timeout",
+        asked.elapsed()
+    );
+    cec.assert_no_violations();
+}
