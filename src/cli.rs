@@ -148,7 +148,12 @@ pub enum RecordsCommand {
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
     /// Fetch the directory from the CEC now and update the store.
-    Sync,
+    Sync {
+        /// Deactivate the agents missing from the answer however many they are (a sync is
+        /// otherwise refused past AGENT_SYNC_MAX_DEACTIVATE_PERCENT of the active agents).
+        #[arg(long)]
+        allow_mass_deactivation: bool,
+    },
     /// List the agents of the store.
     List {
         /// One JSON object instead of a table.
@@ -246,13 +251,20 @@ pub async fn run(cli: Cli) -> CliResult {
             admin::print_records(&mut std::io::stdout().lock(), &records, json)?;
             Ok(())
         }
-        Command::Agents(AgentsCommand::Sync) => {
+        Command::Agents(AgentsCommand::Sync {
+            allow_mass_deactivation,
+        }) => {
             let stores = Stores::open(&cli.data_dir, None).await?;
             let cec = stores
                 .cec()
                 .await?
                 .ok_or("CEC_BASE_URL is not set: configure the CEC (see README)")?;
-            let c = agent_sync::sync(&*stores.agents(), &cec, &SystemClock).await?;
+            let guard = if allow_mass_deactivation {
+                agent_sync::DeactivationGuard::OFF
+            } else {
+                agent_sync::DeactivationGuard::from_env()?
+            };
+            let c = agent_sync::sync(&*stores.agents(), &cec, &SystemClock, guard).await?;
             println!(
                 "added {}, updated {}, deactivated {}, unchanged {} ({})",
                 c.added,

@@ -163,7 +163,9 @@ async fn agent_directory_logs_carry_no_softphone_password() {
     let (store, _dir) = support::embedded_store();
     let client = std::sync::Arc::new(support::cec_client(&cec.base_url));
     let clock = cc_shared::domain::clock::ManualClock::at(1_790_000_000);
-    agent_sync::sync(&*store, &client, &clock).await.unwrap();
+    agent_sync::sync(&*store, &client, &clock, Default::default())
+        .await
+        .unwrap();
     cc_shared::store::AgentStore::link_account(&*store, "alice", "1001")
         .await
         .unwrap();

@@ -80,9 +80,14 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         tenant_space_id: None,
     })
     .map_err(|e| e.to_string())?;
-    agent_sync::sync(&store, &cec_client, &cc_shared::domain::clock::SystemClock)
-        .await
-        .map_err(|e| e.to_string())?;
+    agent_sync::sync(
+        &store,
+        &cec_client,
+        &cc_shared::domain::clock::SystemClock,
+        Default::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     store
         .link_account("alice", "1002")
         .await

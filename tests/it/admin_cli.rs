@@ -223,6 +223,56 @@ async fn agents_through_cli_and_gateway(store_env: Vec<(String, String)>) {
         (body["workNo"].as_str(), body["sipPwd"].as_str()),
         (Some("1002"), Some("cti-pw-1002"))
     );
+
+    // A directory answer that would take most agents out of service (here: an empty one, as
+    // from another tenant space) is refused whole, until an operator allows it.
+    let ten: Vec<u64> = (1001..=1010).collect();
+    cec.set(fake_cec::Behavior::Directory(fake_cec::directory(
+        &ten, false,
+    )));
+    let grown = tokio::task::spawn_blocking({
+        let with_cec = with_cec.clone();
+        move || with_cec(&["agents", "sync"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        grown.1.contains("added 7, updated 0, deactivated 0"),
+        "{}",
+        grown.2
+    );
+    cec.set(fake_cec::Behavior::Directory(fake_cec::directory(
+        &[],
+        false,
+    )));
+    let (refused, listed, allowed) = tokio::task::spawn_blocking(move || {
+        (
+            with_cec(&["agents", "sync"]),
+            with_cec(&["agents", "list", "--json"]),
+            with_cec(&["agents", "sync", "--allow-mass-deactivation"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!refused.0, "{}", refused.1);
+    assert!(
+        refused.2.contains("deactivate 10 of 10 active agents")
+            && refused.2.contains("--allow-mass-deactivation"),
+        "{}",
+        refused.2
+    );
+    let listed: serde_json::Value = serde_json::from_str(&listed.1).unwrap();
+    let agents = listed["agents"].as_array().unwrap();
+    assert!(
+        agents.len() == 10 && agents.iter().all(|a| a["active"] == true),
+        "a refused sync changed the store: {listed}"
+    );
+    assert!(
+        allowed.0 && allowed.1.contains("deactivated 10"),
+        "{} {}",
+        allowed.1,
+        allowed.2
+    );
     cec.assert_no_violations();
 }
 

@@ -43,7 +43,9 @@ async fn snapshot(
 
 async fn sync_lifecycle(store: Arc<dyn Store>) {
     let w = world().await;
-    let c = sync(&*store, &w.client, &w.clock).await.unwrap();
+    let c = sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (c.added, c.updated, c.deactivated, c.unchanged),
         (3, 0, 0, 0)
@@ -65,7 +67,9 @@ async fn sync_lifecycle(store: Arc<dyn Store>) {
     // Twice in a row: nothing changes, the same token is reused.
     let before = store.list_agents().await.unwrap();
     w.clock.advance(3600 - 120);
-    let c = sync(&*store, &w.client, &w.clock).await.unwrap();
+    let c = sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (c.added, c.updated, c.deactivated, c.unchanged),
         (0, 0, 0, 3)
@@ -78,7 +82,9 @@ async fn sync_lifecycle(store: Arc<dyn Store>) {
     dir["agents"][1]["sipAccount"] = serde_json::json!("9999");
     w.cec.set(Behavior::Directory(dir));
     w.clock.advance(100);
-    let c = sync(&*store, &w.client, &w.clock).await.unwrap();
+    let c = sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (c.added, c.updated, c.deactivated, c.unchanged),
         (0, 1, 1, 1)
@@ -118,7 +124,9 @@ async fn sync_lifecycle(store: Arc<dyn Store>) {
         w.cec.set(behavior.clone());
         w.clock.advance(10);
         assert!(
-            sync(&*store, &w.client, &w.clock).await.is_err(),
+            sync(&*store, &w.client, &w.clock, Default::default())
+                .await
+                .is_err(),
             "{behavior:?}"
         );
         assert_eq!(
@@ -135,7 +143,9 @@ async fn sync_lifecycle(store: Arc<dyn Store>) {
     )));
     w.cec.expire_tokens();
     let tokens = w.cec.token_requests();
-    let c = sync(&*store, &w.client, &w.clock).await.unwrap();
+    let c = sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (c.updated, c.deactivated),
         (2, 0),
@@ -210,7 +220,9 @@ async fn call(svc: &AgentDirectory, req: lambda_http::Request) -> (u16, serde_js
 
 async fn softphone_endpoint(store: Arc<dyn Store>) {
     let w = world().await;
-    sync(&*store, &w.client, &w.clock).await.unwrap();
+    sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     store.link_account("alice", "1002").await.unwrap();
     store.link_account("ghost", "4242").await.unwrap();
     let svc = AgentDirectory::new(
@@ -291,12 +303,16 @@ async fn softphone_endpoint_embedded() {
 
 async fn identity_requires_a_known_agent(store: Arc<dyn Store>) {
     let w = world().await;
-    sync(&*store, &w.client, &w.clock).await.unwrap();
+    sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap();
     w.cec.set(Behavior::Directory(fake_cec::directory(
         &[1001, 1002],
         false,
     )));
-    sync(&*store, &w.client, &w.clock).await.unwrap(); // 1003 inactive now
+    sync(&*store, &w.client, &w.clock, Default::default())
+        .await
+        .unwrap(); // 1003 inactive now
     let config = identity_verification::Config {
         require_known_agent: true,
         ..support::identity_config()

@@ -144,7 +144,7 @@ async fn every_sample_event_gets_its_documented_answer() {
     let cec = support::fake_cec::FakeCec::start().await;
     let cec_client = Arc::new(support::cec_client(&cec.base_url));
     let clock = cc_shared::domain::clock::ManualClock::at(support::T0);
-    agent_sync::sync(&*store, &cec_client, &clock)
+    agent_sync::sync(&*store, &cec_client, &clock, Default::default())
         .await
         .unwrap();
     cc_shared::store::AgentStore::link_account(&*store, "alice", "1002")
@@ -162,7 +162,7 @@ async fn every_sample_event_gets_its_documented_answer() {
         if let Answer::Sync = answer {
             let event: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(event["detail-type"], "Scheduled Event", "{file}");
-            let counts = agent_sync::sync(&*store, &cec_client, &clock)
+            let counts = agent_sync::sync(&*store, &cec_client, &clock, Default::default())
                 .await
                 .unwrap();
             assert_eq!(counts.unchanged, 3, "{file}");

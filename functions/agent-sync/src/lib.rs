@@ -24,7 +24,7 @@ use cc_shared::web::StoreBudget;
 use cec_client::CecClient;
 pub use config::{cec_from_env, CecSecrets, CREDENTIALS_VAR, SECRET_ARN_VAR};
 pub use handler::handle;
-pub use sync::{plan, sync, SyncError};
+pub use sync::{plan, sync, DeactivationGuard, SyncError};
 
 /// The function's name, as in its log lines (both roles).
 pub const FUNCTION: &str = "agent-sync";
@@ -73,6 +73,7 @@ impl AgentDirectory {
 pub struct Scheduler {
     pub cec: CecClient,
     pub store: Arc<dyn AgentStore>,
+    pub guard: DeactivationGuard,
 }
 
 /// The softphone endpoint from `res`: its credentials, the CEC client (AK/SK from Secrets
@@ -94,6 +95,7 @@ pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
     Ok(Scheduler {
         cec: cec_from_env(CecSecrets::load(res).await?)?,
         store: res.agents(),
+        guard: DeactivationGuard::from_env()?,
     })
 }
 

@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
                 move |_event: LambdaEvent<serde_json::Value>| {
                     let s = scheduler.clone();
                     async move {
-                        let result = sync(&*s.store, &s.cec, &SystemClock).await;
+                        let result = sync(&*s.store, &s.cec, &SystemClock, s.guard).await;
                         cc_shared::metrics::flush();
                         Ok::<_, Error>(serde_json::to_value(result?)?)
                     }

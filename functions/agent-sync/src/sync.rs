@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use cc_shared::config::{self, ConfigError};
 use cc_shared::domain::agents::{Agent, SyncCounts, SyncState};
 use cc_shared::domain::clock::Clock;
 use cc_shared::metrics::{self, name};
@@ -18,8 +19,66 @@ use crate::FUNCTION;
 pub enum SyncError {
     #[error("the CEC directory could not be fetched: {0}")]
     Upstream(ApiError),
+    #[error(
+        "the CEC's answer would deactivate {deactivated} of {active} active agents (more than \
+         {max_percent}%): nothing written. A CEC_BASE_URL, CEC_AGENT_INFO_PATH or \
+         CEC_TENANT_SPACE_ID pointing at another directory looks like this; if the agents really \
+         left, run `cc-callbacks agents sync --allow-mass-deactivation` once"
+    )]
+    TooManyDeactivations {
+        deactivated: usize,
+        active: usize,
+        max_percent: u8,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How many of the active agents one sync may deactivate (`AGENT_SYNC_MAX_DEACTIVATE_PERCENT`):
+/// a directory answer that would deactivate more is refused whole, since an empty or foreign
+/// directory (the wrong tenant space or path) would otherwise take every agent out of service
+/// at once. A few deactivations are always allowed, so a small directory can shrink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeactivationGuard {
+    max_percent: u8,
+}
+
+impl DeactivationGuard {
+    pub const VAR: &'static str = "AGENT_SYNC_MAX_DEACTIVATE_PERCENT";
+    pub const DEFAULT_PERCENT: u8 = 50;
+    /// Deactivations allowed whatever the share.
+    pub const ALWAYS_ALLOWED: usize = 5;
+    /// No limit (`--allow-mass-deactivation`, or the setting at 100).
+    pub const OFF: DeactivationGuard = DeactivationGuard { max_percent: 100 };
+
+    /// The setting (1 to 100), or the default.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let max_percent = config::number(Self::VAR, Self::DEFAULT_PERCENT, 1..=100)?;
+        Ok(DeactivationGuard { max_percent })
+    }
+
+    /// Ok, or the refusal of a plan deactivating `counts.deactivated` of `active` agents.
+    pub fn check(&self, counts: &SyncCounts, active: usize) -> Result<(), SyncError> {
+        let deactivated = counts.deactivated;
+        if deactivated <= Self::ALWAYS_ALLOWED
+            || deactivated * 100 <= usize::from(self.max_percent) * active
+        {
+            return Ok(());
+        }
+        Err(SyncError::TooManyDeactivations {
+            deactivated,
+            active,
+            max_percent: self.max_percent,
+        })
+    }
+}
+
+impl Default for DeactivationGuard {
+    fn default() -> Self {
+        DeactivationGuard {
+            max_percent: Self::DEFAULT_PERCENT,
+        }
+    }
 }
 
 /// What changes a directory answer makes to our copy (pure: decided before anything is written).
@@ -74,12 +133,13 @@ pub fn plan(current: &[Agent], live: &Directory, now: i64) -> (Vec<Agent>, SyncC
     (writes, counts)
 }
 
-/// One sync: fetch the whole directory (any failure changes nothing), then write only what
-/// changed. A second sync right after writes no agent.
+/// One sync: fetch the whole directory (any failure changes nothing), check the plan against
+/// `guard`, then write only what changed. A second sync right after writes no agent.
 pub async fn sync(
     store: &dyn AgentStore,
     cec: &CecClient,
     clock: &dyn Clock,
+    guard: DeactivationGuard,
 ) -> Result<SyncCounts, SyncError> {
     let started = Instant::now();
     let now = clock.now();
@@ -87,6 +147,7 @@ pub async fn sync(
         let live = cec.directory(now).await.map_err(SyncError::Upstream)?;
         let current = store.list_agents().await?;
         let (writes, counts) = plan(&current, &live, now);
+        guard.check(&counts, current.iter().filter(|a| a.active).count())?;
         store.put_agents(&writes).await?;
         store.put_last_sync(&SyncState { at: now, counts }).await?;
         Ok(counts)
@@ -160,5 +221,30 @@ mod tests {
         assert!(w4
             .iter()
             .any(|a| a.work_no == "2" && a.active && a.inactive_since.is_none()));
+    }
+
+    #[test]
+    fn the_guard_refuses_deactivating_more_than_its_share_beyond_a_few() {
+        let counts = |deactivated| SyncCounts {
+            deactivated,
+            ..SyncCounts::default()
+        };
+        let half = DeactivationGuard::default();
+        // A few are always allowed, even all of a small directory.
+        assert!(half.check(&counts(5), 5).is_ok());
+        // Up to the share, and not one more.
+        assert!(half.check(&counts(50), 100).is_ok());
+        let refused = half.check(&counts(51), 100).unwrap_err();
+        assert!(matches!(
+            refused,
+            SyncError::TooManyDeactivations {
+                deactivated: 51,
+                active: 100,
+                max_percent: 50
+            }
+        ));
+        assert!(refused.to_string().contains("--allow-mass-deactivation"));
+        assert!(half.check(&counts(6), 6).is_err(), "an empty answer");
+        assert!(DeactivationGuard::OFF.check(&counts(100), 100).is_ok());
     }
 }

@@ -51,7 +51,9 @@ async fn a_linked_agent_gets_its_softphone_details_live() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = Arc::new(ManualClock::at(1_790_000_000));
-    sync(&*store, &client, &*clock).await.unwrap();
+    sync(&*store, &client, &*clock, Default::default())
+        .await
+        .unwrap();
     store.link_account("alice", "1002").await.unwrap();
     let svc = AgentDirectory::new(
         Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
@@ -91,12 +93,16 @@ async fn the_tenant_space_id_goes_on_every_call_when_configured() {
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = ManualClock::at(1_790_000_000);
     let with = CecClient::new(settings(Some("tenant-42"))).unwrap();
-    sync(&*store, &with, &clock).await.unwrap();
+    sync(&*store, &with, &clock, Default::default())
+        .await
+        .unwrap();
     cec.assert_no_violations();
     assert_eq!((cec.token_requests(), cec.agent_requests()), (1, 1));
     // A deployment that requires it refuses calls without it (the fake records a violation).
     let without = CecClient::new(settings(None)).unwrap();
-    assert!(sync(&*store, &without, &clock).await.is_err());
+    assert!(sync(&*store, &without, &clock, Default::default())
+        .await
+        .is_err());
     // Values a header cannot carry are refused at init.
     for bad in ["has space", "多租户", &"t".repeat(65)] {
         assert!(CecClient::new(settings(Some(bad))).is_err(), "{bad}");
@@ -115,7 +121,9 @@ async fn a_stalled_cec_costs_the_caller_the_cec_budget_not_the_function_timeout(
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = Arc::new(ManualClock::at(1_790_000_000));
-    sync(&*store, &client, &*clock).await.unwrap();
+    sync(&*store, &client, &*clock, Default::default())
+        .await
+        .unwrap();
     store.link_account("alice", "1002").await.unwrap();
     let client = Arc::new(client);
     cec.set(fake_cec::Behavior::Stall);
