@@ -461,6 +461,16 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
                 r.raced,
                 stores.describe()
             );
+            if r.resealed == 0 && r.raced == 0 {
+                println!(
+                    "every number is sealed under the current version: older versions may be \
+                     removed once a run started NUMBER_KEYRING_REFRESH_SECONDS (5 minutes) or \
+                     more after `numbers add-key` says so (until then a function may still \
+                     seal with the previous version)"
+                );
+            } else {
+                println!("run it again until it re-encrypts none");
+            }
             Ok(())
         }
     }

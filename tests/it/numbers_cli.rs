@@ -233,7 +233,8 @@ fn numbers_end_to_end(cli: &Cli, exports: &std::path::Path) -> String {
     let (ok, stdout, stderr) = cli.run(&["numbers", "rekey"]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("4 mappings scanned: 4 re-encrypted"),
+        stdout.contains("4 mappings scanned: 4 re-encrypted")
+            && stdout.contains("run it again until it re-encrypts none"),
         "{stdout}"
     );
     assert_eq!(
@@ -241,7 +242,11 @@ fn numbers_end_to_end(cli: &Cli, exports: &std::path::Path) -> String {
         [format!("0086{C}"), format!("0086{A}")]
     );
     let (ok, stdout, _) = cli.run(&["numbers", "rekey"]);
-    assert!(ok && stdout.contains("0 re-encrypted"), "{stdout}");
+    assert!(
+        ok && stdout.contains("0 re-encrypted")
+            && stdout.contains("every number is sealed under the current version"),
+        "{stdout}"
+    );
 
     // Forget C (by number) and A (by ID): mapping, PIN, records; idempotent.
     let (ok, stdout, stderr) = cli.run(&["numbers", "forget", C, "--uid", &generated[0]]);
