@@ -262,7 +262,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let guard = if allow_mass_deactivation {
                 agent_sync::DeactivationGuard::OFF
             } else {
-                agent_sync::DeactivationGuard::from_env()?
+                agent_sync::deactivation_guard()?
             };
             let c = agent_sync::sync(&*stores.agents(), &cec, &SystemClock, guard).await?;
             println!(

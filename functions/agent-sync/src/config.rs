@@ -7,6 +7,7 @@ use cc_shared::config::{self, ConfigError};
 use cc_shared::resources::Resources;
 
 use crate::cec_client::{self, CecClient, CecSettings};
+use crate::sync::DeactivationGuard;
 
 pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
@@ -26,6 +27,17 @@ pub const DEFAULT_CEC_BUDGET_MS: u64 = 7000;
 pub fn cec_budget() -> Result<Duration, ConfigError> {
     let ms = config::number(CEC_BUDGET_VAR, DEFAULT_CEC_BUDGET_MS, 50..=9_000)?;
     Ok(Duration::from_millis(ms))
+}
+
+/// `AGENT_SYNC_MAX_DEACTIVATE_PERCENT` (1 to 100), or the default: how many of the active agents
+/// one sync may deactivate.
+pub fn deactivation_guard() -> Result<DeactivationGuard, ConfigError> {
+    let percent = config::number(
+        "AGENT_SYNC_MAX_DEACTIVATE_PERCENT",
+        DeactivationGuard::DEFAULT_PERCENT,
+        1..=100,
+    )?;
+    Ok(DeactivationGuard::at_most(percent))
 }
 
 /// `CEC_APP_KEY` and `CEC_APP_SECRET`: one Secrets Manager secret in Lambda, the environment

@@ -1,6 +1,6 @@
 //! `POST /agents/softphone`: admitted (credentials, method, body), the link and the agent read
-//! within the store budget, the details fetched live from the CEC within its budget, logged in one line (never
-//! the softphone password).
+//! within the store budget, the details fetched live from the CEC within the CEC budget, logged
+//! in one line (never the softphone password).
 
 use std::time::Instant;
 

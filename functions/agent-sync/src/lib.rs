@@ -22,7 +22,7 @@ use cc_shared::web::auth::Credentials;
 use cc_shared::web::StoreBudget;
 
 use cec_client::CecClient;
-pub use config::{cec_from_env, CecSecrets, CREDENTIALS_VAR, SECRET_ARN_VAR};
+pub use config::{cec_from_env, deactivation_guard, CecSecrets, CREDENTIALS_VAR, SECRET_ARN_VAR};
 pub use handler::handle;
 pub use sync::{plan, sync, DeactivationGuard, SyncError};
 
@@ -95,7 +95,7 @@ pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
     Ok(Scheduler {
         cec: cec_from_env(CecSecrets::load(res).await?)?,
         store: res.agents(),
-        guard: DeactivationGuard::from_env()?,
+        guard: config::deactivation_guard()?,
     })
 }
 

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use cc_shared::config::{self, ConfigError};
 use cc_shared::domain::agents::{Agent, SyncCounts, SyncState};
 use cc_shared::domain::clock::Clock;
 use cc_shared::metrics::{self, name};
@@ -44,17 +43,17 @@ pub struct DeactivationGuard {
 }
 
 impl DeactivationGuard {
-    pub const VAR: &'static str = "AGENT_SYNC_MAX_DEACTIVATE_PERCENT";
     pub const DEFAULT_PERCENT: u8 = 50;
     /// Deactivations allowed whatever the share.
     pub const ALWAYS_ALLOWED: usize = 5;
     /// No limit (`--allow-mass-deactivation`, or the setting at 100).
     pub const OFF: DeactivationGuard = DeactivationGuard { max_percent: 100 };
 
-    /// The setting (1 to 100), or the default.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let max_percent = config::number(Self::VAR, Self::DEFAULT_PERCENT, 1..=100)?;
-        Ok(DeactivationGuard { max_percent })
+    /// At most `max_percent` (1 to 100) of the active agents.
+    pub fn at_most(max_percent: u8) -> Self {
+        DeactivationGuard {
+            max_percent: max_percent.clamp(1, 100),
+        }
     }
 
     /// Ok, or the refusal of a plan deactivating `counts.deactivated` of `active` agents.
@@ -75,9 +74,7 @@ impl DeactivationGuard {
 
 impl Default for DeactivationGuard {
     fn default() -> Self {
-        DeactivationGuard {
-            max_percent: Self::DEFAULT_PERCENT,
-        }
+        Self::at_most(Self::DEFAULT_PERCENT)
     }
 }
 
