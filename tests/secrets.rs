@@ -98,6 +98,40 @@ async fn secrets_come_from_secrets_manager_at_init() {
         "old numbers stay readable"
     );
 
+    // The keyring secret set back to version 1 by hand (or read by a second add-key before the
+    // first stored version 2): the next add-key would make another version 2. Secrets Manager
+    // refuses it (the version's token is taken), so numbers sealed with the first version 2
+    // stay readable; nothing changes.
+    let first_v2 = number_keys::keyring_text(&res).await.unwrap();
+    let version_1 = format!(r#"{{"current": 1, "1": "{}"}}"#, "k".repeat(64));
+    aws_sdk_secretsmanager::Client::new(res.sdk.as_ref().unwrap())
+        .put_secret_value()
+        .secret_id(KEYRING_ARN)
+        .secret_string(&version_1)
+        .send()
+        .await
+        .unwrap();
+    let err = number_keys::add_key_version(&res)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("NUMBER_KEYRING_SECRET_ARN")
+            && err.contains("version 2 of the keyring was already stored"),
+        "{err}"
+    );
+    let ring = number_keys::keyring_text(&res).await.unwrap();
+    assert_eq!((ring.current, ring.keys.len()), (1, 1), "nothing changed");
+    // Put back as it was, the keyring goes on from version 2.
+    aws_sdk_secretsmanager::Client::new(res.sdk.as_ref().unwrap())
+        .put_secret_value()
+        .secret_id(KEYRING_ARN)
+        .secret_string(first_v2.to_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(number_keys::add_key_version(&res).await.unwrap(), 3);
+
     // A secret that is not there: an init error naming the variable, never the secret.
     unsafe { std::env::set_var(PEPPER_ARN_VAR, MISSING_ARN) };
     let err = pepper(&res).await.unwrap_err().to_string();

@@ -161,13 +161,28 @@ pub async fn add_key_version(res: impl Into<KeyPlace<'_>>) -> Result<u32, Config
                  (or keep it in a file or Secrets Manager)",
             ))
         }
-        KeySource::Secret(arn) => put_secret(res, &arn, &ring.to_json()).await?,
+        KeySource::Secret(arn) => put_secret(res, &arn, &ring.to_json(), version).await?,
     }
     Ok(version)
 }
 
+/// The `ClientRequestToken` of the secret version holding keyring version `version`. Secrets
+/// Manager refuses a second value under one token, so two `add-key` runs that both read the
+/// same keyring cannot each store a different key as the same version (numbers sealed with the
+/// lost one would never open again): the second fails, and a retry reads the first's keyring.
 #[cfg(feature = "secrets")]
-async fn put_secret(res: KeyPlace<'_>, arn: &str, value: &str) -> Result<(), ConfigError> {
+fn keyring_version_token(version: u32) -> String {
+    format!("cc-callbacks-number-keyring-v{version:010}")
+}
+
+#[cfg(feature = "secrets")]
+async fn put_secret(
+    res: KeyPlace<'_>,
+    arn: &str,
+    value: &str,
+    version: u32,
+) -> Result<(), ConfigError> {
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
     let sdk = res
         .sdk
         .ok_or_else(|| invalid(KEYRING_ARN_VAR, "no AWS configuration was loaded"))?;
@@ -175,22 +190,28 @@ async fn put_secret(res: KeyPlace<'_>, arn: &str, value: &str) -> Result<(), Con
         .put_secret_value()
         .secret_id(arn)
         .secret_string(value)
+        .client_request_token(keyring_version_token(version))
         .send()
         .await
         .map_err(|e| {
-            invalid(
-                KEYRING_ARN_VAR,
-                format!(
+            let reason = match e.as_service_error() {
+                Some(PutSecretValueError::ResourceExistsException(_)) => format!(
+                    "version {version} of the keyring was already stored with another key \
+                     (another add-key ran meanwhile, or the secret was set back by hand): \
+                     nothing changed; check the secret's current value, then run add-key again"
+                ),
+                _ => format!(
                     "the new version could not be stored: {}",
                     aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
                 ),
-            )
+            };
+            invalid(KEYRING_ARN_VAR, reason)
         })?;
     Ok(())
 }
 
 #[cfg(not(feature = "secrets"))]
-async fn put_secret(_: KeyPlace<'_>, _: &str, _: &str) -> Result<(), ConfigError> {
+async fn put_secret(_: KeyPlace<'_>, _: &str, _: &str, _: u32) -> Result<(), ConfigError> {
     Err(invalid(
         KEYRING_ARN_VAR,
         "this build cannot write Secrets Manager",

@@ -39,14 +39,21 @@ where
 }
 
 /// A fake AWS Secrets Manager (AWS JSON 1.1 protocol, signed requests only) serving `secrets`
-/// by id (ARN): `GetSecretValue`, and `PutSecretValue` with a `SecretString` (the new value
-/// becomes current); unknown ids get `ResourceNotFoundException`, anything else
-/// `InvalidRequestException`. Returns the endpoint URL, for `AWS_ENDPOINT_URL_SECRETS_MANAGER`
-/// or an SDK config's `endpoint_url`.
+/// by id (ARN): `GetSecretValue`, and `PutSecretValue` with a `SecretString` and a
+/// `ClientRequestToken` (the new value becomes current; a token already used is idempotent with
+/// the same value and `ResourceExistsException` with another, as documented); unknown ids get
+/// `ResourceNotFoundException`, anything else `InvalidRequestException`. Returns the endpoint
+/// URL, for `AWS_ENDPOINT_URL_SECRETS_MANAGER` or an SDK config's `endpoint_url`.
 pub async fn fake_secrets_manager(secrets: Vec<(String, String)>) -> String {
     let secrets = std::sync::Arc::new(std::sync::Mutex::new(secrets));
+    // (secret id, ClientRequestToken) -> the value stored under it.
+    let versions = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        (String, String),
+        String,
+    >::new()));
     serve_loopback(move |req: http::Request<hyper::body::Incoming>| {
         let secrets = secrets.clone();
+        let versions = versions.clone();
         async move {
             use http_body_util::BodyExt;
             let target = req
@@ -68,15 +75,38 @@ pub async fn fake_secrets_manager(secrets: Vec<(String, String)>) -> String {
             let id = request["SecretId"].as_str().unwrap_or_default().to_string();
             let put = target == "secretsmanager.PutSecretValue";
             let new_value = request["SecretString"].as_str().filter(|v| !v.is_empty());
+            // 32 to 64 characters; the SDK generates one when the caller gives none.
+            let token = request["ClientRequestToken"]
+                .as_str()
+                .filter(|t| (32..=64).contains(&t.len()))
+                .map(str::to_string);
             if !signed
-                || !(target == "secretsmanager.GetSecretValue" || put && new_value.is_some())
+                || !(target == "secretsmanager.GetSecretValue"
+                    || put && new_value.is_some() && token.is_some())
             {
                 return answer(400, serde_json::json!({"__type": "InvalidRequestException"}));
             }
             let mut secrets = secrets.lock().unwrap();
             match secrets.iter_mut().find(|(arn, _)| *arn == id) {
                 Some((arn, value)) if put => {
-                    *value = new_value.unwrap_or_default().to_string();
+                    let new_value = new_value.unwrap_or_default().to_string();
+                    let key = (id.clone(), token.unwrap_or_default());
+                    let mut versions = versions.lock().unwrap();
+                    match versions.get(&key) {
+                        Some(stored) if *stored != new_value => {
+                            return answer(
+                                400,
+                                serde_json::json!({"__type": "ResourceExistsException",
+                                    "message": "You can't modify an existing version, you can only create a new version."}),
+                            );
+                        }
+                        // The same request again: nothing new.
+                        Some(_) => {}
+                        None => {
+                            versions.insert(key, new_value.clone());
+                            *value = new_value;
+                        }
+                    }
                     answer(
                         200,
                         serde_json::json!({"ARN": arn, "Name": "secret", "VersionId": "v2",
