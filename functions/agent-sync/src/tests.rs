@@ -44,10 +44,9 @@ fn settings(cec: &FakeCec, tenant: Option<&str>) -> CecSettings {
     }
 }
 
-#[tokio::test]
-async fn a_linked_agent_gets_its_softphone_details_live() {
-    let cec = FakeCec::start().await;
-    let client = Arc::new(CecClient::new(settings(&cec, None)).unwrap());
+/// The softphone endpoint on `client`, after a sync, with `alice` linked to agent 1002 and the
+/// caller `crm:pw` (the store lives as long as the returned directory).
+async fn directory_with_alice(client: CecClient) -> (AgentDirectory, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let clock = Arc::new(ManualClock::at(1_790_000_000));
@@ -57,10 +56,17 @@ async fn a_linked_agent_gets_its_softphone_details_live() {
     store.link_account("alice", "1002").await.unwrap();
     let svc = AgentDirectory::new(
         Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
-        client,
+        Arc::new(client),
         store,
         clock,
     );
+    (svc, dir)
+}
+
+#[tokio::test]
+async fn a_linked_agent_gets_its_softphone_details_live() {
+    let cec = FakeCec::start().await;
+    let (svc, _dir) = directory_with_alice(CecClient::new(settings(&cec, None)).unwrap()).await;
     let auth = basic_header("crm", "pw");
 
     let (status, body) = answer(handle(&svc, request(&auth, r#"{"account": "alice"}"#)).await);
@@ -118,22 +124,9 @@ async fn a_stalled_cec_costs_the_caller_the_cec_budget_not_the_function_timeout(
         ..settings(&cec, None)
     })
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let clock = Arc::new(ManualClock::at(1_790_000_000));
-    sync(&*store, &client, &*clock, Default::default())
-        .await
-        .unwrap();
-    store.link_account("alice", "1002").await.unwrap();
-    let client = Arc::new(client);
+    let (svc, _dir) = directory_with_alice(client).await;
+    let svc = svc.with_cec_budget(Duration::from_millis(300));
     cec.set(fake_cec::Behavior::Stall);
-    let svc = AgentDirectory::new(
-        Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
-        client,
-        store,
-        clock,
-    )
-    .with_cec_budget(Duration::from_millis(300));
 
     let auth = basic_header("crm", "pw");
     let asked = std::time::Instant::now();
