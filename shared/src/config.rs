@@ -120,14 +120,20 @@ pub fn phone_normalizer() -> Result<crate::domain::phone::PhoneNormalizer, Confi
     )?)
 }
 
-/// Creates `path` (failing if it exists) readable by the owner only.
-pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
+/// A new file at `path`, readable by the owner only; `AlreadyExists` if there is one.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    options.open(path)
+}
+
+/// Creates `path` readable by the owner only with `text`; leaves a file already there as it
+/// is (another process created it first).
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match create_private(path) {
         Ok(mut f) => {
             f.write_all(text.as_bytes())?;
             f.sync_all()

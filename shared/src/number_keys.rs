@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, write_private, ConfigError};
+use crate::config::{self, ConfigError};
 use crate::domain::protect::{generate_key_text, IndexKey, Keyring, KeyringText, NumberProtection};
 use crate::resources::Resources;
 
@@ -144,26 +144,54 @@ pub async fn protection(res: impl Into<KeyPlace<'_>>) -> Result<NumberProtection
 /// version). Returns the new version.
 pub async fn add_key_version(res: impl Into<KeyPlace<'_>>) -> Result<u32, ConfigError> {
     let res = res.into();
-    let mut ring = keyring_text(res).await?;
-    let version = ring.add_version().map_err(|e| invalid(KEYRING_VAR, e))?;
     match source(res.data_dir, KEYRING_ARN_VAR, KEYRING_VAR, KEYRING_FILE)? {
-        KeySource::File(path) => {
-            let tmp = path.with_extension("json.new");
-            let _ = std::fs::remove_file(&tmp);
-            write_private(&tmp, &ring.to_json())
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| invalid(KEYRING_VAR, format!("{}: {e}", path.display())))?;
+        KeySource::File(path) => add_key_version_to_file(res, &path).await,
+        KeySource::Variable => Err(invalid(
+            KEYRING_VAR,
+            "the keyring is given in the environment: add the version there \
+             (or keep it in a file or Secrets Manager)",
+        )),
+        KeySource::Secret(arn) => {
+            let mut ring = keyring_text(res).await?;
+            let version = ring.add_version().map_err(|e| invalid(KEYRING_VAR, e))?;
+            put_secret(res, &arn, &ring.to_json(), version).await?;
+            Ok(version)
         }
-        KeySource::Variable => {
-            return Err(invalid(
-                KEYRING_VAR,
-                "the keyring is given in the environment: add the version there \
-                 (or keep it in a file or Secrets Manager)",
-            ))
-        }
-        KeySource::Secret(arn) => put_secret(res, &arn, &ring.to_json(), version).await?,
     }
-    Ok(version)
+}
+
+/// The keyring file's next version. The new file is written beside it and renamed over it;
+/// being created exclusively, it is also the lock that keeps two `add-key` runs from each
+/// adding a different key as the same version (numbers sealed with the lost one would never
+/// open again). An interrupted run leaves it behind, and the next one says so.
+async fn add_key_version_to_file(res: KeyPlace<'_>, path: &Path) -> Result<u32, ConfigError> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.new");
+    let mut file = config::create_private(&tmp).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::AlreadyExists => format!(
+                "{} exists: another add-key is running, or one was interrupted (remove the \
+                 file if none is running, then run add-key again)",
+                tmp.display()
+            ),
+            _ => format!("{}: {e}", tmp.display()),
+        };
+        invalid(KEYRING_VAR, reason)
+    })?;
+    let added = async {
+        let mut ring = keyring_text(res).await?;
+        let version = ring.add_version().map_err(|e| invalid(KEYRING_VAR, e))?;
+        file.write_all(ring.to_json().as_bytes())
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| invalid(KEYRING_VAR, format!("{}: {e}", path.display())))?;
+        Ok(version)
+    }
+    .await;
+    if added.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    added
 }
 
 /// The `ClientRequestToken` of the secret version holding keyring version `version`. Secrets

@@ -365,3 +365,35 @@ fn keys_are_not_generated_for_a_table_in_aws() {
     );
     assert!(!dir.path().join("pin-pepper").exists());
 }
+
+/// A local keyring gets one version at a time: the new file beside it is also the lock, so two
+/// `add-key` runs cannot each add a different key as the same version; one left behind by an
+/// interrupted run is named, and nothing changes until it is removed.
+#[test]
+fn add_key_on_a_local_keyring_takes_one_version_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env: Vec::new(),
+    };
+    let current = || {
+        let text = std::fs::read_to_string(dir.path().join("number-keyring.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["current"].clone()
+    };
+    let (ok, stdout, stderr) = cli.run(&["numbers", "add-key"]);
+    assert!(ok && stdout.contains("key version 2"), "{stdout}{stderr}");
+    let lock = dir.path().join("number-keyring.json.new");
+    std::fs::write(&lock, "").unwrap();
+    let (ok, _, stderr) = cli.run(&["numbers", "add-key"]);
+    assert!(
+        !ok && stderr.contains("number-keyring.json.new exists: another add-key is running"),
+        "{stderr}"
+    );
+    assert_eq!(current(), 2, "a refused add-key changed the keyring");
+    assert!(lock.exists(), "another run's file was removed");
+    std::fs::remove_file(&lock).unwrap();
+    let (ok, stdout, stderr) = cli.run(&["numbers", "add-key"]);
+    assert!(ok && stdout.contains("key version 3"), "{stdout}{stderr}");
+    assert_eq!(current(), 3);
+    assert!(!lock.exists(), "the new file is renamed over the keyring");
+}
