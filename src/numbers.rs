@@ -309,19 +309,14 @@ pub enum Format {
 }
 
 /// Creates `path` for writing with mode 0600; an existing file is replaced only with `force`.
-fn create_private(path: &Path, force: bool) -> Result<std::fs::File, String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+fn create_export(path: &Path, force: bool) -> Result<std::fs::File, String> {
+    use cc_shared::config::create_private;
+    match create_private(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && force => {
             std::fs::remove_file(path)
                 .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
-            options
-                .open(path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))
+            create_private(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(format!(
             "{} exists: pass --force to replace it",
@@ -372,7 +367,7 @@ pub async fn export(
     format: Format,
     force: bool,
 ) -> Result<u64, Failure> {
-    let file = create_private(out, force)?;
+    let file = create_export(out, force)?;
     let result = write_export(admin, keys, file, format).await;
     if result.is_err() {
         let _ = std::fs::remove_file(out);
