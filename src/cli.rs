@@ -209,14 +209,10 @@ pub async fn run(cli: Cli) -> CliResult {
                 report.rejected.len(),
                 stores.describe()
             );
-            for (line, reason) in &report.rejected {
-                println!("  line {line}: {reason}");
-            }
-            if report.rejected.is_empty() {
-                Ok(())
-            } else {
-                Err("some rows were rejected (the others were enrolled)".into())
-            }
+            rejected_rows(
+                report.rejected.iter().map(|(l, r)| (*l, r.as_str())),
+                "enrolled",
+            )
         }
         Command::Pins(PinsCommand::Unlock { number }) => {
             let stores = Stores::open(&cli.data_dir, None).await?;
@@ -317,6 +313,24 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// Prints each rejected row of an import by its line; then an error (exit status 1) if there
+/// was any, saying what became of the others.
+fn rejected_rows<'a>(
+    rejected: impl IntoIterator<Item = (u64, &'a str)>,
+    others: &str,
+) -> CliResult {
+    let mut any = false;
+    for (line, reason) in rejected {
+        any = true;
+        println!("  line {line}: {reason}");
+    }
+    if any {
+        Err(format!("some rows were rejected (the others were {others})").into())
+    } else {
+        Ok(())
+    }
+}
+
 /// The store, number normaliser and pepper the identity commands work with.
 async fn identity_context(
     data_dir: &std::path::Path,
@@ -397,14 +411,7 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
                 r.rejected.len(),
                 stores.describe()
             );
-            for (line, reason) in &r.rejected {
-                println!("  line {line}: {reason}");
-            }
-            if r.rejected.is_empty() {
-                Ok(())
-            } else {
-                Err("some rows were rejected (the others were imported)".into())
-            }
+            rejected_rows(r.rejected.iter().map(|(l, r)| (*l, r.as_str())), "imported")
         }
         NumbersCommand::Export { out, format, force } => {
             let (stores, keys) = open_with_keys(data_dir).await?;
