@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+use cc_shared::domain::agents::printable;
 use cc_shared::domain::identity::{valid_pin, Pepper, PinDigest, RecordQuery, VerificationRecord};
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::domain::protect::{IndexKey, NumberIndex};
@@ -185,7 +186,8 @@ pub fn open_csv(path: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
-/// Prints the agent directory: a table, or (with `json`) `{"last_sync", "agents"}`.
+/// Prints the agent directory: a table (control characters of texts stored by an earlier
+/// release escaped), or (with `json`) `{"last_sync", "agents"}`.
 pub fn print_agents(
     out: &mut impl Write,
     agents: &[cc_shared::domain::agents::Agent],
@@ -211,11 +213,36 @@ pub fn print_agents(
             "{:<12}  {:<8}  {:<16}  {:<16}  {:<20}  {}",
             a.work_no,
             if a.active { "active" } else { "inactive" },
-            a.account_code.as_deref().unwrap_or("-"),
-            a.sip_account.as_deref().unwrap_or("-"),
+            printable(a.account_code.as_deref().unwrap_or("-")),
+            printable(a.sip_account.as_deref().unwrap_or("-")),
             rfc3339(a.last_seen),
             a.inactive_since.map(rfc3339).unwrap_or_default()
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cc_shared::domain::agents::Agent;
+
+    #[test]
+    fn the_agent_table_escapes_control_characters_stored_earlier() {
+        let agent = Agent {
+            work_no: "1001".into(),
+            account_code: Some("acc\r\nx\u{1b}[2J".into()),
+            sip_account: None,
+            active: true,
+            first_seen: 0,
+            last_seen: 0,
+            inactive_since: None,
+        };
+        let mut out = Vec::new();
+        print_agents(&mut out, &[agent], None, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains(r"acc\r\nx\u{1b}[2J"), "{text}");
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+    }
 }

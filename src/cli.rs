@@ -331,6 +331,24 @@ fn rejected_rows<'a>(
     }
 }
 
+/// Lists the IDs whose number did not open (never a number); then an error (exit status 1) if
+/// there was any, saying what became of them and of the others.
+fn unopened_ids(ids: &[cc_shared::domain::uid::Uid], what: &str) -> CliResult {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for id in ids {
+        println!("  could not be opened: {}", id.as_str());
+    }
+    Err(format!(
+        "{} mappings could not be opened (a damaged or tampered item, or a key version missing \
+         from the keyring) and were {what}; every other mapping was done. Restore the keyring if \
+         a version is missing; `cc-callbacks numbers forget --uid ID` erases a damaged item",
+        ids.len()
+    )
+    .into())
+}
+
 /// The store, number normaliser and pepper the identity commands work with.
 async fn identity_context(
     data_dir: &std::path::Path,
@@ -384,13 +402,8 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
     match command {
         NumbersCommand::Migrate => migrate(data_dir).await,
         NumbersCommand::AddKey => {
-            let location = cc_shared::config::StoreLocation::from_env(data_dir)?;
-            let sdk = crate::stores::sdk_for(&location).await?;
-            let place = cc_shared::number_keys::KeyPlace {
-                data_dir: Some(data_dir),
-                sdk: sdk.as_ref(),
-            };
-            let version = cc_shared::number_keys::add_key_version(place).await?;
+            let stores = Stores::open(data_dir, None).await?;
+            let version = cc_shared::number_keys::add_key_version(&stores.res).await?;
             println!(
                 "key version {version} added and made current: running functions and gateways \
                  seal new numbers with it within NUMBER_KEYRING_REFRESH_SECONDS (5 minutes by \
@@ -415,9 +428,9 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
         }
         NumbersCommand::Export { out, format, force } => {
             let (stores, keys) = open_with_keys(data_dir).await?;
-            let n = numbers::export(stores.admin(), &keys, &out, format, force).await?;
-            println!("exported {n} mappings to {}", out.display());
-            Ok(())
+            let r = numbers::export(stores.admin(), &keys, &out, format, force).await?;
+            println!("exported {} mappings to {}", r.exported, out.display());
+            unopened_ids(&r.unopened, "left out of the export")
         }
         NumbersCommand::Forget {
             numbers: given,
@@ -436,26 +449,30 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
             }
             let phones = cc_shared::config::phone_normalizer()?;
             let pepper = stores.pepper().await?;
-            let r = numbers::forget(
-                stores.admin(),
-                &*stores.mapping(),
-                &keys,
-                &pepper,
-                &phones,
-                &targets,
-            )
-            .await?;
+            let r = numbers::forget(stores.admin(), &keys, &pepper, &phones, &targets).await?;
             println!(
                 "forgot {} customers: {} mappings, {} PINs, {} verification records; \
-                 {} IDs unknown ({})",
+                 {} unknown (nothing was stored) ({})",
                 r.customers,
                 r.mappings,
                 r.pins,
                 r.records,
-                r.unknown_ids,
+                r.unknown,
                 stores.describe()
             );
-            Ok(())
+            if r.records_unreached.is_empty() {
+                return Ok(());
+            }
+            for id in &r.records_unreached {
+                println!("  verification records not reached: {}", id.as_str());
+            }
+            Err(format!(
+                "{} IDs' numbers could not be opened: their mapping and PIN are erased, but \
+                 their verification records are found by the number: run `cc-callbacks numbers \
+                 forget NUMBER` for them",
+                r.records_unreached.len()
+            )
+            .into())
         }
         NumbersCommand::Rekey => {
             let (stores, keys) = open_with_keys(data_dir).await?;
@@ -468,6 +485,9 @@ async fn run_numbers(data_dir: &std::path::Path, command: NumbersCommand) -> Cli
                 r.raced,
                 stores.describe()
             );
+            if !r.unopened.is_empty() {
+                return unopened_ids(&r.unopened, "left as they are");
+            }
             if r.resealed == 0 && r.raced == 0 {
                 println!(
                     "every number is sealed under the current version: older versions may be \
@@ -500,9 +520,11 @@ async fn migrate(data_dir: &std::path::Path) -> CliResult {
     let report = match &location {
         StoreLocation::Embedded { data_dir } => {
             let sdk = crate::stores::sdk_for(&location).await?;
+            let file = cc_shared::store::embedded::EmbeddedFile(data_dir.clone());
             let place = cc_shared::number_keys::KeyPlace {
                 data_dir: Some(data_dir),
                 sdk: sdk.as_ref(),
+                keyed: Some(&file),
             };
             let keys = cc_shared::number_keys::protection(place).await?;
             let dir = data_dir.clone();

@@ -16,7 +16,7 @@ use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::uid::Uid;
-use cc_shared::store::{ImportOutcome, MappingStore, NumbersAdmin, StoreError, StoredMapping};
+use cc_shared::store::{ImportOutcome, NumbersAdmin, StoreError, StoredMapping};
 
 use crate::admin::{parse_rfc3339, rfc3339};
 
@@ -107,12 +107,50 @@ fn header_names(reader: &mut csv::Reader<std::fs::File>) -> Result<Vec<String>, 
 }
 
 fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, String> {
-    let file = crate::admin::open_csv(path)?;
+    csv_reader(crate::admin::open_csv(path)?)
+}
+
+fn csv_reader(file: std::fs::File) -> Result<csv::Reader<std::fs::File>, String> {
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(file))
+}
+
+/// An import's input, read twice (checked whole, then written): a regular file is opened
+/// again; anything else (a pipe, `/dev/stdin`) is copied once into an anonymous temporary
+/// file of mode 0600, gone when the command ends, and read from there.
+enum Input<'a> {
+    File(&'a Path),
+    Spooled(std::fs::File),
+}
+
+impl<'a> Input<'a> {
+    fn new(path: &'a Path) -> Result<Self, String> {
+        let mut source = crate::admin::open_csv(path)?;
+        let regular = source.metadata().map(|m| m.is_file()).unwrap_or(false);
+        if regular {
+            return Ok(Input::File(path));
+        }
+        let mut spool = tempfile::tempfile()
+            .map_err(|e| format!("cannot create a temporary file for {}: {e}", path.display()))?;
+        std::io::copy(&mut source, &mut spool)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(Input::Spooled(spool))
+    }
+
+    fn reader(&self) -> Result<csv::Reader<std::fs::File>, String> {
+        use std::io::{Seek, SeekFrom};
+        match self {
+            Input::File(path) => reader(path),
+            Input::Spooled(spool) => {
+                let mut file = spool.try_clone().map_err(|e| e.to_string())?;
+                file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+                csv_reader(file)
+            }
+        }
+    }
 }
 
 /// Checks `--prefix`: the characters of an ID, at most 32 of them.
@@ -205,9 +243,10 @@ pub async fn import(
         check_prefix(p)?;
     }
     let mut report = ImportReport::default();
+    let input = Input::new(path)?;
 
     // Pass 1: every row checked, nothing written.
-    let mut csv = reader(path)?;
+    let mut csv = input.reader()?;
     let with_created = check_header(&mut csv)?;
     // Line numbers as u32 (4 billion rows): with the fingerprints, ~46 bytes a row.
     let mut numbers: Vec<([u8; 22], u32)> = Vec::new();
@@ -249,7 +288,7 @@ pub async fn import(
 
     // Pass 2: the good rows, in batches, a few at once.
     let writing = progress(Some(report.rows), "importing");
-    let mut csv = reader(path)?;
+    let mut csv = input.reader()?;
     check_header(&mut csv)?;
     let now = now_epoch();
     let batch_size = admin.import_batch();
@@ -308,12 +347,26 @@ pub enum Format {
     Jsonl,
 }
 
-/// Creates `path` for writing with mode 0600; an existing file is replaced only with `force`.
+/// Creates `path` for writing with mode 0600; an existing file is replaced only with `force`,
+/// and only a regular file or a symbolic link (the link itself, never what it points to): a
+/// device, FIFO, socket or directory is refused, so that `--force` can never unlink a system
+/// node or feed every number to a reader at the other end of a pipe.
 fn create_export(path: &Path, force: bool) -> Result<std::fs::File, String> {
     use cc_shared::config::create_private;
     match create_private(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && force => {
+            let kind = std::fs::symlink_metadata(path)
+                .map_err(|e| format!("cannot replace {}: {e}", path.display()))?
+                .file_type();
+            if !(kind.is_file() || kind.is_symlink()) {
+                return Err(format!(
+                    "{} is not a regular file (a {}): --force replaces only a regular file; \
+                     choose another --out",
+                    path.display(),
+                    file_kind(&kind)
+                ));
+            }
             std::fs::remove_file(path)
                 .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
             create_private(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
@@ -323,6 +376,28 @@ fn create_export(path: &Path, force: bool) -> Result<std::fs::File, String> {
             path.display()
         )),
         Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+/// What a file that is not a regular one is, for messages.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "FIFO";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "device";
+        }
+    }
+    if kind.is_dir() {
+        "directory"
+    } else {
+        "special file"
     }
 }
 
@@ -358,15 +433,23 @@ fn scan_all(
     }
 }
 
+/// What `numbers export` wrote, and the IDs whose number did not open (a damaged or tampered
+/// item, or a key version missing from the keyring): left out, every other row written.
+#[derive(Debug, Default)]
+pub struct ExportReport {
+    pub exported: u64,
+    pub unopened: Vec<Uid>,
+}
+
 /// `numbers export`: every mapping, the number in E.164 (or the digits a short number was
-/// stored as), to a new file of mode 0600. Returns the count.
+/// stored as), to a new file of mode 0600.
 pub async fn export(
     admin: Arc<dyn NumbersAdmin>,
     keys: &NumberProtection,
     out: &Path,
     format: Format,
     force: bool,
-) -> Result<u64, Failure> {
+) -> Result<ExportReport, Failure> {
     let file = create_export(out, force)?;
     let result = write_export(admin, keys, file, format).await;
     if result.is_err() {
@@ -386,7 +469,7 @@ async fn write_export(
     keys: &NumberProtection,
     file: std::fs::File,
     format: Format,
-) -> Result<u64, Failure> {
+) -> Result<ExportReport, Failure> {
     let out = std::io::BufWriter::new(file);
     let mut sink = match format {
         Format::Csv => {
@@ -399,12 +482,13 @@ async fn write_export(
     let (tx, mut rx) = tokio::sync::mpsc::channel(EXPORT_BUFFER);
     scan_all(admin, tx);
     let bar = progress(None, "exporting");
-    let mut count = 0u64;
+    let mut report = ExportReport::default();
     while let Some(page) = rx.recv().await {
         for m in page? {
-            let phone = keys
-                .open(&m.uid, &m.sealed)
-                .map_err(|e| format!("a mapping could not be decrypted ({e}); nothing exported"))?;
+            let Ok(phone) = keys.open(&m.uid, &m.sealed) else {
+                report.unopened.push(m.uid);
+                continue;
+            };
             let created = rfc3339(m.created_at);
             match &mut sink {
                 Sink::Csv(w) => w.write_record([phone.as_str(), m.uid.as_str(), &created])?,
@@ -417,9 +501,9 @@ async fn write_export(
                     writeln!(w, "{line}")?;
                 }
             }
-            count += 1;
+            report.exported += 1;
         }
-        bar.set_position(count);
+        bar.set_position(report.exported);
     }
     let mut out = match sink {
         Sink::Csv(w) => w.into_inner().map_err(|e| e.to_string())?,
@@ -428,7 +512,7 @@ async fn write_export(
     out.flush()?;
     out.get_ref().sync_all()?;
     bar.finish_and_clear();
-    Ok(count)
+    Ok(report)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,12 +528,16 @@ pub enum Target {
 /// What `numbers forget` did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ForgetReport {
+    /// Customers of whom something was erased.
     pub customers: usize,
     pub mappings: usize,
     pub pins: usize,
     pub records: usize,
-    /// IDs with no mapping: nothing is known of them.
-    pub unknown_ids: usize,
+    /// Numbers and IDs of which nothing was stored.
+    pub unknown: usize,
+    /// IDs whose mapping and PIN were erased but whose number did not open, so that their
+    /// verification records (keyed by the number) could not be found: forget those by number.
+    pub records_unreached: Vec<Uid>,
 }
 
 /// Reads `--file`: a CSV whose header has a `number` or a `uid` column (an export will do).
@@ -482,12 +570,19 @@ pub fn targets_from_file(path: &Path) -> Result<Vec<Target>, String> {
     Ok(targets)
 }
 
+/// One customer to erase: by number (the record key is known), or by a stored mapping whose
+/// number did not open (its mapping and PIN are erased by their keys, not its records).
+enum Erasure {
+    Number(PhoneKey, Option<Uid>),
+    Unopened(StoredMapping),
+}
+
 /// `numbers forget`: every input is checked first (a malformed one stops the command before
 /// anything is erased), then each customer's mapping and PIN are removed together, and their
-/// verification records after.
+/// verification records after. Nothing is opened to erase: an ID's mapping is found by the ID,
+/// so a damaged item is erased like any other.
 pub async fn forget(
     admin: Arc<dyn NumbersAdmin>,
-    mapping: &dyn MappingStore,
     keys: &NumberProtection,
     pepper: &Pepper,
     phones: &PhoneNormalizer,
@@ -509,33 +604,53 @@ pub async fn forget(
     }
     let mut report = ForgetReport::default();
     let mut uid_of: HashMap<PhoneKey, Uid> = HashMap::new();
+    let mut unopened: Vec<StoredMapping> = Vec::new();
+    ids.sort();
+    ids.dedup();
     for chunk in ids.chunks(cc_shared::store::MAX_BATCH) {
-        let sealed = mapping.sealed_of(chunk).await?;
-        for uid in chunk {
-            match sealed.get(uid) {
-                Some(s) => {
-                    let phone = keys
-                        .open(uid, s)
-                        .map_err(|e| format!("a mapping could not be decrypted: {e}"))?;
-                    uid_of.insert(phone.clone(), uid.clone());
+        let found = admin.mappings_of(chunk).await?;
+        report.unknown += chunk.len() - found.len();
+        for m in found {
+            match keys.open(&m.uid, &m.sealed) {
+                Ok(phone) => {
+                    uid_of.insert(phone.clone(), m.uid);
                     numbers.push(phone);
                 }
-                None => report.unknown_ids += 1,
+                Err(_) => unopened.push(m),
             }
         }
     }
     numbers.sort();
     numbers.dedup();
-    let bar = progress(Some(numbers.len() as u64), "forgetting");
-    for phone in &numbers {
-        let gone = admin
-            .forget(
-                &keys.index(phone),
-                uid_of.get(phone),
-                &pepper.record_key(phone),
-            )
-            .await?;
-        report.customers += 1;
+    let mut todo: Vec<Erasure> = numbers
+        .into_iter()
+        .map(|p| {
+            let uid = uid_of.remove(&p);
+            Erasure::Number(p, uid)
+        })
+        .collect();
+    todo.extend(unopened.into_iter().map(Erasure::Unopened));
+    let bar = progress(Some(todo.len() as u64), "forgetting");
+    for erasure in todo {
+        let gone = match &erasure {
+            Erasure::Number(phone, uid) => {
+                admin
+                    .forget(
+                        &keys.index(phone),
+                        uid.as_ref(),
+                        Some(&pepper.record_key(phone)),
+                    )
+                    .await?
+            }
+            // No number, no record key: the records stay for `forget NUMBER`.
+            Erasure::Unopened(m) => admin.forget(&m.index, Some(&m.uid), None).await?,
+        };
+        if let Erasure::Unopened(m) = erasure {
+            report.records_unreached.push(m.uid);
+        }
+        let erased = gone.mapping || gone.pin || gone.records > 0;
+        report.customers += usize::from(erased);
+        report.unknown += usize::from(!erased);
         report.mappings += usize::from(gone.mapping);
         report.pins += usize::from(gone.pin);
         report.records += gone.records;
@@ -556,6 +671,9 @@ pub struct RekeyReport {
     /// Changed by someone else between the read and the write: left as they are (a re-run
     /// takes them if they are still under an old key).
     pub raced: u64,
+    /// IDs whose number did not open (a damaged or tampered item, or a key version missing
+    /// from the keyring): left as they are, every other mapping re-encrypted.
+    pub unopened: Vec<Uid>,
 }
 
 /// `numbers rekey`: every mapping sealed under another version than the current one is
@@ -582,9 +700,10 @@ pub async fn rekey(
             if m.sealed.version() == Some(current) {
                 continue;
             }
-            let phone = keys
-                .open(&m.uid, &m.sealed)
-                .map_err(|e| format!("a mapping could not be decrypted: {e}"))?;
+            let Ok(phone) = keys.open(&m.uid, &m.sealed) else {
+                report.unopened.push(m.uid);
+                continue;
+            };
             let new = keys.seal(&m.uid, &phone)?;
             todo.push((m, new));
         }

@@ -11,7 +11,7 @@ use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{NumbersAdmin, StoreError};
+use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError};
 use cc_shared::web::auth::Credentials;
 
 /// The resources of a local process (gateway, CLI), and where their store lives.
@@ -70,17 +70,20 @@ impl Stores {
         dev_credentials: Option<Credentials>,
     ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        let (stores, admin, sdk): (StoreSet, Arc<dyn NumbersAdmin>, _) = match &location {
+        type Opened = (StoreSet, Arc<dyn NumbersAdmin>, Arc<dyn KeyedRecords>);
+        let ((stores, admin, keyed), sdk): (Opened, _) = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
-                (StoreSet::Dynamo(store.clone()), store, Some(sdk))
+                (
+                    (StoreSet::Dynamo(store.clone()), store.clone(), store),
+                    Some(sdk),
+                )
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
                 (
-                    StoreSet::each(store.clone()),
-                    store,
+                    (StoreSet::each(store.clone()), store.clone(), store),
                     sdk_for(&location).await?,
                 )
             }
@@ -89,6 +92,7 @@ impl Stores {
             stores,
             sdk,
             data_dir: Some(data_dir.to_path_buf()),
+            keyed: Some(keyed),
             dev_credentials,
         };
         Ok(Stores {

@@ -202,6 +202,33 @@ async fn agent_directory_logs_carry_no_softphone_password() {
 }
 
 /// A writer collecting everything logged, in the production JSON format.
+/// A PhoneToUID whose write fails (a disk full, here a trigger refusing the insert) created no
+/// ID, and its line says so.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_write_logs_no_created_ids() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (capture, _guard) = capture_logs();
+    let (store, dir) = support::embedded_store();
+    let conn =
+        rusqlite::Connection::open(dir.path().join(cc_shared::store::embedded::DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON number_map
+         BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let svc = support::number_mapping(store);
+    let numbers = support::numbers(3, "1390000");
+    let (status, _) = call_mapping(&svc, mapping_request(&refs(&numbers), "PhoneToUID")).await;
+    assert!(status >= 500, "{status}");
+    let (lines, logs) = capture.request_lines();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert_eq!(lines[0]["numbers"], 3, "{logs}");
+    assert_eq!(
+        lines[0]["created"], 0,
+        "a failed write logged created IDs:\n{logs}"
+    );
+}
+
 #[derive(Clone, Default)]
 struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 

@@ -26,6 +26,7 @@ fn resources(sdk: Option<aws_config::SdkConfig>) -> (Resources, tempfile::TempDi
         stores: StoreSet::each(store),
         sdk,
         data_dir: None,
+        keyed: None,
         dev_credentials: None,
     };
     (res, dir)

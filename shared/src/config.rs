@@ -171,34 +171,86 @@ pub fn store_is_local() -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A local secret file's text (a key, the PIN pepper), generating it with `generate` when
-/// there is none yet (mode 0600; the first process to create it wins, the others read its
-/// value), and only for a local store: otherwise the error names `arn_var`, the secret to set.
-pub fn local_secret_file(
+/// Creates `dir` (and its parents) if it does not exist; the directory itself with mode 0700.
+/// One that exists is left as it is (it may be one the operator shares on purpose).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Narrows the file at `path` to mode 0600 if others may read or write it; returns whether
+/// it did. Nothing there is nothing to do.
+pub fn narrow_to_owner(path: &std::path::Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            return Ok(true);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(false)
+}
+
+/// A local secret file's text (a key, the PIN pepper), or None when there is no file. A file
+/// others may read is repaired to 0600 with a warning (it is still the key the data needs,
+/// so refusing it would stop the service for no gain; the warning says to find out who read
+/// it). Any other failure names the file.
+pub fn read_local_secret(
     path: &std::path::Path,
     name: &'static str,
-    arn_var: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let at = |e: &dyn std::fmt::Display| invalid(name, format!("{}: {e}", path.display()));
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(at(&format!(
+                "{e}: restore the file from a backup of the data directory"
+            )))
+        }
+    };
+    if narrow_to_owner(path).map_err(|e| at(&e))? {
+        crate::logging::warn_operator(&format!(
+            "{} was readable by other users: its mode is now 0600 (whoever could read it may \
+             hold a copy of the key)",
+            path.display()
+        ));
+    }
+    if text.is_empty() {
+        return Err(at(
+            &"the file is empty: restore it from a backup of the data directory",
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Creates the local secret file at `path` (mode 0600, its directory 0700) with what
+/// `generate` makes, unless another process created it first, and returns the file's text.
+/// The caller decides first whether a key may be generated at all.
+pub fn create_local_secret(
+    path: &std::path::Path,
+    name: &'static str,
     generate: impl FnOnce() -> Result<String, ConfigError>,
 ) -> Result<String, ConfigError> {
     let at = |e: &dyn std::fmt::Display| invalid(name, format!("{}: {e}", path.display()));
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !store_is_local() => Err(invalid(
-            arn_var,
-            "not set, and the table is not a local one: set it to the stage's secret (see the \
-             stack's outputs); secrets are only generated for a local store",
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
-            }
-            write_private(path, &generate()?).map_err(|e| at(&e))?;
-            std::fs::read_to_string(path)
-                .map(|t| t.trim().to_string())
-                .map_err(|e| at(&e))
-        }
-        Err(e) => Err(at(&e)),
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(|e| at(&e))?;
     }
+    write_private(path, &generate()?).map_err(|e| at(&e))?;
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| at(&e))
 }
 
 fn invalid(name: &'static str, reason: impl std::fmt::Display) -> ConfigError {

@@ -51,3 +51,13 @@ pub fn init() {
         .with(json_layer(std::io::stdout).with_filter(filter()))
         .try_init();
 }
+
+/// A warning for the operator: a log line where a logger is installed (the gateway, Lambda),
+/// else a line on stderr (the admin commands install none).
+pub fn warn_operator(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
+}

@@ -1,7 +1,8 @@
 //! The number keys (`domain::protect`), read once at init: each from its Secrets Manager secret
 //! when its `*_SECRET_ARN` variable is set (Lambda: the stack generates both), else from its
-//! variable, else (outside Lambda only) from a file in the data directory, generated on first
-//! use with mode 0600. The index key and the keyring are separate secrets, so identity
+//! variable, else (outside Lambda only) from a file in the data directory, generated with mode
+//! 0600 only for a store that holds nothing it protects (`local_key`: the one rule for every
+//! local key file). The index key and the keyring are separate secrets, so identity
 //! verification, which only looks numbers up, is never given the encryption keys.
 
 use std::path::{Path, PathBuf};
@@ -10,14 +11,18 @@ use std::sync::Arc;
 use crate::config::{self, ConfigError};
 use crate::domain::protect::{generate_key_text, IndexKey, Keyring, KeyringText, NumberProtection};
 use crate::resources::Resources;
+use crate::store::{KeyUse, KeyedRecords};
 
-/// Where keys are read from: the data directory (outside Lambda) and the AWS configuration
-/// for Secrets Manager. A function's `Resources` give both.
+/// Where keys are read from: the data directory (outside Lambda), the AWS configuration for
+/// Secrets Manager, and the store the keys protect (asked, where a key file is missing,
+/// whether a new key may be generated). A function's `Resources` give all three.
 #[derive(Clone, Copy, Default)]
 pub struct KeyPlace<'a> {
     pub data_dir: Option<&'a Path>,
     #[cfg(any(feature = "secrets", feature = "dynamodb"))]
     pub sdk: Option<&'a aws_config::SdkConfig>,
+    /// None: nothing can tell whether the store is empty, so no key is generated.
+    pub keyed: Option<&'a dyn KeyedRecords>,
 }
 
 impl<'a> From<&'a Resources> for KeyPlace<'a> {
@@ -26,6 +31,7 @@ impl<'a> From<&'a Resources> for KeyPlace<'a> {
             data_dir: res.data_dir.as_deref(),
             #[cfg(any(feature = "secrets", feature = "dynamodb"))]
             sdk: res.sdk.as_ref(),
+            keyed: res.keyed.as_deref(),
         }
     }
 }
@@ -73,6 +79,7 @@ pub fn source(
 
 async fn text(
     res: KeyPlace<'_>,
+    what: KeyUse,
     arn_var: &'static str,
     var: &'static str,
     file: &str,
@@ -81,8 +88,72 @@ async fn text(
     match source(res.data_dir, arn_var, var, file)? {
         KeySource::Secret(_) => secret(res, arn_var).await,
         KeySource::Variable => config::required(var),
-        KeySource::File(path) => config::local_secret_file(&path, var, arn_var, generate),
+        KeySource::File(path) => local_key(res, what, &path, var, arn_var, generate).await,
     }
+}
+
+/// A key kept in a local file: its text, or, where there is no file, a key made by `generate`
+/// (mode 0600), but only for a local store that holds nothing the key protects. Over existing
+/// data a new key would give known customers second IDs, leave sealed numbers unopenable or
+/// make every PIN wrong, so then every command and the gateway refuse to start, naming the
+/// missing file and what to do. The one rule for every local key file.
+pub async fn local_key(
+    place: KeyPlace<'_>,
+    what: KeyUse,
+    path: &Path,
+    var: &'static str,
+    arn_var: &'static str,
+    generate: impl FnOnce() -> Result<String, ConfigError>,
+) -> Result<String, ConfigError> {
+    if let Some(text) = config::read_local_secret(path, var)? {
+        return Ok(text);
+    }
+    if !config::store_is_local() {
+        return Err(invalid(
+            arn_var,
+            "not set, and the table is not a local one: set it to the stage's secret (see the \
+             stack's outputs); secrets are only generated for a local store",
+        ));
+    }
+    let holds = match place.keyed {
+        Some(store) => store.holds_keyed(what).await.map_err(|e| {
+            invalid(
+                var,
+                format!(
+                    "{} is missing and the store cannot be asked whether it holds data the key \
+                     protects ({e}): nothing was generated",
+                    path.display()
+                ),
+            )
+        })?,
+        None => true,
+    };
+    if holds {
+        let lost = match what {
+            KeyUse::IndexKey => {
+                "without it no stored customer can be found, and a new key would give known \
+                 customers second IDs and make their PINs unknown"
+            }
+            KeyUse::Keyring => {
+                "without it no stored number opens, and numbers sealed under a new key would \
+                 never open under the restored one"
+            }
+            KeyUse::Pepper => {
+                "without it no enrolled PIN matches and customers would lock \
+                 themselves out"
+            }
+        };
+        return Err(invalid(
+            var,
+            format!(
+                "{} is missing, and the store holds data this key protects ({lost}): restore \
+                 the file from a backup of the data directory (or set {var}); no new key was \
+                 generated",
+                path.display()
+            ),
+        ));
+    }
+    config::create_local_secret(path, var, generate)
 }
 
 #[cfg(feature = "secrets")]
@@ -101,6 +172,7 @@ async fn secret(_: KeyPlace<'_>, arn_var: &'static str) -> Result<String, Config
 pub async fn index_key(res: impl Into<KeyPlace<'_>>) -> Result<IndexKey, ConfigError> {
     let text = text(
         res.into(),
+        KeyUse::IndexKey,
         INDEX_KEY_ARN_VAR,
         INDEX_KEY_VAR,
         INDEX_KEY_FILE,
@@ -114,6 +186,7 @@ pub async fn index_key(res: impl Into<KeyPlace<'_>>) -> Result<IndexKey, ConfigE
 pub async fn keyring_text(res: impl Into<KeyPlace<'_>>) -> Result<KeyringText, ConfigError> {
     let text = text(
         res.into(),
+        KeyUse::Keyring,
         KEYRING_ARN_VAR,
         KEYRING_VAR,
         KEYRING_FILE,
@@ -258,6 +331,7 @@ pub struct LiveKeys {
     data_dir: Option<PathBuf>,
     #[cfg(any(feature = "secrets", feature = "dynamodb"))]
     sdk: Option<aws_config::SdkConfig>,
+    keyed: Option<Arc<dyn KeyedRecords>>,
     refresh: Option<std::time::Duration>,
     current: std::sync::RwLock<Arc<NumberProtection>>,
     loaded_at: tokio::sync::Mutex<std::time::Instant>,
@@ -276,6 +350,7 @@ impl LiveKeys {
             data_dir: res.data_dir.clone(),
             #[cfg(any(feature = "secrets", feature = "dynamodb"))]
             sdk: res.sdk.clone(),
+            keyed: res.keyed.clone(),
             refresh,
             current: std::sync::RwLock::new(Arc::new(keys)),
             loaded_at: tokio::sync::Mutex::new(std::time::Instant::now()),
@@ -289,6 +364,7 @@ impl LiveKeys {
             data_dir: None,
             #[cfg(any(feature = "secrets", feature = "dynamodb"))]
             sdk: None,
+            keyed: None,
             refresh: None,
             current: std::sync::RwLock::new(Arc::new(keys)),
             loaded_at: tokio::sync::Mutex::new(std::time::Instant::now()),
@@ -308,6 +384,7 @@ impl LiveKeys {
             data_dir: self.data_dir.as_deref(),
             #[cfg(any(feature = "secrets", feature = "dynamodb"))]
             sdk: self.sdk.as_ref(),
+            keyed: self.keyed.as_deref(),
         }
     }
 

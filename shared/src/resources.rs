@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{self, ConfigError};
-use crate::store::{AgentStore, AuditStore, IdentityStore, MappingStore};
+use crate::store::{AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore};
 use crate::web::auth::Credentials;
 
 pub struct Resources {
@@ -19,6 +19,10 @@ pub struct Resources {
     pub sdk: Option<aws_config::SdkConfig>,
     /// Where local state lives (the embedded store, generated keys); None in Lambda.
     pub data_dir: Option<PathBuf>,
+    /// The store, asked whether it holds data a missing local key file protects (a key is
+    /// generated only for one that holds none); None in Lambda, where keys are never
+    /// generated (and so the binaries never link the question's scan).
+    pub keyed: Option<Arc<dyn KeyedRecords>>,
     /// Credentials accepted where a function's `*_CREDENTIALS` is unset: the gateway's
     /// `dev:dev` on a loopback address; None in Lambda and anywhere else.
     pub dev_credentials: Option<Credentials>,
@@ -69,6 +73,7 @@ impl Resources {
             stores: StoreSet::Dynamo(store),
             sdk: Some(sdk),
             data_dir: None,
+            keyed: None,
             dev_credentials: None,
         })
     }

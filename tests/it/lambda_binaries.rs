@@ -462,6 +462,35 @@ async fn every_log_line_of_a_request_carries_its_ids() {
     );
 }
 
+/// The scheduled sync is no API request, but its lines carry Lambda's request ID too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_syncs_log_line_carries_its_request_id() {
+    let endpoint = support::dynamodb_endpoint();
+    let (binary, mut env, _) = binaries(&endpoint).await.remove(3);
+    assert_eq!(binary, "agent-sync");
+    env.retain(|(k, _)| *k != "AGENT_SYNC_ROLE");
+    env.push(("AGENT_SYNC_ROLE", "schedule".into()));
+    // The CEC at 127.0.0.1:9 refuses: the sync fails, and says so in an error line.
+    let f = start_with(binary, &env, Stdio::piped()).await;
+    let event = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    let bytes = serde_json::to_vec(&event).unwrap();
+    let (_, outcome) = f.api.invoke(bytes.into()).await.unwrap();
+    assert!(!outcome.ok, "a sync against a refusing CEC must fail");
+    let stdout = f.stop().await;
+    let text = String::from_utf8_lossy(&stdout).to_string();
+    let line: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "sync failed")
+        .unwrap_or_else(|| panic!("no sync line:\n{text}"));
+    let span = &line["span"];
+    assert!(
+        span["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{line}"
+    );
+    assert_eq!(span["api_request_id"], "", "{line}");
+}
+
 /// The EMF documents among a function's stdout lines (the rest are its JSON log).
 fn emf_documents(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)

@@ -15,6 +15,7 @@ mod gateway;
 mod gateway_limits;
 mod identity;
 mod identity_contract;
+mod keys_and_damage;
 mod lambda_binaries;
 mod mapping;
 mod numbers_cli;

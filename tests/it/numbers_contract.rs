@@ -218,7 +218,7 @@ contract!(
             store.write_attempt(&record, None).await.unwrap();
         }
         let gone = store
-            .forget(&index, None, &pepper.record_key(&p))
+            .forget(&index, None, Some(&pepper.record_key(&p)))
             .await
             .unwrap();
         assert_eq!(
@@ -255,7 +255,7 @@ contract!(
         assert!(store.load_customer(&indexes[1]).await.unwrap().0.is_some());
         assert_eq!(
             store
-                .forget(&index, Some(&uid), &pepper.record_key(&p))
+                .forget(&index, Some(&uid), Some(&pepper.record_key(&p)))
                 .await
                 .unwrap(),
             Forgotten::default()

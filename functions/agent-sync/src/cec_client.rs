@@ -268,16 +268,32 @@ pub fn parse_directory(body: &[u8]) -> Result<Directory, ApiError> {
         if !seen.insert(work_no.clone()) {
             return Err(failed(format!("agents[{i}] repeats a workNo")));
         }
-        let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        // Kept and printed: control characters (`acc\r\nx`) are refused like a bad workNo.
+        let text = |v: Option<String>, field: &str| -> Result<Option<String>, ApiError> {
+            match v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+                Some(s) if !cc_shared::domain::agents::valid_text(&s) => Err(failed(format!(
+                    "agents[{i}].{field} has control characters or more than {} characters",
+                    cc_shared::domain::agents::MAX_TEXT_CHARS
+                ))),
+                v => Ok(v),
+            }
+        };
         agents.push(LiveAgent {
             work_no,
-            account_code: text(a.account_code),
-            sip_account: text(a.sip_account),
+            account_code: text(a.account_code, "accountCode")?,
+            sip_account: text(a.sip_account, "sipAccount")?,
             sip_pwd: a.sip_pwd.filter(|p| !p.is_empty()),
         });
     }
+    let sip_service_ip = info.sip_service_ip.filter(|s| !s.is_empty());
+    if sip_service_ip
+        .as_deref()
+        .is_some_and(|ip| !cc_shared::domain::agents::valid_text(ip))
+    {
+        return Err(failed("sipServiceIp has control characters or is too long"));
+    }
     Ok(Directory {
-        sip_service_ip: info.sip_service_ip.filter(|s| !s.is_empty()),
+        sip_service_ip,
         sip_service_port: port,
         agents,
     })
@@ -366,6 +382,9 @@ mod tests {
             r#"{"sipServicePort":"x","agents":[]}"#,
             r#"{"sipServiceIp":"10.0.0.1"}"#,
             r#"<html>"#,
+            r#"{"agents":[{"workNo":1,"accountCode":"acc\r\nx"}]}"#,
+            r#"{"agents":[{"workNo":1,"sipAccount":"\u001b[2J"}]}"#,
+            r#"{"sipServiceIp":"10.0.0.1\n","agents":[{"workNo":1}]}"#,
         ] {
             assert!(parse_directory(body.as_bytes()).is_err(), "{body}");
         }

@@ -11,6 +11,7 @@ use cc_shared::domain::clock::SystemClock;
 use cc_shared::resources::Resources;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::Error;
+use tracing::Instrument;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -30,13 +31,15 @@ async fn main() -> Result<(), Error> {
                 }
             };
             lambda_runtime::run(lambda_runtime::service_fn(
-                move |_event: LambdaEvent<serde_json::Value>| {
+                move |event: LambdaEvent<serde_json::Value>| {
                     let s = scheduler.clone();
+                    let span = cc_shared::web::lambda::invocation_span(&event.context, "");
                     async move {
                         let result = sync(&*s.store, &s.cec, &SystemClock, s.guard).await;
                         cc_shared::metrics::flush();
                         Ok::<_, Error>(serde_json::to_value(result?)?)
                     }
+                    .instrument(span)
                 },
             ))
             .await

@@ -2,13 +2,12 @@
 //! limits. The PIN pepper comes from Secrets Manager in Lambda, locally from the environment
 //! or a file generated once in the data directory.
 
-use std::path::Path;
-
 use cc_shared::config::{self, ConfigError};
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::phone::PhoneNormalizer;
 use cc_shared::domain::protect::IndexKey;
 use cc_shared::resources::Resources;
+use cc_shared::store::KeyUse;
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::StoreBudget;
 
@@ -116,36 +115,36 @@ fn pepper_from(name: &'static str, value: String) -> Result<Pepper, ConfigError>
 }
 
 /// The PIN pepper: the Secrets Manager secret named by `IDENTITY_PIN_PEPPER_SECRET_ARN`, else
-/// `IDENTITY_PIN_PEPPER`, else (outside Lambda only) `<data_dir>/pin-pepper`, generated on
-/// first use with mode 0600.
+/// `IDENTITY_PIN_PEPPER`, else (outside Lambda only) `<data_dir>/pin-pepper`, generated with
+/// mode 0600 only for a store that holds no PIN or verification record
+/// (`number_keys::local_key`).
 pub async fn pepper(res: &Resources) -> Result<Pepper, ConfigError> {
-    match res.secret(PEPPER_ARN_VAR).await? {
-        Some(value) => pepper_from(PEPPER_ARN_VAR, value),
-        None => local_pepper(res.data_dir.as_deref()),
+    if let Some(value) = res.secret(PEPPER_ARN_VAR).await? {
+        return pepper_from(PEPPER_ARN_VAR, value);
     }
-}
-
-/// The pepper from `IDENTITY_PIN_PEPPER` or the data directory (no AWS).
-pub fn local_pepper(data_dir: Option<&Path>) -> Result<Pepper, ConfigError> {
     if let Some(value) = config::optional(PEPPER_VAR) {
         return pepper_from(PEPPER_VAR, value);
     }
-    match data_dir {
-        Some(dir) if !config::in_lambda() => pepper_file(dir),
-        _ => Err(ConfigError::Missing(PEPPER_ARN_VAR)),
-    }
-}
-
-fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
-    let text =
-        config::local_secret_file(&dir.join(PEPPER_FILE), PEPPER_VAR, PEPPER_ARN_VAR, || {
+    let dir = match res.data_dir.as_deref() {
+        Some(dir) if !config::in_lambda() => dir,
+        _ => return Err(ConfigError::Missing(PEPPER_ARN_VAR)),
+    };
+    let text = cc_shared::number_keys::local_key(
+        res.into(),
+        KeyUse::Pepper,
+        &dir.join(PEPPER_FILE),
+        PEPPER_VAR,
+        PEPPER_ARN_VAR,
+        || {
             Pepper::generate()
                 .map(|p| hex::encode(p.as_bytes()))
                 .map_err(|e| ConfigError::Invalid {
                     name: PEPPER_VAR,
                     reason: e.to_string(),
                 })
-        })?;
+        },
+    )
+    .await?;
     pepper_from(PEPPER_VAR, text)
 }
 
@@ -153,11 +152,31 @@ fn pepper_file(dir: &Path) -> Result<Pepper, ConfigError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_local_pepper_is_generated_once_and_kept() {
+    use std::sync::Arc;
+
+    use cc_shared::domain::identity::PinDigest;
+    use cc_shared::resources::StoreSet;
+    use cc_shared::store::embedded::EmbeddedStore;
+    use cc_shared::store::IdentityStore;
+
+    fn local(dir: &std::path::Path) -> (Resources, Arc<EmbeddedStore>) {
+        let store = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let res = Resources {
+            stores: StoreSet::each(store.clone()),
+            sdk: None,
+            data_dir: Some(dir.to_path_buf()),
+            keyed: Some(store.clone()),
+            dev_credentials: None,
+        };
+        (res, store)
+    }
+
+    #[tokio::test]
+    async fn a_local_pepper_is_generated_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let a = pepper_file(dir.path()).unwrap();
-        let b = pepper_file(dir.path()).unwrap();
+        let (res, _) = local(dir.path());
+        let a = pepper(&res).await.unwrap();
+        let b = pepper(&res).await.unwrap();
         assert_eq!(a.as_bytes(), b.as_bytes());
         #[cfg(unix)]
         {
@@ -168,5 +187,30 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[tokio::test]
+    async fn a_lost_pepper_is_not_replaced_over_enrolled_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let (res, store) = local(dir.path());
+        let first = pepper(&res).await.unwrap();
+        let index = cc_shared::domain::protect::IndexKey::from_text(&"i".repeat(64)).unwrap();
+        let phone = config::phone_normalizer()
+            .unwrap()
+            .normalize("13900001111")
+            .unwrap();
+        let digest: PinDigest = first.pin_digest(&phone, "123456");
+        store
+            .put_pins(&[(index.index(&phone), digest)])
+            .await
+            .unwrap();
+        std::fs::remove_file(dir.path().join(PEPPER_FILE)).unwrap();
+        let err = pepper(&res).await.unwrap_err().to_string();
+        assert!(err.contains("pin-pepper is missing"), "{err}");
+        assert!(err.contains("restore the file from a backup"), "{err}");
+        assert!(
+            !dir.path().join(PEPPER_FILE).exists(),
+            "a new pepper was written"
+        );
     }
 }

@@ -118,13 +118,28 @@ async fn process(
 }
 
 /// A calldata value as text, as sent (never trimmed: limits hold for what was sent): the IVR
-/// may send strings or numbers.
-fn text_field(calldata: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
-    match calldata.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        // A whole, non-negative number only: -139... or 1.5 are no numbers or work numbers.
-        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
-        _ => None,
+/// may send strings or numbers. None when absent; an error saying what is wrong with a value
+/// of another kind, or a number that is not a whole, non-negative one of 64 bits
+/// (`13920000004.0`, `1.39E10`, `-1`, 30 digits): such a number cannot be spelled back as the
+/// digits that were typed.
+fn text_field(
+    calldata: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    match calldata.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n) => Ok(Some(n.to_string())),
+            None => Err(ApiError::bad_request(format!(
+                "calldata.{name} is a number but not a whole, non-negative one of 64 bits (it \
+                 has a decimal point, an exponent, a sign or too many digits): send the digits \
+                 as a string"
+            ))),
+        },
+        Some(_) => Err(ApiError::bad_request(format!(
+            "calldata.{name} must be a string or a number"
+        ))),
     }
 }
 
@@ -136,7 +151,7 @@ fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<A
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("calldata must be an object"))?;
 
-    let agent = text_field(calldata, "verifyWorkNo")
+    let agent = text_field(calldata, "verifyWorkNo")?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad_request("calldata.verifyWorkNo is missing"))?;
     if !valid_name(&agent.replace('-', "_"), MAX_WORK_NO_CHARS) {
@@ -158,7 +173,7 @@ fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<A
     };
     facts.verify_type_code = verify_type_code.clone();
 
-    let number = text_field(calldata, "verifyServiceNo")
+    let number = text_field(calldata, "verifyServiceNo")?
         .ok_or_else(|| ApiError::bad_request("calldata.verifyServiceNo is missing"))?;
     let phone = svc
         .config

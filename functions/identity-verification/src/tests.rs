@@ -275,6 +275,56 @@ async fn malformed_requests_are_abnormal_with_http_200() {
     assert_eq!(left, "4");
 }
 
+/// A number the IVR sent as a JSON number that cannot be its digits is named as what it is,
+/// not as missing.
+#[tokio::test]
+async fn malformed_numeric_fields_say_what_is_wrong() {
+    let f = fixture().await;
+    let raw = [
+        "13920000004.0",
+        "1.39E10",
+        "-13920000004",
+        "123456789012345678901234567890",
+    ];
+    for field in ["verifyServiceNo", "verifyWorkNo"] {
+        for number in raw {
+            let mut calldata = json!({"verifyServiceNo": NUMBER, "verifyWorkNo": "371",
+                                      "verifyCode": PIN});
+            calldata[field] = json!("PLACEHOLDER");
+            let body = json!({ "calldata": calldata })
+                .to_string()
+                .replace("\"PLACEHOLDER\"", number);
+            let resp = handle(&f.svc, request(&body)).await;
+            let Body::Text(text) = resp.into_body() else {
+                panic!("a text body")
+            };
+            let parsed: VerifyResponse = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed.calldata.data.verify_return1, "bad_request");
+            let message = parsed.message.unwrap_or_default();
+            assert!(
+                message.contains(&format!("calldata.{field} is a number but not a whole"))
+                    && !message.contains("missing"),
+                "{field} = {number}: {message}"
+            );
+        }
+        let mut calldata = json!({"verifyServiceNo": NUMBER, "verifyWorkNo": "371",
+                                  "verifyCode": PIN});
+        calldata[field] = json!(true);
+        let resp = handle(
+            &f.svc,
+            request(&json!({ "calldata": calldata }).to_string()),
+        )
+        .await;
+        let Body::Text(text) = resp.into_body() else {
+            panic!("a text body")
+        };
+        assert!(
+            text.contains(&format!("calldata.{field} must be a string or a number")),
+            "{text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn missing_or_wrong_credentials_get_401() {
     let f = fixture().await;

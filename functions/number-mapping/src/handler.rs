@@ -126,7 +126,6 @@ async fn phone_to_uid(
     let mut uids = svc.store.uids_of(&unique).await?;
     by_index.retain(|index, _| !uids.contains_key(index));
     if !by_index.is_empty() {
-        outcome.created = by_index.len();
         let missing: Vec<NumberIndex> = by_index.keys().cloned().collect();
         let keys = protection.clone();
         let seal: Sealer = Arc::new(move |index: &NumberIndex, uid: &Uid| {
@@ -137,6 +136,8 @@ async fn phone_to_uid(
                 .map_err(|e| StoreError::Failed(e.to_string()))
         });
         uids.extend(svc.store.create_uids(&missing, &seal).await?);
+        // Counted once written: a failed write created nothing.
+        outcome.created = missing.len();
     }
     numbers
         .into_iter()

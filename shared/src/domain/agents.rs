@@ -46,5 +46,25 @@ pub fn valid_work_no(s: &str) -> bool {
 
 /// Whether `s` can be a business-system account name to link.
 pub fn valid_account(s: &str) -> bool {
-    !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control)
+    !s.is_empty() && valid_text(s)
+}
+
+/// Longest text of the directory kept (account codes, softphone numbers, addresses).
+pub const MAX_TEXT_CHARS: usize = 128;
+
+/// Whether `s` may be kept and printed as a text of the directory: at most
+/// [`MAX_TEXT_CHARS`] characters and no control character (a CR, LF or escape sequence would
+/// break an operator's table or terminal).
+pub fn valid_text(s: &str) -> bool {
+    s.chars().count() <= MAX_TEXT_CHARS && !s.chars().any(char::is_control)
+}
+
+/// `s` with every control character escaped (`\r`, `\u{1b}`), for printing text stored before
+/// it was checked.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(s.chars().flat_map(char::escape_default).collect::<String>())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }

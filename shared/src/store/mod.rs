@@ -133,19 +133,43 @@ pub trait NumbersAdmin: Send + Sync {
         start: Option<String>,
     ) -> Result<ScanPage, StoreError>;
 
+    /// The stored mappings of those of `uids` (at most [`MAX_BATCH`]) that are known, read by
+    /// the ID alone: erasure by ID needs no number, so a mapping whose sealed number no
+    /// longer opens can still be erased.
+    async fn mappings_of(&self, uids: &[Uid]) -> Result<Vec<StoredMapping>, StoreError>;
+
     /// Replaces each mapping's sealed number by the new one, only where it is still the old
     /// one (a concurrent change wins). Returns how many were replaced.
     async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError>;
 
     /// Removes the mapping of `index` (both directions, and `uid`'s if it is given and
     /// different), its PIN enrolment with its lockout state: all or nothing. Then the
-    /// verification records under `record_key`. Idempotent.
+    /// verification records under `record_key`, when it is known. Idempotent.
     async fn forget(
         &self,
         index: &NumberIndex,
         uid: Option<&Uid>,
-        record_key: &str,
+        record_key: Option<&str>,
     ) -> Result<Forgotten, StoreError>;
+}
+
+/// What a local key file protects in a store. A key may be generated only for a store that
+/// holds none of it: over existing data a new key would silently give known customers new
+/// IDs, leave sealed numbers unopenable, or make every enrolled PIN wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// The index key: mappings and PIN enrolments (keyed by the blind index).
+    IndexKey,
+    /// The keyring: mappings (the sealed numbers).
+    Keyring,
+    /// The PIN pepper: PIN digests (of any layout) and verification records.
+    Pepper,
+}
+
+/// Whether a store holds records a key protects (asked only where a key file is missing).
+#[async_trait]
+pub trait KeyedRecords: Send + Sync {
+    async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError>;
 }
 
 /// Enrolled PINs, lockout counters and verification records.

@@ -32,6 +32,21 @@ pub fn joined<T>(result: Result<T, tokio::task::JoinError>) -> T {
     result.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
+/// The span every line logged for one invocation carries, with the IDs a complaint can be
+/// traced by: Lambda's request ID, API Gateway's `requestContext.requestId` ("" for an
+/// invocation that is no API request, such as the scheduled sync), the X-Ray trace ID. At the
+/// error level, so that it is enabled whatever `LOG_LEVEL` lets through: an info span would be
+/// filtered out under `LOG_LEVEL=warn`, and the warnings and errors of the invocation, the
+/// lines that matter most, would lose their IDs.
+pub fn invocation_span(context: &lambda_runtime::Context, api_request_id: &str) -> tracing::Span {
+    tracing::error_span!(
+        "request",
+        request_id = %context.request_id,
+        api_request_id,
+        trace_id = context.xray_trace_id.as_deref().unwrap_or(""),
+    )
+}
+
 pub async fn run<S, H, Fut>(
     function: &'static str,
     init: Result<S, ConfigError>,
@@ -50,14 +65,7 @@ where
         }
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| {
-        // Every line logged for this invocation carries the IDs a complaint can be traced by:
-        // Lambda's request ID, API Gateway's `requestContext.requestId`, the X-Ray trace ID.
-        let span = tracing::info_span!(
-            "request",
-            request_id = %event.context.request_id,
-            api_request_id = event.payload.api_request_id().unwrap_or(""),
-            trace_id = event.context.xray_trace_id.as_deref().unwrap_or(""),
-        );
+        let span = invocation_span(&event.context, event.payload.api_request_id().unwrap_or(""));
         let request = event.payload.into_request();
         let svc = svc.clone();
         let response = request.map(|req| handler(svc, req));

@@ -7,16 +7,21 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
-use super::identity::{pin_key, RECORD_NUMBER_PREFIX};
+use super::identity::{pin_key, PIN_PREFIX, RECORD_NUMBER_PREFIX};
+use super::legacy::LEGACY_PIN;
 use super::mapping::{
-    mapping_items, number_pk, parse_uid_item, put_new, uid_pk, MAPPINGS_PER_TRANSACTION, UID_PREFIX,
+    mapping_items, number_pk, parse_uid_item, put_new, uid_pk, MAPPINGS_PER_TRANSACTION,
+    NUMBER_PREFIX, UID_PREFIX,
 };
 use super::{
     backoff, classify, delete_action, failed, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK,
 };
 use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::uid::Uid;
-use crate::store::{Forgotten, ImportOutcome, NumbersAdmin, ScanPage, StoreError, StoredMapping};
+use crate::store::{
+    Forgotten, ImportOutcome, KeyUse, KeyedRecords, NumbersAdmin, ScanPage, StoreError,
+    StoredMapping,
+};
 
 /// Items a scan page evaluates (a page is also cut at DynamoDB's 1 MB).
 const SCAN_PAGE: i32 = 500;
@@ -290,6 +295,16 @@ impl NumbersAdmin for DynamoStore {
         })
     }
 
+    async fn mappings_of(&self, uids: &[Uid]) -> Result<Vec<StoredMapping>, StoreError> {
+        let keys = uids.iter().map(|u| Self::key(uid_pk(u))).collect();
+        Ok(self
+            .batch_get_items(keys, None)
+            .await?
+            .iter()
+            .filter_map(parse_uid_item)
+            .collect())
+    }
+
     async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError> {
         let mut replaced = 0;
         for group in batch.chunks(RESEALS_AT_ONCE) {
@@ -311,14 +326,62 @@ impl NumbersAdmin for DynamoStore {
         &self,
         index: &NumberIndex,
         uid: Option<&Uid>,
-        record_key: &str,
+        record_key: Option<&str>,
     ) -> Result<Forgotten, StoreError> {
         let (mapping, pin) = self.forget_items(index, uid).await?;
-        let records = self.delete_records(record_key).await?;
+        let records = match record_key {
+            Some(key) => self.delete_records(key).await?,
+            None => 0,
+        };
         Ok(Forgotten {
             mapping,
             pin,
             records,
         })
+    }
+}
+
+/// Asked only by a local process whose key file is missing (never in Lambda): a scan for the
+/// first item under the key's prefixes, which on a table that holds one usually ends on the
+/// first page, and on an empty one at once.
+#[async_trait]
+impl KeyedRecords for DynamoStore {
+    async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError> {
+        let prefixes: &[&str] = match what {
+            KeyUse::IndexKey => &[NUMBER_PREFIX, PIN_PREFIX],
+            // Every mapping has its `NUM#` item beside the `UID#` one that holds the seal.
+            KeyUse::Keyring => &[NUMBER_PREFIX],
+            KeyUse::Pepper => &[PIN_PREFIX, LEGACY_PIN, RECORD_NUMBER_PREFIX],
+        };
+        let filter = (0..prefixes.len())
+            .map(|i| format!("begins_with(#pk, :p{i})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut start = None;
+        loop {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .limit(SCAN_PAGE * 2)
+                .filter_expression(&filter)
+                .projection_expression("#pk")
+                .expression_attribute_names("#pk", PK)
+                .set_exclusive_start_key(start.take());
+            for (i, p) in prefixes.iter().enumerate() {
+                scan = scan.expression_attribute_values(
+                    format!(":p{i}"),
+                    AttributeValue::S(p.to_string()),
+                );
+            }
+            let out = scan.send().await.map_err(classify)?;
+            if !out.items().is_empty() {
+                return Ok(true);
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(false),
+            }
+        }
     }
 }

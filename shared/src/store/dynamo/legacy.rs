@@ -19,7 +19,7 @@ use crate::domain::uid::Uid;
 use crate::store::{MigrateReport, StoreError, StoredMapping};
 
 const LEGACY_PHONE: &str = "PHONE#";
-const LEGACY_PIN: &str = "PIN#";
+pub(super) const LEGACY_PIN: &str = "PIN#";
 const LEGACY_UID: &str = "UID#";
 
 /// Which of a mapping's two plaintext items a conversion starts from.

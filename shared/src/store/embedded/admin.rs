@@ -111,6 +111,43 @@ impl NumbersAdmin for EmbeddedStore {
         .await
     }
 
+    async fn mappings_of(&self, uids: &[Uid]) -> Result<Vec<StoredMapping>, StoreError> {
+        let uids = uids.to_vec();
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT number_index, uid, sealed, created_at FROM number_map
+                     WHERE uid_key = ?1",
+                )
+                .map_err(from_sqlite)?;
+            let mut found = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let row = stmt
+                    .query_row(params![uid.key()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(from_sqlite)?;
+                if let Some((index, uid, sealed, created_at)) = row {
+                    found.push(StoredMapping {
+                        index: NumberIndex::from_stored(index),
+                        uid: Uid::parse(&uid)
+                            .ok_or_else(|| failed("stored user ID is malformed"))?,
+                        sealed: SealedNumber::from_stored(sealed),
+                        created_at,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError> {
         let batch = batch.to_vec();
         self.with_conn(move |conn| {
@@ -146,9 +183,9 @@ impl NumbersAdmin for EmbeddedStore {
         &self,
         index: &NumberIndex,
         uid: Option<&Uid>,
-        record_key: &str,
+        record_key: Option<&str>,
     ) -> Result<Forgotten, StoreError> {
-        let (index, uid, record_key) = (index.clone(), uid.cloned(), record_key.to_string());
+        let (index, uid, record_key) = (index.clone(), uid.cloned(), record_key.map(String::from));
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -176,12 +213,15 @@ impl NumbersAdmin for EmbeddedStore {
                 )
                 .map_err(from_sqlite)?
                 > 0;
-            let records = tx
-                .execute(
-                    "DELETE FROM verification_records WHERE number_key = ?1",
-                    params![record_key],
-                )
-                .map_err(from_sqlite)?;
+            let records = match &record_key {
+                Some(key) => tx
+                    .execute(
+                        "DELETE FROM verification_records WHERE number_key = ?1",
+                        params![key],
+                    )
+                    .map_err(from_sqlite)?,
+                None => 0,
+            };
             tx.commit().map_err(from_sqlite)?;
             Ok(Forgotten {
                 mapping,

@@ -21,7 +21,7 @@ use super::{connect, failed, from_sqlite, DB_FILE};
 use crate::domain::phone::PhoneKey;
 use crate::domain::protect::NumberProtection;
 use crate::domain::uid::Uid;
-use crate::store::{MigrateReport, StoreError};
+use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
 pub const LAYOUT_VERSION: usize = 2;
@@ -224,6 +224,30 @@ fn found_layout(conn: &Connection) -> Result<usize, StoreError> {
         SchemaVersion::NoneSet => 1,
         SchemaVersion::Inside(v) | SchemaVersion::Outside(v) => v.get(),
     })
+}
+
+/// Whether the file holds records that a key of `what` protects, in whatever layout it has:
+/// layout 1 kept numbers in the clear (nothing under the number keys) but its PINs under the
+/// pepper; a newer layout than this release knows is taken to hold everything.
+pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, StoreError> {
+    let tables: &[&str] = match (found_layout(conn)?, what) {
+        (0, _) | (1, KeyUse::IndexKey | KeyUse::Keyring) => &[],
+        (found, _) if found > LAYOUT_VERSION => return Ok(true),
+        (_, KeyUse::IndexKey) => &["number_map", "pins"],
+        (_, KeyUse::Keyring) => &["number_map"],
+        (_, KeyUse::Pepper) => &["pins", "verification_records"],
+    };
+    for table in tables {
+        let any: bool = conn
+            .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
+                r.get(0)
+            })
+            .map_err(from_sqlite)?;
+        if any {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Creates a new file's tables, accepts the current layout, refuses any other.

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use async_trait::async_trait;
+
+use super::{KeyUse, KeyedRecords, StoreError};
 
 mod admin;
 mod agents;
@@ -24,6 +26,9 @@ mod mapping;
 pub use layout::{create_layout_1, migrate, LayoutError, LAYOUT_VERSION};
 
 pub const DB_FILE: &str = "cc-callbacks.sqlite3";
+/// SQLite's write-ahead log and shared-memory index beside the database file.
+pub const WAL_FILE: &str = "cc-callbacks.sqlite3-wal";
+pub const SHM_FILE: &str = "cc-callbacks.sqlite3-shm";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -44,11 +49,22 @@ pub(super) fn from_sqlite(e: rusqlite::Error) -> StoreError {
 }
 
 /// Opens the database file in `data_dir` (creating both if needed) with the connection's
-/// settings, without looking at its layout.
+/// settings, without looking at its layout. The directory is created 0700 and the file 0600
+/// (SQLite gives its WAL and SHM files the database file's mode); files an earlier release
+/// left readable by others are narrowed to 0600.
 fn connect(data_dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(data_dir)
+    crate::config::create_private_dir(data_dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", data_dir.display())))?;
     let path = data_dir.join(DB_FILE);
+    for file in [DB_FILE, WAL_FILE, SHM_FILE] {
+        crate::config::narrow_to_owner(&data_dir.join(file))
+            .map_err(|e| failed(format!("cannot restrict {}: {e}", data_dir.display())))?;
+    }
+    match crate::config::create_private(&path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(format!("cannot create {}: {e}", path.display()))),
+    }
     let conn = Connection::open(&path).map_err(from_sqlite)?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(from_sqlite)?;
@@ -87,5 +103,27 @@ impl EmbeddedStore {
         })
         .await
         .map_err(failed)?
+    }
+}
+
+#[async_trait]
+impl KeyedRecords for EmbeddedStore {
+    async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError> {
+        self.with_conn(move |conn| layout::holds_keyed(conn, what))
+            .await
+    }
+}
+
+/// The store file of `data_dir` in whatever layout it has, asked what it holds without being
+/// opened as a store (`numbers migrate` converts a layout this release does not open).
+pub struct EmbeddedFile(pub std::path::PathBuf);
+
+#[async_trait]
+impl KeyedRecords for EmbeddedFile {
+    async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError> {
+        let dir = self.0.clone();
+        tokio::task::spawn_blocking(move || layout::holds_keyed(&connect(&dir)?, what))
+            .await
+            .map_err(failed)?
     }
 }
