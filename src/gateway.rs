@@ -1,5 +1,5 @@
-//! The local gateway: one HTTP server standing in for API Gateway, routing each path of
-//! `template.yaml` to the same handler function its Lambda binary runs.
+//! The local gateway: one HTTP server standing in for API Gateway, routing each function's
+//! path (`functions::FUNCTIONS`) to the same handler its Lambda binary runs.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use cc_shared::config::ConfigError;
 use cc_shared::resources::Resources;
 use cc_shared::web::auth::Credentials;
+use cc_shared::web::envelope::Serve;
 use cc_shared::web::http::BodyDefect;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -21,60 +22,36 @@ use lambda_http::Body;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::functions::{Function, FUNCTIONS};
+
 /// API Gateway's own payload limit; each function enforces its smaller one.
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
-/// The paths served, as in `template.yaml`.
-pub const ROUTES: &[&str] = &[
-    "/number-mapping",
-    "/identity/verify",
-    "/token-exchange",
-    "/agents/softphone",
-];
-
-/// The handlers' dependencies, built once.
+/// The handlers' dependencies, built once: each function of the list, or None where its
+/// vendor is not configured here.
 pub struct Gateway {
-    number_mapping: number_mapping::NumberMapping,
-    identity_verification: identity_verification::IdentityVerification,
-    /// None when the Fuyun IdP is not configured (no `FUYUN_CLIENT_ID`).
-    token_exchange: Option<token_exchange::TokenExchange>,
-    /// None when the CEC is not configured (no `CEC_BASE_URL`).
-    agent_directory: Option<agent_sync::AgentDirectory>,
+    served: Vec<(&'static Function, Option<Box<dyn Serve>>)>,
     /// Whether the development credentials `dev:dev` are in use.
     pub dev_credentials: bool,
 }
 
-/// The BasicAuth variables of the functions served here.
-const CREDENTIAL_VARS: [&str; 4] = [
-    number_mapping::CREDENTIALS_VAR,
-    identity_verification::CREDENTIALS_VAR,
-    token_exchange::CREDENTIALS_VAR,
-    agent_sync::CREDENTIALS_VAR,
-];
-
 impl Gateway {
-    /// Each function built by its own `init` from `res`, as its Lambda `main` builds it; token
-    /// exchange and the agent directory only when configured here (`FUYUN_CLIENT_ID` or
-    /// `FUYUN_SECRET_ARN`, `CEC_BASE_URL`).
+    /// Each function of the list built by its own `init` from `res`, as its Lambda `main`
+    /// builds it; one that calls a vendor only when that vendor is configured here.
     pub async fn new(res: &Resources) -> Result<Gateway, ConfigError> {
-        let set = |name| cc_shared::config::optional(name).is_some();
-        let token_exchange = if set("FUYUN_CLIENT_ID") || set(token_exchange::SECRET_ARN_VAR) {
-            Some(token_exchange::init(res).await?)
-        } else {
-            None
-        };
-        let agent_directory = if set("CEC_BASE_URL") {
-            Some(agent_sync::init(res).await?)
-        } else {
-            None
-        };
+        let mut served = Vec::with_capacity(FUNCTIONS.len());
+        for f in FUNCTIONS {
+            let svc = if f.is_configured() {
+                Some((f.build)(res).await?)
+            } else {
+                None
+            };
+            served.push((f, svc));
+        }
         Ok(Gateway {
-            number_mapping: number_mapping::init(res).await?,
-            identity_verification: identity_verification::init(res).await?,
-            token_exchange,
-            agent_directory,
+            served,
             dev_credentials: res.dev_credentials.is_some()
-                && CREDENTIAL_VARS.iter().any(|v| !set(v)),
+                && FUNCTIONS.iter().any(|f| !f.credentials_given()),
         })
     }
 
@@ -85,12 +62,9 @@ impl Gateway {
         if listen.ip().is_loopback() {
             return Ok(Some(Credentials::dev()));
         }
-        match CREDENTIAL_VARS
-            .iter()
-            .find(|v| cc_shared::config::optional(v).is_none())
-        {
-            Some(name) => Err(ConfigError::Invalid {
-                name,
+        match FUNCTIONS.iter().find(|f| !f.credentials_given()) {
+            Some(f) => Err(ConfigError::Invalid {
+                name: f.credentials_var,
                 reason: format!(
                     "not set, and the development credentials dev:dev are only allowed on a \
                      loopback address, not {listen}"
@@ -100,50 +74,33 @@ impl Gateway {
         }
     }
 
-    pub fn agent_directory_enabled(&self) -> bool {
-        self.agent_directory.is_some()
-    }
-
-    pub fn token_exchange_enabled(&self) -> bool {
-        self.token_exchange.is_some()
+    /// The functions not served here for want of their vendor's settings, with what to set.
+    pub fn unconfigured(&self) -> impl Iterator<Item = &'static Function> + '_ {
+        self.served
+            .iter()
+            .filter(|(_, svc)| svc.is_none())
+            .map(|(f, _)| *f)
     }
 
     /// Routes one request as API Gateway would.
     pub async fn dispatch(&self, req: lambda_http::Request) -> Response<Body> {
-        match req.uri().path() {
-            "/number-mapping" => number_mapping::handle(&self.number_mapping, req).await,
-            "/identity/verify" => {
-                identity_verification::handle(&self.identity_verification, req).await
-            }
-            "/agents/softphone" => match &self.agent_directory {
-                Some(svc) => agent_sync::handle(svc, req).await,
-                None => cc_shared::web::http::json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "error": "unavailable",
-                        "message": "the agent directory is not configured on this gateway \
-                                    (set CEC_BASE_URL, CEC_APP_KEY and CEC_APP_SECRET)"
-                    }),
-                ),
+        let path = req.uri().path();
+        match self.served.iter().find(|(f, _)| f.route == path) {
+            Some((_, Some(svc))) => svc.serve(req).await,
+            Some((f, None)) => match &f.vendor {
+                Some(vendor) => (vendor.unconfigured)(),
+                None => not_found(),
             },
-            "/token-exchange" => match &self.token_exchange {
-                Some(svc) => token_exchange::handle(svc, req).await,
-                None => cc_shared::web::http::json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "error": "temporarily_unavailable",
-                        "error_description": "token exchange is not configured on this gateway \
-                                              (set FUYUN_CLIENT_ID and the other FUYUN_* settings)",
-                        "retryable": false
-                    }),
-                ),
-            },
-            _ => cc_shared::web::http::json_response(
-                StatusCode::NOT_FOUND,
-                &serde_json::json!({ "message": "Not Found" }),
-            ),
+            None => not_found(),
         }
     }
+}
+
+fn not_found() -> Response<Body> {
+    cc_shared::web::http::json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({ "message": "Not Found" }),
+    )
 }
 
 /// The gateway's defences against slow and numerous clients (README, "Limits").

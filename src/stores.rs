@@ -36,25 +36,14 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
-/// The variables naming secrets kept in Secrets Manager: with one set, the embedded store
-/// needs an AWS configuration too.
-const SECRET_ARN_VARS: [&str; 5] = [
-    identity_verification::config::PEPPER_ARN_VAR,
-    token_exchange::SECRET_ARN_VAR,
-    agent_sync::SECRET_ARN_VAR,
-    number_keys::INDEX_KEY_ARN_VAR,
-    number_keys::KEYRING_ARN_VAR,
-];
-
 /// The AWS configuration a local process needs at `location`: for DynamoDB, or for secrets
-/// kept in Secrets Manager.
+/// kept in Secrets Manager (a function's secret ARN variable is set: the embedded store then
+/// needs an AWS configuration too).
 pub async fn sdk_for(
     location: &StoreLocation,
 ) -> Result<Option<aws_config::SdkConfig>, ConfigError> {
     let needed = matches!(location, StoreLocation::DynamoDb { .. })
-        || SECRET_ARN_VARS
-            .iter()
-            .any(|v| cc_shared::config::optional(v).is_some());
+        || crate::functions::secrets_in_secrets_manager();
     Ok(if needed {
         Some(cc_shared::aws::sdk_config().await?)
     } else {
@@ -112,6 +101,11 @@ impl Stores {
         number_keys::protection(KeyPlace::from(&self.res)).await
     }
 
+    /// The number index key alone, as identity verification reads it.
+    pub async fn index_key(&self) -> Result<cc_shared::domain::protect::IndexKey, ConfigError> {
+        number_keys::index_key(&self.res).await
+    }
+
     /// The PIN pepper, as identity verification reads it.
     pub async fn pepper(&self) -> Result<cc_shared::domain::identity::Pepper, ConfigError> {
         identity_verification::config::pepper(&self.res).await
@@ -120,7 +114,7 @@ impl Stores {
     /// The CEC client, or None when the agent directory is not configured here (no
     /// `CEC_BASE_URL`).
     pub async fn cec(&self) -> Result<Option<agent_sync::cec_client::CecClient>, ConfigError> {
-        if cc_shared::config::optional("CEC_BASE_URL").is_none() {
+        if !agent_sync::config::configured() {
             return Ok(None);
         }
         let secrets = agent_sync::CecSecrets::load(&self.res).await?;

@@ -143,7 +143,7 @@ async fn run(multi: bool, rounds: usize) {
     for round in 0..=rounds {
         if round == rounds / 2 {
             // From here on the logger is installed; only the last column measures it.
-            cc_shared::logging::init();
+            cc_shared::logging::init(&["number_mapping"]);
         }
         for (i, s) in samples.iter_mut().enumerate() {
             let logged = i == 4;

@@ -9,12 +9,11 @@
 //! (what the test command runs so the harness cannot rot: few invocations, no budget verdicts).
 //!
 //! Modules: `setup` (build, DynamoDB Local), `seeding` (the data), `scenarios`, `measure`
-//! (spawn, invoke, time), `floor` (the raw read to compare with), `proxy` (round trips),
+//! (spawn, invoke, time), `floor` (the raw read to compare with), testkit's proxy (round trips),
 //! `report` (BENCHMARKS.md); the Runtime API emulator is `testkit::runtime_api`.
 
 mod floor;
 mod measure;
-mod proxy;
 mod report;
 mod scenarios;
 mod seeding;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use testkit::runtime_api;
 
 use crate::scenarios::Scenario;
-use crate::{floor, proxy, Args};
+use crate::{floor, Args};
 
 /// Cold starts measured per function (and agent-sync role) for the init budget.
 pub(crate) const COLD_STARTS: usize = 20;
@@ -189,7 +189,7 @@ pub(crate) async fn cold_starts(
 pub(crate) async fn run_scenario(
     args: &Args,
     base_env: &[(String, String)],
-    proxy: &proxy::CountingProxy,
+    proxy: &testkit::fault_proxy::FaultProxy,
     table: &str,
     s: &Scenario,
 ) -> Result<Result1, String> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::measure::{ms, percentile, ratio, Result1};
-use crate::scenarios::FUNCTIONS;
+use crate::scenarios::functions;
 use crate::Args;
 
 pub(crate) fn file_size(path: &Path) -> Option<u64> {
@@ -141,7 +141,7 @@ pub(crate) fn report(
     let _ = writeln!(o, "| function | this run (`{}`) | arm64 opt-level 3 | arm64 \"s\" | arm64 \"z\" |\n|---|---|---|---|---|", args.bin_dir.display());
     // The largest arm64 opt-level 3 binary, or None when one is not built.
     let mut max_arm = Some(0f64);
-    for f in FUNCTIONS {
+    for f in functions() {
         let mb = |p: PathBuf| file_size(&p).map(|b| b as f64 / 1_048_576.0);
         let arm = |profile: &str| {
             mb(PathBuf::from(format!(

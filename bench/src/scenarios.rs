@@ -5,12 +5,10 @@ use bytes::Bytes;
 
 use crate::seeding::Seed;
 
-pub(crate) const FUNCTIONS: &[&str] = &[
-    "number-mapping",
-    "identity-verification",
-    "token-exchange",
-    "agent-sync",
-];
+/// The functions' names, from the one list (`cc_callbacks::functions`).
+pub(crate) fn functions() -> impl Iterator<Item = &'static str> {
+    cc_callbacks::functions::FUNCTIONS.iter().map(|f| f.name)
+}
 pub(crate) const PEPPER: &str = "bench-pepper-of-at-least-32-bytes-long";
 /// The number keys of the benchmark (`NUMBER_INDEX_KEY`, `NUMBER_KEYRING`).
 pub(crate) const INDEX_KEY: &str = "bench-number-index-key-0123456789abcdef";

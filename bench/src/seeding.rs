@@ -6,11 +6,11 @@ use std::time::Duration;
 use cc_shared::store::dynamo::DynamoStore;
 use cc_shared::store::{AgentStore, IdentityStore, MappingStore};
 
+use crate::floor;
 use crate::scenarios::PEPPER;
-use crate::{floor, proxy};
 
 pub(crate) struct Seed {
-    pub(crate) proxy: proxy::CountingProxy,
+    pub(crate) proxy: testkit::fault_proxy::FaultProxy,
     /// A client of the harness's own (the floor measured in the harness, the warm-up).
     pub(crate) client: aws_sdk_dynamodb::Client,
     pub(crate) table: String,
@@ -23,7 +23,7 @@ pub(crate) struct Seed {
 }
 
 pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
-    let proxy = proxy::CountingProxy::start(endpoint).await;
+    let proxy = testkit::fault_proxy::FaultProxy::start(endpoint).await;
     let table = format!(
         "cc-bench-{}",
         cc_shared::domain::uid::Uid::generate().map_err(|e| e.to_string())?

@@ -1,17 +1,17 @@
 //! What a run needs first: the release binaries built, DynamoDB Local running.
 
-use crate::scenarios::FUNCTIONS;
+use crate::scenarios::functions;
 use crate::Args;
 
 pub(crate) fn build(args: &Args) -> Result<(), String> {
     let mut cmd =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["build", "--release"]);
-    for f in FUNCTIONS {
+    for f in functions() {
         cmd.args(["-p", f]);
     }
     let status = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() || !args.bin_dir.join(FUNCTIONS[0]).exists() {
+    if !status.success() || !functions().all(|f| args.bin_dir.join(f).exists()) {
         return Err("building the functions failed".into());
     }
     Ok(())

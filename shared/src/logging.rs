@@ -7,28 +7,23 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-/// Our crates log at `LOG_LEVEL` (or, without it, Lambda's `AWS_LAMBDA_LOG_LEVEL`; default
-/// info), dependencies (SDK, HTTP) at warn. The template sets `LOG_LEVEL` and lets Lambda pass
-/// every line (`ApplicationLogLevel: TRACE`): Lambda would count the metrics' EMF lines, which
-/// have no `level`, as INFO and drop them under a WARN filter.
-pub fn filter() -> Targets {
+/// `cc_shared` and the process's own crates (`crates`: a Lambda binary names itself with
+/// `module_path!()`, the local process lists every function of `functions::FUNCTIONS`) log at
+/// `LOG_LEVEL` (or, without it, Lambda's `AWS_LAMBDA_LOG_LEVEL`; default info), dependencies
+/// (SDK, HTTP) at warn. Nothing to keep in step by hand: a new function's lines pass because
+/// its binary names its crate. The template sets `LOG_LEVEL` and lets Lambda pass every line
+/// (`ApplicationLogLevel: TRACE`): Lambda would count the metrics' EMF lines, which have no
+/// `level`, as INFO and drop them under a WARN filter.
+pub fn filter<S: AsRef<str>>(crates: &[S]) -> Targets {
     let level = crate::config::optional("LOG_LEVEL")
         .or_else(|| crate::config::optional("AWS_LAMBDA_LOG_LEVEL"))
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     Targets::new()
         .with_default(LevelFilter::WARN)
-        .with_targets(OUR_CRATES.iter().map(|t| (*t, level)))
+        .with_target("cc_shared", level)
+        .with_targets(crates.iter().map(|t| (t.as_ref().to_string(), level)))
 }
-
-const OUR_CRATES: &[&str] = &[
-    "cc_shared",
-    "cc_callbacks",
-    "number_mapping",
-    "identity_verification",
-    "token_exchange",
-    "agent_sync",
-];
 
 /// The JSON formatting layer, writing to `writer` (stdout in production, a buffer in tests).
 pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
@@ -45,10 +40,10 @@ where
         .with_writer(writer)
 }
 
-/// Installs the JSON logger on stdout for the whole process.
-pub fn init() {
+/// Installs the JSON logger on stdout for the whole process, `crates` as in [`filter`].
+pub fn init<S: AsRef<str>>(crates: &[S]) {
     let _ = tracing_subscriber::registry()
-        .with(json_layer(std::io::stdout).with_filter(filter()))
+        .with(json_layer(std::io::stdout).with_filter(filter(crates)))
         .try_init();
 }
 

@@ -1,8 +1,10 @@
-//! A TCP proxy on loopback that makes a dependency (DynamoDB Local) fail the way a regional
-//! incident does: answers late, never, cut off, or with the connection reset. The fault is read
-//! each time the dependency sends bytes back, so switching it affects connections already open
-//! (the SDK keeps its connections alive).
+//! A TCP proxy on loopback in front of a dependency (DynamoDB Local), for the tests and the
+//! benchmark: it counts the HTTP requests sent through it (one DynamoDB round trip each), and
+//! makes the dependency fail the way a regional incident does: answers late, never, cut off,
+//! or with the connection reset. The fault is read each time the dependency sends bytes back,
+//! so switching it affects connections already open (the SDK keeps its connections alive).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:<port>`
     pub url: String,
     fault: Arc<Mutex<Fault>>,
+    requests: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -39,28 +42,98 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fault = Arc::new(Mutex::new(Fault::None));
-        let shared = fault.clone();
+        let requests = Arc::new(AtomicU64::new(0));
+        let (shared, counted) = (fault.clone(), requests.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, shared.clone()));
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                tokio::spawn(relay(client, server, shared.clone(), counted.clone()));
             }
         });
-        FaultProxy { url, fault }
+        FaultProxy {
+            url,
+            fault,
+            requests,
+        }
     }
 
     pub fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
     }
+
+    /// HTTP requests sent through the proxy so far.
+    pub fn count(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, fault: Arc<Mutex<Fault>>) {
+/// Finds where HTTP/1.1 requests begin in a client's byte stream: a request is counted when its
+/// head is complete; its body (`Content-Length`, as the AWS SDK sends) is skipped.
+#[derive(Default)]
+struct RequestFramer {
+    head: Vec<u8>,
+    body_left: usize,
+}
+
+impl RequestFramer {
+    /// The requests whose heads `data` completes.
+    fn feed(&mut self, mut data: &[u8]) -> u64 {
+        let mut requests = 0;
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let skip = self.body_left.min(data.len());
+                self.body_left -= skip;
+                data = &data[skip..];
+                continue;
+            }
+            let before = self.head.len();
+            self.head.extend_from_slice(data);
+            let Some(end) = self.head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                return requests;
+            };
+            requests += 1;
+            self.body_left = content_length(&self.head[..end]);
+            let used = end + 4 - before;
+            self.head.clear();
+            data = &data[used..];
+        }
+        requests
+    }
+}
+
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    fault: Arc<Mutex<Fault>>,
+    requests: Arc<AtomicU64>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
-        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        let mut framer = RequestFramer::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            requests.fetch_add(framer.feed(&buf[..n]), Ordering::SeqCst);
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
     };
     let downstream = async {
         let mut buf = vec![0u8; 64 * 1024];
@@ -94,5 +167,29 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Arc<Mutex<Fault>>) {
         if let Ok(stream) = client_write.reunite(client_read) {
             let _ = stream.set_zero_linger();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_however_the_bytes_arrive() {
+        let one = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde";
+        let stream: Vec<u8> = one
+            .iter()
+            .chain(one.iter())
+            .chain(one.iter())
+            .copied()
+            .collect();
+        for chunk in [1, 2, 7, 50, stream.len()] {
+            let mut framer = RequestFramer::default();
+            let n: u64 = stream.chunks(chunk).map(|c| framer.feed(c)).sum();
+            assert_eq!(n, 3, "chunks of {chunk}");
+        }
+        // A body holding what looks like a head is not a request.
+        let tricky = b"POST / HTTP/1.1\r\ncontent-length: 8\r\n\r\n\r\n\r\n\r\n\r\n";
+        assert_eq!(RequestFramer::default().feed(tricky), 1);
     }
 }

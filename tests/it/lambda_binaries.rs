@@ -30,13 +30,11 @@ struct Function {
 }
 
 fn route_of(binary: &str) -> &'static str {
-    match binary {
-        "number-mapping" => "/number-mapping",
-        "identity-verification" => "/identity/verify",
-        "token-exchange" => "/token-exchange",
-        "agent-sync" => "/agents/softphone",
-        other => panic!("no route for {other}"),
-    }
+    cc_callbacks::functions::FUNCTIONS
+        .iter()
+        .find(|f| f.name == binary)
+        .unwrap_or_else(|| panic!("no function {binary}"))
+        .route
 }
 
 async fn start(binary: &str, env: &[(&str, String)]) -> Function {

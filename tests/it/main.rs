@@ -11,6 +11,7 @@ mod agents;
 mod bad_inputs;
 mod dynamodb_restart;
 mod events;
+mod functions;
 mod gateway;
 mod gateway_limits;
 mod identity;

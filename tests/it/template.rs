@@ -52,22 +52,6 @@ fn table_key_schema_and_ttl_match_the_code() {
 }
 
 #[test]
-fn every_gateway_route_is_an_api_route() {
-    let t = template();
-    for route in cc_callbacks::gateway::ROUTES {
-        assert!(
-            t.contains(&format!("Path: {route}\n")),
-            "template.yaml has no route {route}"
-        );
-    }
-    assert_eq!(
-        t.matches("Type: HttpApi\n").count(),
-        cc_callbacks::gateway::ROUTES.len(),
-        "template.yaml and gateway::ROUTES list different routes"
-    );
-}
-
-#[test]
 fn no_plaintext_secret_in_the_template() {
     let t = template();
     assert!(!t.contains("BEGIN PRIVATE KEY"));

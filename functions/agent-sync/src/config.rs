@@ -11,6 +11,15 @@ use crate::sync::DeactivationGuard;
 
 pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
+
+/// Whether the CEC is configured in this process (`CEC_BASE_URL`): the local gateway serves
+/// the agent directory only then, and answers 503 otherwise.
+pub fn configured() -> bool {
+    cc_shared::config::optional("CEC_BASE_URL").is_some()
+}
+
+/// What to set when it is not.
+pub const UNCONFIGURED: &str = "CEC_BASE_URL is not set";
 /// Largest accepted softphone request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// The store budget of one softphone request (`STORE_BUDGET_MS`): two reads (the link, the

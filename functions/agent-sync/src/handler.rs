@@ -1,12 +1,12 @@
-//! `POST /agents/softphone`: admitted (credentials, method, body), the link and the agent read
+//! `POST /agents/softphone`, in the frame of `web::envelope`: the link and the agent read
 //! within the store budget, the details fetched live from the CEC within the CEC budget, logged
 //! in one line (never the softphone password).
 
-use std::time::Instant;
+use std::future::Future;
 
-use cc_shared::metrics;
 use cc_shared::store::StoreError;
-use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
 use lambda_http::{Body, Request, Response};
@@ -15,34 +15,60 @@ use crate::config::MAX_BODY_BYTES;
 use crate::wire::{self, Softphone, SoftphoneRequest};
 use crate::{AgentDirectory, FUNCTION};
 
-/// `POST /agents/softphone`: the linked agent's softphone details, fetched live from the CEC.
-pub async fn handle(svc: &AgentDirectory, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut caller = None;
-    let result = softphone(svc, &req, &mut caller).await;
-    let response = match &result {
-        Ok(s) => wire::softphone_response(s),
-        Err(e) => wire::error_response(e),
-    };
-    let latency_ms = latency_ms(started);
-    metrics::request(ApiError::class_of(&result), latency_ms);
-    tracing::info!(
-        function = FUNCTION,
-        caller,
-        status = response.status().as_u16(),
-        latency_ms,
-        work_no = result.as_ref().ok().map(|s| s.work_no.as_str()),
-        "request"
-    );
-    response
+/// What the request's log line names: the agent answered for (never the password).
+#[derive(Default)]
+pub struct Facts {
+    work_no: Option<String>,
 }
 
-async fn softphone(
-    svc: &AgentDirectory,
-    req: &Request,
-    caller: &mut Option<String>,
-) -> Result<Softphone, ApiError> {
-    let body = admit(req, &svc.credentials, MAX_BODY_BYTES, caller)?;
+/// `POST /agents/softphone`: the linked agent's softphone details, fetched live from the CEC
+/// (the frame of `web::envelope`, with the work below).
+pub async fn handle(svc: &AgentDirectory, req: Request) -> Response<Body> {
+    envelope::handle(svc, req).await
+}
+
+impl Callback for AgentDirectory {
+    type Answer = Softphone;
+    type Facts = Facts;
+    const FUNCTION: &'static str = FUNCTION;
+    const MAX_BODY: usize = MAX_BODY_BYTES;
+
+    fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    fn work(
+        &self,
+        _caller: &Caller,
+        body: &[u8],
+        _facts: &mut Facts,
+    ) -> impl Future<Output = Result<Softphone, ApiError>> + Send {
+        softphone(self, body)
+    }
+
+    fn respond(&self, result: Result<Softphone, ApiError>, facts: &mut Facts) -> Response<Body> {
+        match result {
+            Ok(s) => {
+                facts.work_no = Some(s.work_no.clone());
+                wire::softphone_response(&s)
+            }
+            Err(e) => wire::error_response(&e),
+        }
+    }
+
+    fn log(line: &RequestLine<'_>, facts: &Facts) {
+        tracing::info!(
+            function = line.function,
+            caller = line.caller,
+            status = line.status,
+            latency_ms = line.latency_ms,
+            work_no = facts.work_no.as_deref(),
+            "request"
+        );
+    }
+}
+
+async fn softphone(svc: &AgentDirectory, body: &[u8]) -> Result<Softphone, ApiError> {
     let request: SoftphoneRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let account = request.account.trim();

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    cc_shared::logging::init();
+    cc_shared::logging::init(&[module_path!()]);
     match config::optional("AGENT_SYNC_ROLE").as_deref() {
         Some("schedule") => {
             let scheduler =

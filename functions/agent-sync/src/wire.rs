@@ -73,3 +73,15 @@ fn error_body(err: &ApiError) -> Response<Body> {
     }
     resp
 }
+
+/// The local gateway's answer while the CEC is not configured there (`config::configured`).
+pub fn unconfigured_response() -> Response<Body> {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({
+            "error": "unavailable",
+            "message": "the agent directory is not configured on this gateway \
+                        (set CEC_BASE_URL, CEC_APP_KEY and CEC_APP_SECRET)"
+        }),
+    )
+}

@@ -1,78 +1,111 @@
-//! One request: admitted (credentials, method, body), parsed, verified, answered in
+//! One request in the frame of `web::envelope`: parsed, verified (`verify.rs`), answered in
 //! Huawei's format and logged in one line (the number masked, never a PIN).
 
-use std::time::Instant;
+use std::future::Future;
 
 use cc_shared::domain::identity::Reason;
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::metrics::{self, name};
-use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
 use crate::config::{valid_name, MAX_BODY_BYTES, MAX_TYPE_CODE_CHARS, MAX_WORK_NO_CHARS};
-use crate::wire::{self, VerifyAnswer};
+use crate::verify::{Attempt, Subject, Verdict};
+use crate::wire;
 use crate::{IdentityVerification, FUNCTION};
-
-/// The validated request.
-pub(crate) struct Attempt {
-    pub(crate) phone: PhoneKey,
-    pub(crate) agent: String,
-    pub(crate) verify_type_code: String,
-    pub(crate) input: String,
-}
 
 /// What is known of a request, for its record and log line, even when it is refused.
 #[derive(Default)]
-pub(crate) struct Facts {
-    pub(crate) caller: Option<String>,
-    pub(crate) phone: Option<PhoneKey>,
-    pub(crate) agent: String,
-    pub(crate) verify_type_code: String,
+pub struct Facts {
+    subject: Subject,
+    /// The answer's reason, once answered.
+    reason: Option<Reason>,
 }
 
-/// Answers one request; every error becomes Huawei's format here.
+/// Answers one request (the frame of `web::envelope`, with the work below).
 pub async fn handle(svc: &IdentityVerification, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut facts = Facts::default();
-    let result = process(svc, &req, &mut facts).await;
-    let class = ApiError::class_of(&result);
-    let (response, reason) = match &result {
-        Ok(answer) => {
-            if answer.started_lockout() {
-                metrics::count(name::LOCKOUTS_STARTED, 1);
+    envelope::handle(svc, req).await
+}
+
+impl Callback for IdentityVerification {
+    type Answer = Verdict;
+    type Facts = Facts;
+    const FUNCTION: &'static str = FUNCTION;
+    const MAX_BODY: usize = MAX_BODY_BYTES;
+
+    fn credentials(&self) -> &Credentials {
+        &self.config.credentials
+    }
+
+    async fn work(
+        &self,
+        _caller: &Caller,
+        body: &[u8],
+        facts: &mut Facts,
+    ) -> Result<Verdict, ApiError> {
+        // A refused but authenticated request is an attempt too, and keeps its record.
+        let attempt = match parse(self, body, &mut facts.subject) {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                self.record_refusal(&facts.subject).await;
+                return Err(e);
             }
-            (wire::answer_response(answer), answer.reason)
-        }
-        Err(err) => {
-            if let ApiError::Store(e) = err {
-                tracing::error!(function = FUNCTION, error = %e, "store failure");
+        };
+        let budget = self.config.store_budget;
+        budget
+            .run(self.verify(attempt))
+            .await
+            .map_err(ApiError::from)
+    }
+
+    fn refused(&self, _caller: &Caller, facts: &mut Facts) -> impl Future<Output = ()> + Send {
+        self.record_refusal(&facts.subject)
+    }
+
+    /// Every error becomes Huawei's format here.
+    fn respond(&self, result: Result<Verdict, ApiError>, facts: &mut Facts) -> Response<Body> {
+        let (response, reason) = match &result {
+            Ok(answer) => {
+                if answer.started_lockout() {
+                    metrics::count(name::LOCKOUTS_STARTED, 1);
+                }
+                (wire::answer_response(answer), answer.reason)
             }
-            let reason = match err {
-                ApiError::Store(_) => Reason::Unavailable,
-                _ => Reason::BadRequest,
-            };
-            (wire::error_response(err), reason)
-        }
-    };
-    let latency_ms = latency_ms(started);
-    metrics::request(class, latency_ms);
-    metrics::count(reason_metric(reason), 1);
-    tracing::info!(
-        function = FUNCTION,
-        caller = facts.caller,
-        status = response.status().as_u16(),
-        latency_ms,
-        agent = facts.agent,
-        verify_type_code = facts.verify_type_code,
-        customer = facts.phone.as_ref().map(PhoneKey::masked),
-        result = wire::verify_result(reason),
-        reason = reason.as_str(),
-        "request"
-    );
-    response
+            Err(err) => {
+                if let ApiError::Store(e) = err {
+                    tracing::error!(function = FUNCTION, error = %e, "store failure");
+                }
+                let reason = match err {
+                    ApiError::Store(_) => Reason::Unavailable,
+                    _ => Reason::BadRequest,
+                };
+                (wire::error_response(err), reason)
+            }
+        };
+        metrics::count(reason_metric(reason), 1);
+        facts.reason = Some(reason);
+        response
+    }
+
+    fn log(line: &RequestLine<'_>, facts: &Facts) {
+        let reason = facts.reason.unwrap_or(Reason::BadRequest);
+        tracing::info!(
+            function = line.function,
+            caller = line.caller,
+            status = line.status,
+            latency_ms = line.latency_ms,
+            agent = facts.subject.agent,
+            verify_type_code = facts.subject.verify_type_code,
+            customer = facts.subject.phone.as_ref().map(PhoneKey::masked),
+            result = wire::verify_result(reason),
+            reason = reason.as_str(),
+            "request"
+        );
+    }
 }
 
 /// The metric counting answers given for `reason`.
@@ -86,35 +119,6 @@ fn reason_metric(reason: Reason) -> &'static str {
         Reason::BadRequest => name::VERIFY_BAD_REQUEST,
         Reason::Unavailable => name::VERIFY_UNAVAILABLE,
     }
-}
-
-async fn process(
-    svc: &IdentityVerification,
-    req: &Request,
-    facts: &mut Facts,
-) -> Result<VerifyAnswer, ApiError> {
-    let attempt = match admit(
-        req,
-        &svc.config.credentials,
-        MAX_BODY_BYTES,
-        &mut facts.caller,
-    )
-    .and_then(|body| parse(svc, body, facts))
-    {
-        Ok(attempt) => attempt,
-        // Without credentials nothing is recorded; a refused but authenticated request is an
-        // attempt too, and keeps its record.
-        Err(e @ ApiError::Unauthorized) => return Err(e),
-        Err(e) => {
-            svc.record_refusal(facts).await;
-            return Err(e);
-        }
-    };
-    let budget = svc.config.store_budget;
-    budget
-        .run(svc.verify(attempt))
-        .await
-        .map_err(ApiError::from)
 }
 
 /// A calldata value as text, as sent (never trimmed: limits hold for what was sent): the IVR
@@ -143,7 +147,11 @@ fn text_field(
     }
 }
 
-fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<Attempt, ApiError> {
+fn parse(
+    svc: &IdentityVerification,
+    body: &[u8],
+    facts: &mut Subject,
+) -> Result<Attempt, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let calldata = value
@@ -199,9 +207,8 @@ fn parse(svc: &IdentityVerification, body: &[u8], facts: &mut Facts) -> Result<A
         }
     };
     Ok(Attempt {
+        subject: facts.clone(),
         phone,
-        agent,
-        verify_type_code,
         input,
     })
 }

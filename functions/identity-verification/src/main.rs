@@ -4,7 +4,7 @@ use identity_verification::{handle, init, FUNCTION};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    cc_shared::logging::init();
+    cc_shared::logging::init(&[module_path!()]);
     cc_shared::resources::serve(
         FUNCTION,
         init,

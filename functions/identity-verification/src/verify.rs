@@ -1,14 +1,47 @@
 //! The verification proper: lockout counted before the digits are compared, by a
 //! version-guarded update, so concurrent attempts can never run more checks than the window
-//! allows; the result recorded with the counters it changes, atomically.
+//! allows; the result recorded with the counters it changes, atomically. It takes and returns
+//! its own types; the handler translates them from and to Huawei's format.
 
 use cc_shared::domain::identity::{valid_pin, Counters, PinState, Reason, VerificationRecord};
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::store::{CountersUpdate, StoreError};
 
-use crate::handler::{Attempt, Facts};
-use crate::wire::{self, VerifyAnswer};
 use crate::{IdentityVerification, FUNCTION};
+
+/// Who is verified, by which agent and in which mode: what a record keeps of any request,
+/// even one refused before its number was read.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub phone: Option<PhoneKey>,
+    pub agent: String,
+    pub verify_type_code: String,
+}
+
+/// A well-formed attempt: the customer's number and the digits typed.
+pub struct Attempt {
+    pub subject: Subject,
+    pub phone: PhoneKey,
+    pub input: String,
+}
+
+/// What a verification concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub reason: Reason,
+    /// Attempts left before a lockout (None where it does not apply).
+    pub attempts_left: Option<u32>,
+    /// The customer's number-mapping user ID, when known.
+    pub uid: Option<String>,
+}
+
+impl Verdict {
+    /// Whether this is the failure that used up the customer's attempts (the only wrong-PIN
+    /// verdict with none left: later ones are `locked`).
+    pub fn started_lockout(&self) -> bool {
+        self.reason == Reason::WrongPin && self.attempts_left == Some(0)
+    }
+}
 
 /// Guarded updates retried after losing a race, before answering `unavailable`.
 const MAX_RACES: usize = 8;
@@ -16,15 +49,15 @@ const MAX_RACES: usize = 8;
 impl IdentityVerification {
     /// Keeps the record of a refused (authenticated) request, within the store budget; a
     /// failure to write it is logged, the refusal answered all the same.
-    pub(crate) async fn record_refusal(&self, facts: &Facts) {
-        let record = self.record(facts, Reason::BadRequest);
+    pub(crate) async fn record_refusal(&self, subject: &Subject) {
+        let record = self.record(subject, Reason::BadRequest);
         let write = self.store.write_attempt(&record, None);
         if let Err(e) = self.config.store_budget.run(write).await {
             tracing::error!(function = FUNCTION, error = %e, "record not written");
         }
     }
 
-    fn record(&self, facts: &Facts, reason: Reason) -> VerificationRecord {
+    fn record(&self, facts: &Subject, reason: Reason) -> VerificationRecord {
         let now = self.clock.now();
         VerificationRecord {
             time: now,
@@ -41,33 +74,28 @@ impl IdentityVerification {
                 .unwrap_or_default(),
             agent: facts.agent.clone(),
             verify_type_code: facts.verify_type_code.clone(),
-            result: wire::verify_result(reason),
+            result: reason.result(),
             reason: reason.as_str().to_string(),
             expires_at: now + self.config.record_ttl_days * 86_400,
         }
     }
 
     /// The verification proper. Store errors end it as `unavailable`, with nothing written.
-    pub(crate) async fn verify(&self, a: Attempt) -> Result<VerifyAnswer, StoreError> {
+    pub(crate) async fn verify(&self, a: Attempt) -> Result<Verdict, StoreError> {
         let policy = self.config.lockout;
-        let facts = Facts {
-            caller: None,
-            phone: Some(a.phone.clone()),
-            agent: a.agent.clone(),
-            verify_type_code: a.verify_type_code.clone(),
-        };
+        let facts = &a.subject;
         // Records are found by the number's blind index only (domain::protect).
         let number = self.config.index.index(&a.phone);
         let (mut pin, uid) = if self.config.require_known_agent {
             let (pin, uid, agent_active) = self
                 .store
-                .load_customer_and_agent(&number, &a.agent)
+                .load_customer_and_agent(&number, &facts.agent)
                 .await?;
             if !agent_active {
                 self.store
-                    .write_attempt(&self.record(&facts, Reason::UnknownAgent), None)
+                    .write_attempt(&self.record(facts, Reason::UnknownAgent), None)
                     .await?;
-                return Ok(VerifyAnswer {
+                return Ok(Verdict {
                     reason: Reason::UnknownAgent,
                     attempts_left: None,
                     uid: None,
@@ -78,7 +106,7 @@ impl IdentityVerification {
             self.store.load_customer(&number).await?
         };
         let uid = uid.map(|u| u.to_string());
-        let answer = |reason, attempts_left| VerifyAnswer {
+        let answer = |reason, attempts_left| Verdict {
             reason,
             attempts_left,
             uid: uid.clone(),
@@ -89,7 +117,7 @@ impl IdentityVerification {
         let reserved = loop {
             let Some(state) = pin else {
                 self.store
-                    .write_attempt(&self.record(&facts, Reason::UnknownCustomer), None)
+                    .write_attempt(&self.record(facts, Reason::UnknownCustomer), None)
                     .await?;
                 return Ok(answer(Reason::UnknownCustomer, None));
             };
@@ -102,7 +130,7 @@ impl IdentityVerification {
             // Locked, or the window's checks are all taken (some perhaps still in flight).
             if c.locked_until > now || c.failures >= policy.max_failures {
                 self.store
-                    .write_attempt(&self.record(&facts, Reason::Locked), None)
+                    .write_attempt(&self.record(facts, Reason::Locked), None)
                     .await?;
                 return Ok(answer(Reason::Locked, Some(0)));
             }
@@ -138,7 +166,7 @@ impl IdentityVerification {
         } else {
             Reason::WrongPin
         };
-        let record = self.record(&facts, reason);
+        let record = self.record(facts, reason);
         let lock_now = !correct && reserved.counters.failures >= policy.max_failures;
         if !correct && !lock_now {
             self.store.write_attempt(&record, None).await?;

@@ -9,31 +9,11 @@ use cc_shared::domain::identity::Reason;
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::json_response;
 
+use crate::verify::Verdict;
+
 /// Huawei's verifyResult for a reason: 1 passed, 2 failed, 3 abnormal.
 pub fn verify_result(reason: Reason) -> u8 {
-    match reason {
-        Reason::Ok => 1,
-        Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
-        Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
-    }
-}
-
-/// What the IVR is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyAnswer {
-    pub reason: Reason,
-    /// Attempts left before a lockout (None where it does not apply).
-    pub attempts_left: Option<u32>,
-    /// The customer's number-mapping user ID, when known.
-    pub uid: Option<String>,
-}
-
-impl VerifyAnswer {
-    /// Whether this answer is the failure that used up the customer's attempts (the only
-    /// wrong-PIN answer with none left: later ones answer `locked`).
-    pub fn started_lockout(&self) -> bool {
-        self.reason == Reason::WrongPin && self.attempts_left == Some(0)
-    }
+    reason.result()
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,7 +48,7 @@ fn response(
     status: StatusCode,
     verify_result: u8,
     reason: &str,
-    answer: Option<&VerifyAnswer>,
+    answer: Option<&Verdict>,
     message: Option<String>,
 ) -> Response<Body> {
     json_response(
@@ -91,7 +71,7 @@ fn response(
 }
 
 /// HTTP 200 with the verification's result.
-pub fn answer_response(answer: &VerifyAnswer) -> Response<Body> {
+pub fn answer_response(answer: &Verdict) -> Response<Body> {
     response(
         StatusCode::OK,
         verify_result(answer.reason),

@@ -1,16 +1,18 @@
-//! One request: admitted (credentials, method, body), parsed, answered from the store, and
-//! logged in one line and counted in the metrics (counts only, never numbers or IDs).
+//! One request in the frame of `web::envelope` (credentials, method, body, the answer, the
+//! metrics, the one log line): parsed, answered from the store (counts only logged, never
+//! numbers or IDs).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
 use cc_shared::metrics::{self, name};
 use cc_shared::store::{Sealer, StoreError};
-use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
 use lambda_http::{Body, Request, Response};
@@ -21,62 +23,79 @@ use crate::{NumberMapping, FUNCTION};
 
 /// What one request did, for its log line (counts only, never numbers or IDs).
 #[derive(Default)]
-struct Outcome {
+pub struct Outcome {
     mode: Option<&'static str>,
-    caller: Option<String>,
     numbers: usize,
     created: usize,
     unknown: usize,
 }
 
-/// Answers one request; every failure becomes Tencent's error format here.
+/// Answers one request (the frame of `web::envelope`, with the work below).
 pub async fn handle(svc: &NumberMapping, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut outcome = Outcome::default();
-    let result = process(svc, &req, &mut outcome).await;
-    let class = ApiError::class_of(&result);
-    let response = match result {
-        Ok(results) => {
-            metrics::count(name::NUMBERS_LOOKED_UP, outcome.numbers as u64);
-            metrics::count(name::IDS_CREATED, outcome.created as u64);
-            metrics::count(name::UNKNOWN_IDS, outcome.unknown as u64);
-            wire::ok_response(results)
-        }
-        Err(err) => {
-            if let ApiError::Store(e) = &err {
-                tracing::error!(function = FUNCTION, error = %e, "store failure");
+    envelope::handle(svc, req).await
+}
+
+impl Callback for NumberMapping {
+    type Answer = Vec<MappingResult>;
+    type Facts = Outcome;
+    const FUNCTION: &'static str = FUNCTION;
+    const MAX_BODY: usize = MAX_BODY_BYTES;
+
+    fn credentials(&self) -> &Credentials {
+        &self.config.credentials
+    }
+
+    fn work(
+        &self,
+        _caller: &Caller,
+        body: &[u8],
+        outcome: &mut Outcome,
+    ) -> impl Future<Output = Result<Vec<MappingResult>, ApiError>> + Send {
+        process(self, body, outcome)
+    }
+
+    /// Every failure becomes Tencent's error format here.
+    fn respond(
+        &self,
+        result: Result<Vec<MappingResult>, ApiError>,
+        outcome: &mut Outcome,
+    ) -> Response<Body> {
+        match result {
+            Ok(results) => {
+                metrics::count(name::NUMBERS_LOOKED_UP, outcome.numbers as u64);
+                metrics::count(name::IDS_CREATED, outcome.created as u64);
+                metrics::count(name::UNKNOWN_IDS, outcome.unknown as u64);
+                wire::ok_response(results)
             }
-            wire::error_response(&err)
+            Err(err) => {
+                if let ApiError::Store(e) = &err {
+                    tracing::error!(function = FUNCTION, error = %e, "store failure");
+                }
+                wire::error_response(&err)
+            }
         }
-    };
-    let status = response.status().as_u16();
-    let latency_ms = latency_ms(started);
-    metrics::request(class, latency_ms);
-    tracing::info!(
-        function = FUNCTION,
-        caller = outcome.caller,
-        status,
-        latency_ms,
-        mode = outcome.mode,
-        numbers = outcome.numbers,
-        created = outcome.created,
-        unknown = outcome.unknown,
-        "request"
-    );
-    response
+    }
+
+    fn log(line: &RequestLine<'_>, outcome: &Outcome) {
+        tracing::info!(
+            function = line.function,
+            caller = line.caller,
+            status = line.status,
+            latency_ms = line.latency_ms,
+            mode = outcome.mode,
+            numbers = outcome.numbers,
+            created = outcome.created,
+            unknown = outcome.unknown,
+            "request"
+        );
+    }
 }
 
 async fn process(
     svc: &NumberMapping,
-    req: &Request,
+    body: &[u8],
     outcome: &mut Outcome,
 ) -> Result<Vec<MappingResult>, ApiError> {
-    let body = admit(
-        req,
-        &svc.config.credentials,
-        MAX_BODY_BYTES,
-        &mut outcome.caller,
-    )?;
     let request: MappingRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let mode = Mode::parse(&request.mode)

@@ -21,6 +21,16 @@ pub const DEFAULT_TOKEN_URL: &str = "https://signin.rhinokeen.com/oauth/token_ex
 
 pub const CREDENTIALS_VAR: &str = "TOKEN_EXCHANGE_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "FUYUN_SECRET_ARN";
+
+/// Whether the Fuyun IdP is configured in this process (`FUYUN_CLIENT_ID`, or its secret's
+/// ARN): the local gateway serves token exchange only then, and answers 503 otherwise.
+pub fn configured() -> bool {
+    cc_shared::config::optional("FUYUN_CLIENT_ID").is_some()
+        || cc_shared::config::optional(SECRET_ARN_VAR).is_some()
+}
+
+/// What to set when it is not.
+pub const UNCONFIGURED: &str = "FUYUN_CLIENT_ID is not set";
 /// The store budget of one request (`STORE_BUDGET_MS`): the audit record written after the
 /// exchange, one PutItem. 2 s on top of the IdP's 5 s timeout stays inside the function's 10 s.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;

@@ -1,11 +1,13 @@
-//! One request: admitted (credentials, method, body), parsed, answered from the cache or by
-//! one upstream exchange (audited), and logged in one line (never a token).
+//! One request in the frame of `web::envelope`: parsed, answered from the cache or by one
+//! upstream exchange (audited), logged in one line (never a token).
 
+use std::future::Future;
 use std::time::Instant;
 
 use cc_shared::domain::audit::{token_fingerprint, AuditRecord};
 use cc_shared::metrics::{self, name};
-use cc_shared::web::envelope::{admit, latency_ms};
+use cc_shared::web::auth::Credentials;
+use cc_shared::web::envelope::{self, latency_ms, Callback, Caller, RequestLine};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
 use lambda_http::{Body, Request, Response};
@@ -48,47 +50,73 @@ impl Subject {
     }
 }
 
+/// What the request's log line names (never a token).
 #[derive(Default)]
-struct Facts {
-    caller: Option<String>,
+pub struct Facts {
     mode: Option<&'static str>,
     subject: Option<String>,
     source: Option<Source>,
 }
 
-/// Answers one request; every error becomes the OAuth-style format here.
+/// Answers one request (the frame of `web::envelope`, with the work below).
 pub async fn handle(svc: &TokenExchange, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut facts = Facts::default();
-    let result = process(svc, &req, &mut facts).await;
-    let class = ApiError::class_of(&result);
-    let response = match &result {
-        Ok(token) => wire::ok_response(token),
-        Err(err) => {
-            if let ApiError::Store(e) = err {
-                tracing::error!(function = FUNCTION, error = %e, "audit not written");
-            }
-            wire::error_response(err)
-        }
-    };
-    let latency_ms = latency_ms(started);
-    metrics::request(class, latency_ms);
-    match facts.source {
-        Some(Source::Cache | Source::Shared) => metrics::count(name::TOKEN_CACHE_HITS, 1),
-        Some(Source::Upstream) => metrics::count(name::TOKEN_CACHE_MISSES, 1),
-        None => {}
+    envelope::handle(svc, req).await
+}
+
+impl Callback for TokenExchange {
+    type Answer = TokenResponse;
+    type Facts = Facts;
+    const FUNCTION: &'static str = FUNCTION;
+    const MAX_BODY: usize = MAX_BODY_BYTES;
+
+    fn credentials(&self) -> &Credentials {
+        &self.config.credentials
     }
-    tracing::info!(
-        function = FUNCTION,
-        caller = facts.caller,
-        status = response.status().as_u16(),
-        latency_ms,
-        mode = facts.mode,
-        subject = facts.subject,
-        source = facts.source.map(Source::as_str),
-        "request"
-    );
-    response
+
+    fn work(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        facts: &mut Facts,
+    ) -> impl Future<Output = Result<TokenResponse, ApiError>> + Send {
+        process(self, caller, body, facts)
+    }
+
+    /// Every error becomes the OAuth-style format here.
+    fn respond(
+        &self,
+        result: Result<TokenResponse, ApiError>,
+        facts: &mut Facts,
+    ) -> Response<Body> {
+        let response = match &result {
+            Ok(token) => wire::ok_response(token),
+            Err(err) => {
+                if let ApiError::Store(e) = err {
+                    tracing::error!(function = FUNCTION, error = %e, "audit not written");
+                }
+                wire::error_response(err)
+            }
+        };
+        match facts.source {
+            Some(Source::Cache | Source::Shared) => metrics::count(name::TOKEN_CACHE_HITS, 1),
+            Some(Source::Upstream) => metrics::count(name::TOKEN_CACHE_MISSES, 1),
+            None => {}
+        }
+        response
+    }
+
+    fn log(line: &RequestLine<'_>, facts: &Facts) {
+        tracing::info!(
+            function = line.function,
+            caller = line.caller,
+            status = line.status,
+            latency_ms = line.latency_ms,
+            mode = facts.mode,
+            subject = facts.subject,
+            source = facts.source.map(Source::as_str),
+            "request"
+        );
+    }
 }
 
 fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
@@ -143,16 +171,11 @@ fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
 
 async fn process(
     svc: &TokenExchange,
-    req: &Request,
+    caller: &Caller,
+    body: &[u8],
     facts: &mut Facts,
 ) -> Result<TokenResponse, ApiError> {
-    let body = admit(
-        req,
-        &svc.config.credentials,
-        MAX_BODY_BYTES,
-        &mut facts.caller,
-    )?;
-    let user = facts.caller.clone().unwrap_or_default();
+    let user = caller.user.as_str();
     let subject = parse(svc, body)?;
     facts.mode = Some(subject.mode());
     facts.subject = Some(subject.audit_name());
@@ -161,7 +184,7 @@ async fn process(
         .get(
             &subject.cache_key(),
             || svc.clock.now(),
-            || exchange(svc, &subject, &user),
+            || exchange(svc, &subject, user),
         )
         .await;
     facts.source = Some(source);

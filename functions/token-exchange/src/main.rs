@@ -4,7 +4,7 @@ use token_exchange::{handle, init, FUNCTION};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    cc_shared::logging::init();
+    cc_shared::logging::init(&[module_path!()]);
     cc_shared::resources::serve(
         FUNCTION,
         init,

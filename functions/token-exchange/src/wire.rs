@@ -92,3 +92,17 @@ fn error_body(err: &ApiError) -> Response<Body> {
     }
     resp
 }
+
+/// The local gateway's answer while the Fuyun IdP is not configured there
+/// (`config::configured`).
+pub fn unconfigured_response() -> Response<Body> {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": "token exchange is not configured on this gateway \
+                                  (set FUYUN_CLIENT_ID and the other FUYUN_* settings)",
+            "retryable": false
+        }),
+    )
+}

@@ -132,6 +132,16 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The result a reason is: 1 passed, 2 failed, 3 abnormal (Huawei's `verifyResult`, and a
+    /// record's `result`).
+    pub fn result(self) -> u8 {
+        match self {
+            Reason::Ok => 1,
+            Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
+            Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Ok => "ok",

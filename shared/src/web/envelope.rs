@@ -1,30 +1,128 @@
-//! What every callback does with a request before its own logic, in one order: the caller's
-//! credentials (401), then the method (405), then the body (400: over the function's limit, or
-//! not received whole). So every function answers an unauthenticated request 401, whatever
-//! else is wrong with it, and says nothing more.
+//! The frame of every callback's request, written once: the timer; the caller's credentials
+//! (401), then the method (405), then the body (400: over the function's limit, or not received
+//! whole), in that order, so every function answers an unauthenticated request 401 whatever
+//! else is wrong with it and says nothing more; the function's work; its answer; the request's
+//! outcome class and latency metric; the one log line. A function supplies what differs
+//! ([`Callback`]): its limits, its work, its wire format and its own log fields.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
-use lambda_http::Request;
+use lambda_http::{Body, Request, Response};
 
 use super::auth::Credentials;
 use super::error::ApiError;
 use super::http::{body_bytes, require_post};
 
-/// The body of an admitted request. `caller` is set as soon as the credentials pass, so that
-/// the request's log line names the caller even when the method or body is refused.
-pub fn admit<'r>(
-    req: &'r Request,
-    credentials: &Credentials,
-    max_body: usize,
-    caller: &mut Option<String>,
-) -> Result<&'r [u8], ApiError> {
-    let user = credentials
+/// The caller the credentials authenticated, handed to the function's work. (Platform mode
+/// resolves the caller's tenant here, once per request.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The BasicAuth user name.
+    pub user: String,
+}
+
+/// What the frame knows of every request, the first fields of its log line.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    pub function: &'static str,
+    /// None when the credentials did not pass.
+    pub caller: Option<&'a str>,
+    pub status: u16,
+    pub latency_ms: f64,
+}
+
+/// One callback function, as the frame drives it.
+pub trait Callback: Send + Sync {
+    /// What the work produces for the answer.
+    type Answer: Send;
+    /// What the request's log line and counts need to know, filled in as it goes.
+    type Facts: Default + Send;
+    /// The function's name (`FUNCTION`), as in its log lines.
+    const FUNCTION: &'static str;
+    /// The largest body accepted.
+    const MAX_BODY: usize;
+
+    fn credentials(&self) -> &Credentials;
+
+    /// The admitted request's work: parse, logic.
+    fn work(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        facts: &mut Self::Facts,
+    ) -> impl Future<Output = Result<Self::Answer, ApiError>> + Send;
+
+    /// A request whose caller is known but whose method or body was refused (nothing by
+    /// default; identity verification keeps a record of it).
+    fn refused(
+        &self,
+        _caller: &Caller,
+        _facts: &mut Self::Facts,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// The answer in the caller's format, with the function's own counts.
+    fn respond(
+        &self,
+        result: Result<Self::Answer, ApiError>,
+        facts: &mut Self::Facts,
+    ) -> Response<Body>;
+
+    /// The request's one log line: `line`'s fields first, then the function's own (counts and
+    /// outcomes only: never a number, PIN, key or token).
+    fn log(line: &RequestLine<'_>, facts: &Self::Facts);
+}
+
+/// Answers one request to `svc`.
+pub async fn handle<C: Callback>(svc: &C, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let mut facts = C::Facts::default();
+    let caller = svc
+        .credentials()
         .verify(req.headers().get(http::header::AUTHORIZATION))
-        .ok_or(ApiError::Unauthorized)?;
-    *caller = Some(user);
-    require_post(req)?;
-    body_bytes(req, max_body)
+        .map(|user| Caller { user });
+    let result = match &caller {
+        None => Err(ApiError::Unauthorized),
+        Some(caller) => match require_post(&req).and_then(|()| body_bytes(&req, C::MAX_BODY)) {
+            Ok(body) => svc.work(caller, body, &mut facts).await,
+            Err(e) => {
+                svc.refused(caller, &mut facts).await;
+                Err(e)
+            }
+        },
+    };
+    let class = ApiError::class_of(&result);
+    let response = svc.respond(result, &mut facts);
+    let latency_ms = latency_ms(started);
+    crate::metrics::request(class, latency_ms);
+    let line = RequestLine {
+        function: C::FUNCTION,
+        caller: caller.as_ref().map(|c| c.user.as_str()),
+        status: response.status().as_u16(),
+        latency_ms,
+    };
+    C::log(&line, &facts);
+    response
+}
+
+/// A callback as the local gateway holds it: one of several, behind one type.
+pub trait Serve: Send + Sync {
+    fn serve<'a>(
+        &'a self,
+        req: Request,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+}
+
+impl<C: Callback> Serve for C {
+    fn serve<'a>(
+        &'a self,
+        req: Request,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>> {
+        Box::pin(handle(self, req))
+    }
 }
 
 /// A request's `latency_ms` log field: milliseconds since `started`, to the microsecond.

@@ -84,7 +84,7 @@ pub fn post(addr: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, Str
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if cc_callbacks::gateway::ROUTES.contains(&path) {
+    if cc_callbacks::functions::by_route(path).is_some() {
         let mut headers = http::HeaderMap::new();
         for line in head.lines().skip(1) {
             if let Some((name, value)) = line.split_once(':') {

@@ -4,12 +4,11 @@
 //! are named by their line, customers by their position on the command line.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::Subcommand;
 
 use cc_shared::domain::clock::now_epoch;
 use cc_shared::domain::identity::Pepper;
@@ -18,7 +17,218 @@ use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::uid::Uid;
 use cc_shared::store::{ImportOutcome, NumbersAdmin, StoreError, StoredMapping};
 
-use crate::admin::{parse_rfc3339, rfc3339};
+use super::csv_import::{self, Duplicates, RowKind};
+use super::output::{parse_rfc3339, progress, rejected_rows, rfc3339};
+use super::CliResult;
+use crate::stores::Stores;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Loads the enterprise's own customer IDs from a `number,uid` CSV (a CRM's): checks the
+    /// whole file, writes the good rows, reports each bad one by line; exit status 1 if any
+    /// row was rejected. Re-running after an interruption completes the job.
+    Import {
+        file: PathBuf,
+        /// Prepended to every ID of the file (for numeric CRM IDs), e.g. `crm-`.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Writes every mapping (number in E.164, uid, created_at) to a new file of mode 0600.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Erases customers: the mapping both ways, the PIN and its lockout, the verification
+    /// records. Give numbers, or `--uid` IDs, or `--file` (a CSV with a number or uid column).
+    Forget {
+        numbers: Vec<String>,
+        #[arg(long = "uid")]
+        uids: Vec<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Adds a generated encryption key as the keyring's next version and makes it current
+    /// (in its file, or as a new version of its Secrets Manager secret).
+    AddKey,
+    /// Re-encrypts every number sealed under an older key version with the current one.
+    Rekey,
+    /// Converts a store written by an earlier release (numbers in the clear) to this one's
+    /// layout. Idempotent; can be interrupted and run again.
+    Migrate,
+}
+
+pub async fn run(data_dir: &Path, command: Command) -> CliResult {
+    match command {
+        Command::Migrate => migrate(data_dir).await,
+        Command::AddKey => {
+            let stores = Stores::open(data_dir, None).await?;
+            let version = cc_shared::number_keys::add_key_version(&stores.res).await?;
+            println!(
+                "key version {version} added and made current: running functions and gateways \
+                 seal new numbers with it within NUMBER_KEYRING_REFRESH_SECONDS (5 minutes by \
+                 default); then run `cc-callbacks numbers rekey`"
+            );
+            Ok(())
+        }
+        Command::Import { file, prefix } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let phones = cc_shared::config::phone_normalizer()?;
+            let r = import(stores.admin(), &keys, &phones, &file, prefix.as_deref()).await?;
+            println!(
+                "{} rows: {} written, {} already there, {} rejected ({})",
+                r.rows,
+                r.written,
+                r.unchanged,
+                r.rejected.len(),
+                stores.describe()
+            );
+            rejected_rows(r.rejected.iter().map(|(l, r)| (*l, r.as_str())), "imported")
+        }
+        Command::Export { out, format, force } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let r = export(stores.admin(), &keys, &out, format, force).await?;
+            println!("exported {} mappings to {}", r.exported, out.display());
+            unopened_ids(&r.unopened, "left out of the export")
+        }
+        Command::Forget {
+            numbers: given,
+            uids,
+            file,
+        } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let mut targets: Vec<Target> = given.into_iter().map(Target::Number).collect();
+            targets.extend(uids.into_iter().map(Target::Uid));
+            if let Some(file) = file {
+                targets.extend(targets_from_file(&file)?);
+            }
+            if targets.is_empty() {
+                return Err("give numbers, --uid IDs or --file".into());
+            }
+            let phones = cc_shared::config::phone_normalizer()?;
+            let pepper = stores.pepper().await?;
+            let r = forget(stores.admin(), &keys, &pepper, &phones, &targets).await?;
+            println!(
+                "forgot {} customers: {} mappings, {} PINs, {} verification records; \
+                 {} unknown (nothing was stored) ({})",
+                r.customers,
+                r.mappings,
+                r.pins,
+                r.records,
+                r.unknown,
+                stores.describe()
+            );
+            if r.records_unreached.is_empty() {
+                return Ok(());
+            }
+            for id in &r.records_unreached {
+                println!("  verification records not reached: {}", id.as_str());
+            }
+            Err(format!(
+                "{} IDs' numbers could not be opened: their mapping and PIN are erased, but \
+                 their verification records are found by the number: run `cc-callbacks numbers \
+                 forget NUMBER` for them",
+                r.records_unreached.len()
+            )
+            .into())
+        }
+        Command::Rekey => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let r = rekey(stores.admin(), &keys).await?;
+            println!(
+                "{} mappings scanned: {} re-encrypted, {} changed meanwhile and left \
+                 as they are ({})",
+                r.scanned,
+                r.resealed,
+                r.raced,
+                stores.describe()
+            );
+            if !r.unopened.is_empty() {
+                return unopened_ids(&r.unopened, "left as they are");
+            }
+            if r.resealed == 0 && r.raced == 0 {
+                println!(
+                    "every number is sealed under the current version: older versions may be \
+                     removed once a run started NUMBER_KEYRING_REFRESH_SECONDS (5 minutes) or \
+                     more after `numbers add-key` says so (until then a function may still \
+                     seal with the previous version)"
+                );
+            } else {
+                println!("run it again until it re-encrypts none");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The store of `data_dir` (or `TABLE_NAME`) and the number keys, as number mapping reads them.
+async fn open_with_keys(
+    data_dir: &std::path::Path,
+) -> Result<(Stores, cc_shared::domain::protect::NumberProtection), Failure> {
+    let stores = Stores::open(data_dir, None).await?;
+    let keys = stores.keys().await?;
+    Ok((stores, keys))
+}
+
+/// `numbers migrate`: the embedded store is converted without being opened (this release
+/// refuses to open its old layout); DynamoDB item by item.
+async fn migrate(data_dir: &std::path::Path) -> CliResult {
+    use cc_shared::config::StoreLocation;
+    let location = StoreLocation::from_env(data_dir)?;
+    let report = match &location {
+        StoreLocation::Embedded { data_dir } => {
+            let sdk = crate::stores::sdk_for(&location).await?;
+            let file = cc_shared::store::embedded::EmbeddedFile(data_dir.clone());
+            let place = cc_shared::number_keys::KeyPlace {
+                data_dir: Some(data_dir),
+                sdk: sdk.as_ref(),
+                keyed: Some(&file),
+            };
+            let keys = cc_shared::number_keys::protection(place).await?;
+            let dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || cc_shared::store::embedded::migrate(&dir, &keys))
+                .await??
+        }
+        StoreLocation::DynamoDb { .. } => {
+            let (stores, keys) = open_with_keys(data_dir).await?;
+            let dynamo = stores.dynamo().ok_or("not a DynamoDB store")?;
+            let bar = progress(None, "converting items");
+            let report = dynamo.migrate_legacy(&keys, &|| bar.inc(1)).await?;
+            bar.finish_and_clear();
+            report
+        }
+    };
+    println!(
+        "converted {} mappings and {} PINs; {} old mappings superseded by newer ones ({})",
+        report.mappings,
+        report.pins,
+        report.superseded,
+        crate::stores::describe(&location)
+    );
+    Ok(())
+}
+
+/// Lists the IDs whose number did not open (never a number); then an error (exit status 1) if
+/// there was any, saying what became of them and of the others.
+fn unopened_ids(ids: &[cc_shared::domain::uid::Uid], what: &str) -> CliResult {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for id in ids {
+        println!("  could not be opened: {}", id.as_str());
+    }
+    Err(format!(
+        "{} mappings could not be opened (a damaged or tampered item, or a key version missing \
+         from the keyring) and were {what}; every other mapping was done. Restore the keyring if \
+         a version is missing; `cc-callbacks numbers forget --uid ID` erases a damaged item",
+        ids.len()
+    )
+    .into())
+}
 
 /// Import batches written at once (each one transaction of up to 50 on DynamoDB).
 const IMPORT_IN_FLIGHT: usize = 8;
@@ -28,24 +238,6 @@ const RESEAL_BATCH: usize = 100;
 const EXPORT_BUFFER: usize = 8;
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-/// A progress bar on stderr, drawn only when stderr is a terminal (indicatif's default);
-/// `len` None for a spinner with a count.
-pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
-    let bar = match len {
-        Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{msg} {pos} ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        ),
-    };
-    bar.set_message(what.to_string());
-    bar
-}
 
 // ---------------------------------------------------------------------------------------------
 // import
@@ -78,81 +270,6 @@ impl ImportReport {
     }
 }
 
-/// One good row of the file.
-struct Row {
-    line: u64,
-    phone: PhoneKey,
-    uid: Uid,
-    created_at: Option<i64>,
-}
-
-/// The import's columns: `number,uid` and optionally `created_at` (what export writes).
-fn check_header(reader: &mut csv::Reader<std::fs::File>) -> Result<bool, String> {
-    let header = header_names(reader)?;
-    match header.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["number", "uid"] => Ok(false),
-        ["number", "uid", "created_at"] => Ok(true),
-        _ => Err("the header must be number,uid (or number,uid,created_at)".into()),
-    }
-}
-
-/// A CSV file's column names, trimmed and lowercased.
-fn header_names(reader: &mut csv::Reader<std::fs::File>) -> Result<Vec<String>, String> {
-    Ok(reader
-        .headers()
-        .map_err(|e| format!("cannot read the header: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect())
-}
-
-fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, String> {
-    csv_reader(crate::admin::open_csv(path)?)
-}
-
-fn csv_reader(file: std::fs::File) -> Result<csv::Reader<std::fs::File>, String> {
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(file))
-}
-
-/// An import's input, read twice (checked whole, then written): a regular file is opened
-/// again; anything else (a pipe, `/dev/stdin`) is copied once into an anonymous temporary
-/// file of mode 0600, gone when the command ends, and read from there.
-enum Input<'a> {
-    File(&'a Path),
-    Spooled(std::fs::File),
-}
-
-impl<'a> Input<'a> {
-    fn new(path: &'a Path) -> Result<Self, String> {
-        let mut source = crate::admin::open_csv(path)?;
-        let regular = source.metadata().map(|m| m.is_file()).unwrap_or(false);
-        if regular {
-            return Ok(Input::File(path));
-        }
-        let mut spool = tempfile::tempfile()
-            .map_err(|e| format!("cannot create a temporary file for {}: {e}", path.display()))?;
-        std::io::copy(&mut source, &mut spool)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Ok(Input::Spooled(spool))
-    }
-
-    fn reader(&self) -> Result<csv::Reader<std::fs::File>, String> {
-        use std::io::{Seek, SeekFrom};
-        match self {
-            Input::File(path) => reader(path),
-            Input::Spooled(spool) => {
-                let mut file = spool.try_clone().map_err(|e| e.to_string())?;
-                file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-                csv_reader(file)
-            }
-        }
-    }
-}
-
 /// Checks `--prefix`: the characters of an ID, at most 32 of them.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     let ok = !prefix.is_empty()
@@ -167,71 +284,74 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
     }
 }
 
-fn parse_row(
-    record: &csv::StringRecord,
-    line: u64,
-    phones: &PhoneNormalizer,
-    prefix: Option<&str>,
+/// A `number,uid[,created_at]` row (what export writes).
+struct MappingRows<'a> {
+    phones: &'a PhoneNormalizer,
+    prefix: Option<&'a str>,
     with_created: bool,
-) -> Result<Row, String> {
-    let expected = if with_created { 3 } else { 2 };
-    if record.len() != expected {
-        return Err(format!(
-            "expected {expected} fields, found {}",
-            record.len()
-        ));
-    }
-    let phone = phones
-        .normalize(&record[0])
-        .map_err(|e| format!("malformed number: {e}"))?;
-    let raw = format!("{}{}", prefix.unwrap_or(""), &record[1]);
-    let uid = Uid::imported(&raw).map_err(|e| format!("malformed ID: {e}"))?;
-    let created_at = match record.get(2) {
-        Some(t) if with_created && !t.is_empty() => Some(
-            parse_rfc3339(t)
-                .or_else(|_| t.parse::<i64>().map_err(|_| ()))
-                .map_err(|_| "created_at is neither RFC 3339 nor epoch seconds".to_string())?,
-        ),
-        _ => None,
-    };
-    Ok(Row {
-        line,
-        phone,
-        uid,
-        created_at,
-    })
 }
 
-/// A 128-bit fingerprint of an ID's matching form, for finding duplicates without keeping
-/// the IDs (two SipHash-1-3 runs; a false duplicate needs a 2^-128 collision).
-fn uid_fingerprint(uid: &Uid) -> u128 {
-    let key = uid.key();
-    let mut halves = [0u64; 2];
-    for (seed, half) in halves.iter_mut().enumerate() {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        key.hash(&mut h);
-        *half = h.finish();
-    }
-    (u128::from(halves[0]) << 64) | u128::from(halves[1])
+/// One good row of the file.
+struct Row {
+    phone: PhoneKey,
+    uid: Uid,
+    created_at: Option<i64>,
 }
 
-/// Lines of entries seen more than once, each with a reason naming another line.
-fn duplicates<K: Ord + Copy>(mut seen: Vec<(K, u32)>, what: &str) -> Vec<(u64, String)> {
-    seen.sort_unstable();
-    let mut out = Vec::new();
-    for run in seen.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
-        for (i, (_, line)) in run.iter().enumerate() {
-            let other = if i == 0 { run[1].1 } else { run[0].1 };
-            out.push((u64::from(*line), format!("the same {what} as line {other}")));
+impl RowKind for MappingRows<'_> {
+    type Row = Row;
+    const DUPLICATES: Duplicates = Duplicates::AllRejected;
+
+    fn header(&mut self, names: &[String]) -> Result<(), String> {
+        self.with_created = match names.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["number", "uid"] => false,
+            ["number", "uid", "created_at"] => true,
+            _ => return Err("the header must be number,uid (or number,uid,created_at)".into()),
+        };
+        Ok(())
+    }
+
+    fn parse(&self, record: &csv::StringRecord) -> Result<Row, String> {
+        let expected = if self.with_created { 3 } else { 2 };
+        if record.len() != expected {
+            return Err(format!(
+                "expected {expected} fields, found {}",
+                record.len()
+            ));
         }
+        let phone = self
+            .phones
+            .normalize(&record[0])
+            .map_err(|e| format!("malformed number: {e}"))?;
+        let raw = format!("{}{}", self.prefix.unwrap_or(""), &record[1]);
+        let uid = Uid::imported(&raw).map_err(|e| format!("malformed ID: {e}"))?;
+        let created_at = match record.get(2) {
+            Some(t) if self.with_created && !t.is_empty() => Some(
+                parse_rfc3339(t)
+                    .or_else(|_| t.parse::<i64>().map_err(|_| ()))
+                    .map_err(|_| "created_at is neither RFC 3339 nor epoch seconds".to_string())?,
+            ),
+            _ => None,
+        };
+        Ok(Row {
+            phone,
+            uid,
+            created_at,
+        })
     }
-    out
+
+    /// The number and the ID (in its matching form: IDs match in any case).
+    fn unique(&self, row: &Row) -> Vec<(&'static str, [u8; 16])> {
+        vec![
+            ("number", csv_import::fingerprint(row.phone.as_str())),
+            ("ID", csv_import::fingerprint(&row.uid.key())),
+        ]
+    }
 }
 
 /// `numbers import FILE`: checks the whole file (every row's number and ID, and the same
-/// number or ID twice), then writes the good rows in batches of conditional writes. Memory
-/// holds two fingerprints per row (46 bytes), never the file.
+/// number or ID twice: `csv_import`), then writes the good rows in batches of conditional
+/// writes, a few batches at once.
 pub async fn import(
     admin: Arc<dyn NumbersAdmin>,
     keys: &NumberProtection,
@@ -242,79 +362,45 @@ pub async fn import(
     if let Some(p) = prefix {
         check_prefix(p)?;
     }
-    let mut report = ImportReport::default();
-    let input = Input::new(path)?;
-
-    // Pass 1: every row checked, nothing written.
-    let mut csv = input.reader()?;
-    let with_created = check_header(&mut csv)?;
-    // Line numbers as u32 (4 billion rows): with the fingerprints, ~46 bytes a row.
-    let mut numbers: Vec<([u8; 22], u32)> = Vec::new();
-    let mut uids: Vec<([u8; 16], u32)> = Vec::new();
+    let mut kind = MappingRows {
+        phones,
+        prefix,
+        with_created: false,
+    };
     let checking = progress(None, "checking rows");
-    for record in csv.records() {
-        report.rows += 1;
-        checking.inc(1);
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                report.rejected.insert(line, "not valid CSV".into());
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let short_line = u32::try_from(line).map_err(|_| "more than 4 billion lines")?;
-        match parse_row(&record, line, phones, prefix, with_created) {
-            Ok(row) => {
-                let index = keys.index(&row.phone);
-                let mut fp = [0u8; 22];
-                fp.copy_from_slice(&index.as_str().as_bytes()[..22]);
-                numbers.push((fp, short_line));
-                uids.push((uid_fingerprint(&row.uid).to_le_bytes(), short_line));
-            }
-            Err(reason) => {
-                report.rejected.insert(line, reason);
-            }
-        }
-    }
+    let checked = csv_import::check(path, &mut kind, || checking.inc(1))?;
     checking.finish_and_clear();
-    for (line, reason) in duplicates(numbers, "number")
-        .into_iter()
-        .chain(duplicates(uids, "ID"))
-    {
-        report.rejected.entry(line).or_insert(reason);
-    }
+    let mut report = ImportReport {
+        rows: checked.rows,
+        rejected: checked.rejected.clone(),
+        ..ImportReport::default()
+    };
 
-    // Pass 2: the good rows, in batches, a few at once.
-    let writing = progress(Some(report.rows), "importing");
-    let mut csv = input.reader()?;
-    check_header(&mut csv)?;
+    let good = report.rows - report.rejected.len() as u64;
+    let writing = progress(Some(good), "importing");
     let now = now_epoch();
     let batch_size = admin.import_batch();
     let mut tasks = tokio::task::JoinSet::new();
     let mut batch: Vec<(u64, StoredMapping)> = Vec::with_capacity(batch_size);
-    let mut records = csv.records();
+    let mut rows = checked.good_rows(&kind)?;
     loop {
-        let next = records.next();
-        if let Some(Ok(record)) = &next {
-            let line = record.position().map_or(0, |p| p.line());
-            if !report.rejected.contains_key(&line) {
-                let row = parse_row(record, line, phones, prefix, with_created)?;
-                let sealed = keys.seal(&row.uid, &row.phone)?;
-                batch.push((
-                    row.line,
-                    StoredMapping {
-                        index: keys.index(&row.phone),
-                        uid: row.uid,
-                        sealed,
-                        created_at: row.created_at.unwrap_or(now),
-                    },
-                ));
-            }
+        let next = rows.next();
+        let done = next.is_none();
+        if let Some((line, row)) = next {
+            writing.inc(1);
+            let row = row?;
+            let sealed = keys.seal(&row.uid, &row.phone)?;
+            batch.push((
+                line,
+                StoredMapping {
+                    index: keys.index(&row.phone),
+                    uid: row.uid,
+                    sealed,
+                    created_at: row.created_at.unwrap_or(now),
+                },
+            ));
         }
-        writing.inc(u64::from(next.is_some()));
-        let full = batch.len() >= batch_size || (next.is_none() && !batch.is_empty());
+        let full = batch.len() >= batch_size || (done && !batch.is_empty());
         if full {
             let (lines, mappings): (Vec<u64>, Vec<StoredMapping>) = batch.drain(..).unzip();
             let admin = admin.clone();
@@ -323,14 +409,14 @@ pub async fn import(
                 Ok::<_, StoreError>(lines.into_iter().zip(decided).collect::<Vec<_>>())
             });
         }
-        while tasks.len() >= IMPORT_IN_FLIGHT || (next.is_none() && !tasks.is_empty()) {
+        while tasks.len() >= IMPORT_IN_FLIGHT || (done && !tasks.is_empty()) {
             if let Some(done) = tasks.join_next().await {
                 for (line, outcome) in done?? {
                     report.settle(line, outcome);
                 }
             }
         }
-        if next.is_none() {
+        if done {
             break;
         }
     }
@@ -542,8 +628,7 @@ pub struct ForgetReport {
 
 /// Reads `--file`: a CSV whose header has a `number` or a `uid` column (an export will do).
 pub fn targets_from_file(path: &Path) -> Result<Vec<Target>, String> {
-    let mut csv = reader(path)?;
-    let header = header_names(&mut csv)?;
+    let (header, mut csv) = csv_import::read_once(path)?;
     let (column, is_number) = match (
         header.iter().position(|h| h == "number"),
         header.iter().position(|h| h == "uid"),
