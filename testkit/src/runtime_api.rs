@@ -46,6 +46,11 @@ fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
 impl State {
     async fn answer(&self, req: http::Request<hyper::body::Incoming>) -> Reply {
         let path = req.uri().path().to_string();
+        let error_type = req
+            .headers()
+            .get("lambda-runtime-function-error-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = req
             .into_body()
             .collect()
@@ -92,8 +97,22 @@ impl State {
                 }
                 reply(202, "{}")
             }
+            // As documented: the error type in its header, and a JSON body
+            // `{"errorMessage", "errorType"}`; anything else is refused and recorded as such.
             ["2018-06-01", "runtime", "init", "error"] => {
-                *self.init_error.lock().unwrap() = Some(String::from_utf8_lossy(&body).into());
+                let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+                let well_formed = parsed.as_ref().is_some_and(|v| {
+                    v["errorMessage"].is_string()
+                        && v["errorType"].is_string()
+                        && error_type.as_deref() == v["errorType"].as_str()
+                });
+                let text = String::from_utf8_lossy(&body).to_string();
+                if !well_formed {
+                    *self.init_error.lock().unwrap() =
+                        Some(format!("MALFORMED REPORT ({error_type:?}): {text}"));
+                    return reply(400, "{}");
+                }
+                *self.init_error.lock().unwrap() = Some(text);
                 reply(202, "{}")
             }
             _ => reply(404, "unknown runtime API path"),

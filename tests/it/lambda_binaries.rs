@@ -43,6 +43,23 @@ async fn start(binary: &str, env: &[(&str, String)]) -> Function {
 
 /// `start`, with the function's stdout (its log) going to `stdout`.
 async fn start_with(binary: &str, env: &[(&str, String)], stdout: Stdio) -> Function {
+    let api = RuntimeApi::start().await;
+    let child = spawn(binary, &api, env, stdout);
+    api.wait_ready(Duration::from_secs(30)).await.unwrap();
+    Function {
+        api,
+        child,
+        route: route_of(binary),
+    }
+}
+
+/// The function's process, as Lambda starts it, against `api`.
+fn spawn(
+    binary: &str,
+    api: &RuntimeApi,
+    env: &[(&str, String)],
+    stdout: Stdio,
+) -> tokio::process::Child {
     let path = bin_dir().join(binary);
     assert!(
         path.exists(),
@@ -50,8 +67,7 @@ async fn start_with(binary: &str, env: &[(&str, String)], stdout: Stdio) -> Func
          scripts/test does)",
         path.display()
     );
-    let api = RuntimeApi::start().await;
-    let child = tokio::process::Command::new(path)
+    tokio::process::Command::new(path)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .env("AWS_LAMBDA_FUNCTION_NAME", binary)
@@ -68,13 +84,7 @@ async fn start_with(binary: &str, env: &[(&str, String)], stdout: Stdio) -> Func
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
-    api.wait_ready(Duration::from_secs(30)).await.unwrap();
-    Function {
-        api,
-        child,
-        route: route_of(binary),
-    }
+        .unwrap()
 }
 
 impl Function {
@@ -457,6 +467,77 @@ async fn every_log_line_of_a_request_carries_its_ids() {
     assert_ne!(
         lines[0]["span"]["request_id"],
         lines[1]["span"]["request_id"]
+    );
+}
+
+/// An init failure is reported through the Runtime API (`/runtime/init/error`, checked strictly
+/// by the emulator) with an error type and a message naming the missing setting, then the process
+/// exits: the function's log and `Errors` say why, instead of a bare `Runtime.ExitError`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_binary_reports_an_init_failure_naming_the_setting() {
+    let endpoint = support::dynamodb_endpoint();
+    // (binary, its settings less one, the one left out)
+    type Case = (&'static str, Vec<(&'static str, String)>, &'static str);
+    let mut cases: Vec<Case> = Vec::new();
+    for (binary, env, _) in binaries(&endpoint).await {
+        let var = cc_callbacks::functions::FUNCTIONS
+            .iter()
+            .find(|f| f.name == binary)
+            .unwrap()
+            .credentials_var;
+        let without: Vec<_> = env.iter().filter(|(k, _)| *k != var).cloned().collect();
+        cases.push((binary, without, var));
+        let without_table: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| *k != "TABLE_NAME")
+            .collect();
+        cases.push((binary, without_table, "TABLE_NAME"));
+    }
+    for (binary, env, missing) in cases {
+        let api = RuntimeApi::start().await;
+        let mut child = spawn(binary, &api, &env, Stdio::null());
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{binary} without {missing} did not exit"))
+            .unwrap();
+        assert!(!status.success(), "{binary} without {missing} exited 0");
+        let report = api
+            .init_error()
+            .unwrap_or_else(|| panic!("{binary} without {missing} reported nothing"));
+        let report: Value =
+            serde_json::from_str(&report).unwrap_or_else(|_| panic!("{binary}: {report}"));
+        assert_eq!(
+            report["errorType"], "Runtime.ConfigError",
+            "{binary}: {report}"
+        );
+        let message = report["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains(missing),
+            "{binary} without {missing}: {message}"
+        );
+        assert!(
+            api.first_next().is_none(),
+            "{binary} asked for work after failing"
+        );
+    }
+}
+
+/// An invocation that cannot be a request at all is an invocation error whose body says what
+/// is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_is_no_request_gets_an_error_naming_the_problem() {
+    let endpoint = support::dynamodb_endpoint();
+    let (binary, env, _) = binaries(&endpoint).await.remove(0);
+    let f = start(binary, &env).await;
+    let outcome = f
+        .invoke(&json!({"Records": [{"eventSource": "aws:s3"}]}))
+        .await;
+    assert!(!outcome.ok);
+    let error: Value = serde_json::from_slice(&outcome.body).unwrap();
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("API Gateway") || message.contains("HTTP"),
+        "the error does not say what is wrong: {error}"
     );
 }
 

@@ -25,10 +25,7 @@ async fn main() -> Result<(), Error> {
                 };
             let scheduler = match scheduler {
                 Ok(s) => Arc::new(s),
-                Err(e) => {
-                    tracing::error!(function = FUNCTION, error = %e, "init failed");
-                    return Err(e.into());
-                }
+                Err(e) => return Err(cc_shared::web::lambda::init_failed(FUNCTION, e).await),
             };
             lambda_runtime::run(lambda_runtime::service_fn(
                 move |event: LambdaEvent<serde_json::Value>| {
@@ -55,8 +52,7 @@ async fn main() -> Result<(), Error> {
                 name: "AGENT_SYNC_ROLE",
                 reason: format!("{other:?}: must be schedule or softphone"),
             };
-            tracing::error!(function = FUNCTION, error = %e, "init failed");
-            Err(e.into())
+            Err(cc_shared::web::lambda::init_failed(FUNCTION, e).await)
         }
     }
 }

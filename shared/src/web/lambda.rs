@@ -47,6 +47,50 @@ pub fn invocation_span(context: &lambda_runtime::Context, api_request_id: &str) 
     )
 }
 
+/// How long reporting an init failure to the Runtime API may take before the process exits
+/// anyway (Lambda answers at once; a stalled endpoint must not hold the init).
+const INIT_ERROR_REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The error type an init failure is reported under: a setting missing or invalid, a secret
+/// unreadable or not read in time.
+pub const INIT_ERROR_TYPE: &str = "Runtime.ConfigError";
+
+/// An init failure, logged and reported to the Runtime API (`POST
+/// /2018-06-01/runtime/init/error`), so that the function's log and its `Errors` metric say why
+/// instead of a bare `Runtime.ExitError`; then returned, for `main` to exit with. The message is
+/// the error's own, which names the setting and never holds a secret value.
+pub async fn init_failed(function: &'static str, e: ConfigError) -> Error {
+    tracing::error!(function, error = %e, "init failed");
+    let body = serde_json::json!({ "errorMessage": e.to_string(), "errorType": INIT_ERROR_TYPE });
+    let request = lambda_runtime_api_client::build_request()
+        .method(http::Method::POST)
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", INIT_ERROR_TYPE)
+        .body(lambda_runtime_api_client::body::Body::from(
+            body.to_string(),
+        ));
+    let reported = match request {
+        Ok(request) => {
+            let client = lambda_runtime_api_client::PooledClient::builder().build();
+            match tokio::time::timeout(INIT_ERROR_REPORT_TIMEOUT, client.call(request)).await {
+                Ok(Ok(answer)) if answer.status().is_success() => Ok(()),
+                Ok(Ok(answer)) => Err(format!("the Runtime API answered {}", answer.status())),
+                Ok(Err(err)) => Err(err.to_string()),
+                Err(_) => Err("the Runtime API did not answer in time".to_string()),
+            }
+        }
+        Err(err) => Err(err.to_string()),
+    };
+    if let Err(reason) = reported {
+        tracing::error!(
+            function,
+            reason,
+            "init failure not reported to the Runtime API"
+        );
+    }
+    e.into()
+}
+
 pub async fn run<S, H, Fut>(
     function: &'static str,
     init: Result<S, ConfigError>,
@@ -59,10 +103,7 @@ where
 {
     let svc = match init {
         Ok(svc) => Arc::new(svc),
-        Err(e) => {
-            tracing::error!(function, error = %e, "init failed");
-            return Err(e.into());
-        }
+        Err(e) => return Err(init_failed(function, e).await),
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| {
         let span = invocation_span(&event.context, event.payload.api_request_id().unwrap_or(""));
