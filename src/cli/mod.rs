@@ -10,6 +10,7 @@ mod functions;
 mod numbers;
 mod output;
 mod pins;
+mod preflight;
 mod records;
 mod serve;
 mod table;
@@ -56,6 +57,8 @@ pub enum Command {
     Numbers(numbers::Command),
     /// List the functions: name, route, credentials variable, whether served here.
     Functions(functions::Args),
+    /// Before `sam deploy`: whether a stage's reserved concurrency fits the AWS account.
+    Preflight(preflight::Args),
 }
 
 pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -72,5 +75,6 @@ pub async fn run(cli: Cli) -> CliResult {
         Some(Command::Table(c)) => table::run(data_dir, c).await,
         Some(Command::Numbers(c)) => numbers::run(data_dir, c).await,
         Some(Command::Functions(args)) => functions::run(args),
+        Some(Command::Preflight(args)) => preflight::run(args).await,
     }
 }

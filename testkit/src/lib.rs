@@ -3,6 +3,7 @@
 
 pub mod fake_cec;
 pub mod fake_idp;
+pub mod fake_lambda;
 pub mod fault_proxy;
 pub mod runtime_api;
 
