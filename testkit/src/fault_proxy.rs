@@ -30,6 +30,7 @@ pub struct FaultProxy {
     pub url: String,
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicU64>,
+    counted: Arc<tokio::sync::Notify>,
 }
 
 impl FaultProxy {
@@ -43,20 +44,28 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fault = Arc::new(Mutex::new(Fault::None));
         let requests = Arc::new(AtomicU64::new(0));
-        let (shared, counted) = (fault.clone(), requests.clone());
+        let counted = Arc::new(tokio::sync::Notify::new());
+        let (shared, counter, notify) = (fault.clone(), requests.clone(), counted.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                tokio::spawn(relay(client, server, shared.clone(), counted.clone()));
+                tokio::spawn(relay(
+                    client,
+                    server,
+                    shared.clone(),
+                    counter.clone(),
+                    notify.clone(),
+                ));
             }
         });
         FaultProxy {
             url,
             fault,
             requests,
+            counted,
         }
     }
 
@@ -67,6 +76,17 @@ impl FaultProxy {
     /// HTTP requests sent through the proxy so far.
     pub fn count(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` requests have been sent through the proxy.
+    pub async fn requests_reach(&self, n: u64) {
+        loop {
+            let counted = self.counted.notified();
+            if self.count() >= n {
+                return;
+            }
+            counted.await;
+        }
     }
 }
 
@@ -118,6 +138,7 @@ async fn relay(
     server: TcpStream,
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicU64>,
+    counted: Arc<tokio::sync::Notify>,
 ) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
@@ -129,7 +150,11 @@ async fn relay(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            requests.fetch_add(framer.feed(&buf[..n]), Ordering::SeqCst);
+            let heads = framer.feed(&buf[..n]);
+            if heads > 0 {
+                requests.fetch_add(heads, Ordering::SeqCst);
+                counted.notify_waiters();
+            }
             if server_write.write_all(&buf[..n]).await.is_err() {
                 return;
             }

@@ -522,6 +522,49 @@ async fn every_binary_reports_an_init_failure_naming_the_setting() {
     }
 }
 
+/// SIGTERM (what Lambda sends at shutdown when an extension is registered) during an
+/// invocation cut short: the metrics counted so far are written before the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_the_metrics_of_an_invocation_cut_short() {
+    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
+    let (binary, mut env, path) = binaries(&proxy.url).await.remove(0);
+    env.push(("DYNAMODB_PRIME", "false".into()));
+    env.push(("STAGE", "test".into()));
+    let f = start_with(binary, &env, Stdio::piped()).await;
+    proxy.set(Fault::Stall);
+    let body = json!(r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#);
+    let event = serde_json::to_vec(&v2(path, body)).unwrap();
+    let api = std::sync::Arc::new(f.api);
+    let invocation = tokio::spawn({
+        let api = api.clone();
+        async move { api.invoke(event.into()).await }
+    });
+    // The invocation is in flight once its read reaches DynamoDB (stalled there).
+    tokio::time::timeout(Duration::from_secs(10), proxy.requests_reach(1))
+        .await
+        .expect("the invocation never reached DynamoDB");
+    let child = f.child;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("SIGTERM did not end the process")
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let docs = emf_documents(&out.stdout);
+    assert_eq!(
+        total(&docs, cc_shared::metrics::name::COLD_START),
+        1.0,
+        "the cut-short invocation's metrics were not flushed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    invocation.abort();
+}
+
 /// An invocation that cannot be a request at all is an invocation error whose body says what
 /// is wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

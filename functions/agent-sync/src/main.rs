@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
                 Ok(s) => Arc::new(s),
                 Err(e) => return Err(cc_shared::web::lambda::init_failed(FUNCTION, e).await),
             };
+            cc_shared::web::lambda::flush_on_shutdown(FUNCTION);
             lambda_runtime::run(lambda_runtime::service_fn(
                 move |event: LambdaEvent<serde_json::Value>| {
                     let s = scheduler.clone();

@@ -91,6 +91,27 @@ pub async fn init_failed(function: &'static str, e: ConfigError) -> Error {
     e.into()
 }
 
+/// Flushes, on SIGTERM, the metrics counted and not yet written, then ends the process. Lambda
+/// sends SIGTERM at shutdown (with a grace period) when an extension is registered (Lambda
+/// Insights, the Parameters and Secrets extension, an enterprise's own): an invocation cut
+/// short then still counts. Without an extension Lambda sends no signal and this waits idle;
+/// registering a no-op extension to force the signal, as `lambda_runtime`'s graceful-shutdown
+/// helper does, would cost every cold start a Runtime API round trip (bench/notes.md).
+pub fn flush_on_shutdown(function: &'static str) {
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        if term.recv().await.is_some() {
+            crate::metrics::flush();
+            tracing::info!(function, "shutdown: metrics flushed");
+            std::process::exit(0);
+        }
+    });
+}
+
 pub async fn run<S, H, Fut>(
     function: &'static str,
     init: Result<S, ConfigError>,
@@ -105,6 +126,7 @@ where
         Ok(svc) => Arc::new(svc),
         Err(e) => return Err(init_failed(function, e).await),
     };
+    flush_on_shutdown(function);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| {
         let span = invocation_span(&event.context, event.payload.api_request_id().unwrap_or(""));
         let request = event.payload.into_request();
