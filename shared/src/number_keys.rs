@@ -115,18 +115,23 @@ pub async fn local_key(
              stack's outputs); secrets are only generated for a local store",
         ));
     }
+    let cannot_tell = |why: String| {
+        invalid(
+            var,
+            format!(
+                "{} is missing and {why}, so no key was generated: restore the file from a \
+                 backup of the data directory (or set {var})",
+                path.display()
+            ),
+        )
+    };
     let holds = match place.keyed {
         Some(store) => store.holds_keyed(what).await.map_err(|e| {
-            invalid(
-                var,
-                format!(
-                    "{} is missing and the store cannot be asked whether it holds data the key \
-                     protects ({e}): nothing was generated",
-                    path.display()
-                ),
-            )
+            cannot_tell(format!(
+                "the store cannot be asked whether it holds data the key protects ({e})"
+            ))
         })?,
-        None => true,
+        None => return Err(cannot_tell("this process has no store to ask".into())),
     };
     if holds {
         let lost = match what {
