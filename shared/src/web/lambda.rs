@@ -62,24 +62,14 @@ pub const INIT_ERROR_TYPE: &str = "Runtime.ConfigError";
 pub async fn init_failed(function: &'static str, e: ConfigError) -> Error {
     tracing::error!(function, error = %e, "init failed");
     let body = serde_json::json!({ "errorMessage": e.to_string(), "errorType": INIT_ERROR_TYPE });
-    let request = lambda_runtime_api_client::build_request()
-        .method(http::Method::POST)
-        .uri("/2018-06-01/runtime/init/error")
-        .header("lambda-runtime-function-error-type", INIT_ERROR_TYPE)
-        .body(lambda_runtime_api_client::body::Body::from(
-            body.to_string(),
-        ));
-    let reported = match request {
-        Ok(request) => {
-            let client = lambda_runtime_api_client::PooledClient::builder().build();
-            match tokio::time::timeout(INIT_ERROR_REPORT_TIMEOUT, client.call(request)).await {
-                Ok(Ok(answer)) if answer.status().is_success() => Ok(()),
-                Ok(Ok(answer)) => Err(format!("the Runtime API answered {}", answer.status())),
-                Ok(Err(err)) => Err(err.to_string()),
-                Err(_) => Err("the Runtime API did not answer in time".to_string()),
-            }
-        }
-        Err(err) => Err(err.to_string()),
+    let reported = match crate::config::optional("AWS_LAMBDA_RUNTIME_API") {
+        Some(api) => tokio::time::timeout(
+            INIT_ERROR_REPORT_TIMEOUT,
+            post_init_error(&api, &body.to_string()),
+        )
+        .await
+        .unwrap_or_else(|_| Err("the Runtime API did not answer in time".to_string())),
+        None => Err("AWS_LAMBDA_RUNTIME_API is not set".to_string()),
     };
     if let Err(reason) = reported {
         tracing::error!(
@@ -89,6 +79,38 @@ pub async fn init_failed(function: &'static str, e: ConfigError) -> Error {
         );
     }
     e.into()
+}
+
+/// One `POST /2018-06-01/runtime/init/error` to the Runtime API at `api` (`host:port`, plain
+/// HTTP on the instance), on a connection of its own: written by hand on tokio's `TcpStream`
+/// because the runtime's pooled hyper client, instantiated a second time for this one call,
+/// cost ~150 KB of every binary (bench/notes.md), and the binaries are near their 8 MiB budget.
+async fn post_init_error(api: &str, body: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api)
+        .await
+        .map_err(|e| format!("cannot connect to {api}: {e}"))?;
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
+         Lambda-Runtime-Function-Error-Type: {INIT_ERROR_TYPE}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The status line is enough: "HTTP/1.1 202 Accepted".
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
+    match std::str::from_utf8(&head[9..12]) {
+        Ok(status) if status.starts_with('2') => Ok(()),
+        Ok(status) => Err(format!("the Runtime API answered {status}")),
+        Err(_) => Err("the Runtime API's answer is not HTTP".to_string()),
+    }
 }
 
 /// Flushes, on SIGTERM, the metrics counted and not yet written, then ends the process. Lambda
