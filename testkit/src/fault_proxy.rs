@@ -124,6 +124,28 @@ impl RequestFramer {
     }
 }
 
+/// How many leading bytes of `answers` are whole HTTP/1.1 responses with a `Content-Length`
+/// (0: the first is not whole yet); None when one has another framing (chunked, or delimited
+/// by the connection's end), which is then passed on as it comes.
+fn whole_responses(answers: &[u8]) -> Option<usize> {
+    let mut done = 0;
+    loop {
+        let rest = &answers[done..];
+        let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Some(done);
+        };
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        if !head.contains("\r\ncontent-length:") {
+            return None;
+        }
+        let whole = end + 4 + content_length(&rest[..end]);
+        if rest.len() < whole {
+            return Some(done);
+        }
+        done += whole;
+    }
+}
+
 fn content_length(head: &[u8]) -> usize {
     String::from_utf8_lossy(head)
         .lines()
@@ -162,25 +184,38 @@ async fn relay(
     };
     let downstream = async {
         let mut buf = vec![0u8; 64 * 1024];
+        // Bytes of answers not yet whole: without a fault, each answer is passed on in one
+        // write, as an HTTP proxy would, so that the client's reads (and the CPU they cost,
+        // which the benchmark measures) do not depend on how the dependency cut its writes.
+        let mut pending: Vec<u8> = Vec::new();
         loop {
             let n = match server_read.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            pending.extend_from_slice(&buf[..n]);
             let current = *fault.lock().unwrap();
-            match current {
-                Fault::None => {}
-                Fault::Delay(d) => tokio::time::sleep(d).await,
-                Fault::Stall => std::future::pending::<()>().await,
+            let ready = match current {
+                Fault::None => match whole_responses(&pending) {
+                    Some(0) => continue,
+                    Some(len) => len,
+                    None => pending.len(),
+                },
+                Fault::Delay(d) => {
+                    tokio::time::sleep(d).await;
+                    pending.len()
+                }
+                Fault::Stall => std::future::pending::<usize>().await,
                 Fault::Reset => return,
                 Fault::Truncate => {
-                    let _ = client_write.write_all(&buf[..n / 2]).await;
+                    let _ = client_write.write_all(&pending[..pending.len() / 2]).await;
                     return;
                 }
-            }
-            if client_write.write_all(&buf[..n]).await.is_err() {
+            };
+            if client_write.write_all(&pending[..ready]).await.is_err() {
                 return;
             }
+            pending.drain(..ready);
         }
     };
     tokio::select! {
@@ -213,6 +248,20 @@ mod tests {
             let n: u64 = stream.chunks(chunk).map(|c| framer.feed(c)).sum();
             assert_eq!(n, 3, "chunks of {chunk}");
         }
+        // Answers are passed on whole: not before their body is complete, all that are.
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(whole_responses(&answer[..10]), Some(0));
+        assert_eq!(whole_responses(&answer[..answer.len() - 1]), Some(0));
+        let two: Vec<u8> = answer.iter().chain(answer.iter()).copied().collect();
+        assert_eq!(whole_responses(&two), Some(two.len()));
+        assert_eq!(
+            whole_responses(&two[..answer.len() + 5]),
+            Some(answer.len())
+        );
+        assert_eq!(
+            whole_responses(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n"),
+            None
+        );
         // A body holding what looks like a head is not a request.
         let tricky = b"POST / HTTP/1.1\r\ncontent-length: 8\r\n\r\n\r\n\r\n\r\n\r\n";
         assert_eq!(RequestFramer::default().feed(tricky), 1);
