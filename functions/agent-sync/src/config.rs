@@ -10,6 +10,30 @@ use crate::cec_client::{self, CecClient, CecSettings};
 use crate::sync::DeactivationGuard;
 
 pub const CREDENTIALS_VAR: &str = "AGENT_DIRECTORY_CREDENTIALS";
+/// Which of its two functions this binary is (template.yaml sets it on each).
+pub const ROLE_VAR: &str = "AGENT_SYNC_ROLE";
+
+/// The two functions of one binary, each with its own least-privilege policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An EventBridge schedule (or `aws lambda invoke`) runs one sync.
+    Schedule,
+    /// API Gateway's `POST /agents/softphone`.
+    Softphone,
+}
+
+/// `AGENT_SYNC_ROLE`: `schedule` or `softphone`; anything else (or nothing) fails init naming it.
+pub fn role() -> Result<Role, ConfigError> {
+    match config::optional(ROLE_VAR).as_deref() {
+        Some("schedule") => Ok(Role::Schedule),
+        Some("softphone") => Ok(Role::Softphone),
+        Some(other) => Err(ConfigError::Invalid {
+            name: ROLE_VAR,
+            reason: format!("{other:?}: must be schedule or softphone"),
+        }),
+        None => Err(ConfigError::Missing(ROLE_VAR)),
+    }
+}
 pub const SECRET_ARN_VAR: &str = "CEC_SECRET_ARN";
 
 /// Whether the CEC is configured in this process (`CEC_BASE_URL`): the local gateway serves

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use agent_sync::config::{self, Role};
 use agent_sync::{handle, init, init_scheduler, sync, FUNCTION};
-use cc_shared::config::{self, ConfigError};
 use cc_shared::domain::clock::SystemClock;
 use cc_shared::resources::Resources;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
@@ -16,8 +16,12 @@ use tracing::Instrument;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     cc_shared::logging::init(&[module_path!()]);
-    match config::optional("AGENT_SYNC_ROLE").as_deref() {
-        Some("schedule") => {
+    let role = match config::role() {
+        Ok(role) => role,
+        Err(e) => return Err(cc_shared::web::lambda::init_failed(FUNCTION, e).await),
+    };
+    match role {
+        Role::Schedule => {
             let scheduler =
                 match cc_shared::metrics::install(FUNCTION).and_then(|()| Resources::lambda()) {
                     Ok(res) => init_scheduler(&res).await,
@@ -42,18 +46,11 @@ async fn main() -> Result<(), Error> {
             ))
             .await
         }
-        Some("softphone") => {
+        Role::Softphone => {
             cc_shared::resources::serve(FUNCTION, init, |svc, req| async move {
                 handle(&svc, req).await
             })
             .await
-        }
-        other => {
-            let e = ConfigError::Invalid {
-                name: "AGENT_SYNC_ROLE",
-                reason: format!("{other:?}: must be schedule or softphone"),
-            };
-            Err(cc_shared::web::lambda::init_failed(FUNCTION, e).await)
         }
     }
 }
