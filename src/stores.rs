@@ -11,7 +11,7 @@ use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError};
+use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError, TenantRegistry};
 use cc_shared::web::auth::Credentials;
 
 /// The resources of a local process (gateway, CLI), and where their store lives.
@@ -19,6 +19,7 @@ pub struct Stores {
     pub res: Resources,
     pub location: StoreLocation,
     admin: Arc<dyn NumbersAdmin>,
+    tenants: Arc<dyn TenantRegistry>,
 }
 
 impl std::ops::Deref for Stores {
@@ -59,20 +60,35 @@ impl Stores {
         dev_credentials: Option<Credentials>,
     ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        type Opened = (StoreSet, Arc<dyn NumbersAdmin>, Arc<dyn KeyedRecords>);
-        let ((stores, admin, keyed), sdk): (Opened, _) = match &location {
+        type Opened = (
+            StoreSet,
+            Arc<dyn NumbersAdmin>,
+            Arc<dyn KeyedRecords>,
+            Arc<dyn TenantRegistry>,
+        );
+        let ((stores, admin, keyed, tenants), sdk): (Opened, _) = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 (
-                    (StoreSet::Dynamo(store.clone()), store.clone(), store),
+                    (
+                        StoreSet::Dynamo(store.clone()),
+                        store.clone(),
+                        store.clone(),
+                        store,
+                    ),
                     Some(sdk),
                 )
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
                 (
-                    (StoreSet::each(store.clone()), store.clone(), store),
+                    (
+                        StoreSet::each(store.clone()),
+                        store.clone(),
+                        store.clone(),
+                        store,
+                    ),
                     sdk_for(&location).await?,
                 )
             }
@@ -88,7 +104,13 @@ impl Stores {
             res,
             location,
             admin,
+            tenants,
         })
+    }
+
+    /// The registry of platform mode's tenants (`cc-callbacks tenants ...`).
+    pub fn tenants(&self) -> Arc<dyn TenantRegistry> {
+        self.tenants.clone()
     }
 
     /// Bulk work on the number mapping (`cc-callbacks numbers ...`).

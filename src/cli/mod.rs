@@ -14,6 +14,7 @@ mod preflight;
 mod records;
 mod serve;
 mod table;
+mod tenants;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Numbers(numbers::Command),
     /// List the functions: name, route, credentials variable, whether served here.
     Functions(functions::Args),
+    /// Platform mode: the enterprises this stack serves (README "Platform mode").
+    #[command(subcommand)]
+    Tenants(tenants::Command),
     /// Before `sam deploy`: whether a stage's reserved concurrency fits the AWS account.
     Preflight(preflight::Args),
 }
@@ -68,13 +72,14 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         None => serve::run(data_dir, serve::Args::defaults()?).await,
         Some(Command::Serve(args)) => serve::run(data_dir, args).await,
-        Some(Command::Credentials(c)) => credentials::run(c),
+        Some(Command::Credentials(c)) => credentials::run(data_dir, c).await,
         Some(Command::Pins(c)) => pins::run(data_dir, c).await,
         Some(Command::Records(c)) => records::run(data_dir, c).await,
         Some(Command::Agents(c)) => agents::run(data_dir, c).await,
         Some(Command::Table(c)) => table::run(data_dir, c).await,
         Some(Command::Numbers(c)) => numbers::run(data_dir, c).await,
         Some(Command::Functions(args)) => functions::run(args),
+        Some(Command::Tenants(c)) => tenants::run(data_dir, c).await,
         Some(Command::Preflight(args)) => preflight::run(args).await,
     }
 }

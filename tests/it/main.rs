@@ -26,4 +26,6 @@ mod openapi;
 mod preflight;
 mod store_contract;
 mod template;
+mod tenants_cli;
+mod tenants_contract;
 mod token;

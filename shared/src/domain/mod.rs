@@ -7,4 +7,5 @@ pub mod clock;
 pub mod identity;
 pub mod phone;
 pub mod protect;
+pub mod tenant;
 pub mod uid;

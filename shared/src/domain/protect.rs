@@ -274,28 +274,37 @@ impl Keyring {
 
     /// `v<version>.<base64url(nonce | ciphertext | tag)>`, under the current key.
     pub fn seal(&self, uid: &Uid, phone: &PhoneKey) -> Result<SealedNumber, KeyError> {
+        self.seal_bytes(&Self::aad(uid), phone.as_str().as_bytes())
+            .map(SealedNumber)
+    }
+
+    /// The number sealed for `uid`.
+    pub fn open(&self, uid: &Uid, sealed: &SealedNumber) -> Result<PhoneKey, OpenError> {
+        let plain = self.open_bytes(&Self::aad(uid), sealed.as_str())?;
+        let text = String::from_utf8(plain).map_err(|_| OpenError::Malformed)?;
+        Ok(PhoneKey::from_stored(text))
+    }
+
+    /// `plain` sealed under the current key with `aad` bound to it, in the sealed numbers'
+    /// text form (also what wraps a tenant's keys, `domain::tenant`).
+    pub(crate) fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Result<String, KeyError> {
         let key = &self.keys[&self.current];
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| KeyError::Random(e.to_string()))?;
-        let mut buf = phone.as_str().as_bytes().to_vec();
+        let mut buf = plain.to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(Self::aad(uid)),
+            Aad::from(aad),
             &mut buf,
         )
         .map_err(|_| KeyError::Random("sealing failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
-        Ok(SealedNumber(format!(
-            "v{}.{}",
-            self.current,
-            URL_SAFE_NO_PAD.encode(out)
-        )))
+        Ok(format!("v{}.{}", self.current, URL_SAFE_NO_PAD.encode(out)))
     }
 
-    /// The number sealed for `uid`.
-    pub fn open(&self, uid: &Uid, sealed: &SealedNumber) -> Result<PhoneKey, OpenError> {
-        let sealed = sealed.as_str();
+    /// What `seal_bytes` sealed with the same `aad`.
+    pub(crate) fn open_bytes(&self, aad: &[u8], sealed: &str) -> Result<Vec<u8>, OpenError> {
         let version = sealed_version(sealed).ok_or(OpenError::Malformed)?;
         let key = self
             .keys
@@ -311,10 +320,11 @@ impl Keyring {
         let mut ciphertext = bytes.split_off(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| OpenError::Malformed)?;
         let plain = key
-            .open_in_place(nonce, Aad::from(Self::aad(uid)), &mut ciphertext)
+            .open_in_place(nonce, Aad::from(aad), &mut ciphertext)
             .map_err(|_| OpenError::Forged)?;
-        let text = std::str::from_utf8(plain).map_err(|_| OpenError::Malformed)?;
-        Ok(PhoneKey::from_stored(text.to_string()))
+        let len = plain.len();
+        ciphertext.truncate(len);
+        Ok(ciphertext)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::domain::agents::{Agent, SyncState};
 use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::{NumberIndex, SealedNumber};
+use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
 use crate::domain::uid::Uid;
 
 #[cfg(feature = "dynamodb")]
@@ -263,4 +264,63 @@ pub trait AgentStore: Send + Sync {
 
     /// The work number an account is linked to.
     async fn linked_work_no(&self, account: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Most credentials one tenant may hold (each function's callers, rotation included).
+pub const MAX_TENANT_CREDENTIALS: usize = 100;
+
+/// A tenant and its callers' credentials, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantEntry {
+    pub tenant: Tenant,
+    pub credentials: Vec<TenantCredential>,
+}
+
+/// What adding a credential did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialAdded {
+    Added,
+    /// No such tenant (nothing written).
+    NoTenant,
+    /// The tenant already has this user name for this function (nothing written).
+    Taken,
+    /// The tenant holds [`MAX_TENANT_CREDENTIALS`] already (nothing written).
+    Full,
+}
+
+/// The registry of platform mode's tenants (README "Platform mode"): each tenant with its
+/// wrapped keys, its suspension and its callers' credential digests, in one record, so that a
+/// function resolves a tenant in one read.
+#[async_trait]
+pub trait TenantRegistry: Send + Sync {
+    /// Registers a new tenant; false, having written nothing, when the ID is taken.
+    async fn add_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
+
+    /// The tenant and its credentials (one read); None when it is not registered.
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError>;
+
+    /// Every registered tenant with its credentials, by ID (on DynamoDB one Query, paged).
+    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError>;
+
+    /// Suspends or resumes; false when the tenant is not registered.
+    async fn set_suspended(&self, id: &TenantId, suspended: bool) -> Result<bool, StoreError>;
+
+    /// Adds a caller's credential to a registered tenant.
+    async fn add_credential(
+        &self,
+        id: &TenantId,
+        credential: &TenantCredential,
+    ) -> Result<CredentialAdded, StoreError>;
+
+    /// Removes every credential of the caller `user` (all functions); how many there were.
+    async fn revoke_credentials(&self, id: &TenantId, user: &str) -> Result<usize, StoreError>;
+
+    /// Replaces the tenant's wrapped keys, only where they are still `old` (key rotation);
+    /// false when they are not (or the tenant is gone).
+    async fn rewrap_keys(
+        &self,
+        id: &TenantId,
+        old: &WrappedKeys,
+        new: &WrappedKeys,
+    ) -> Result<bool, StoreError>;
 }

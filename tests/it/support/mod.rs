@@ -79,6 +79,8 @@ pub trait Store:
     + cc_shared::store::AuditStore
     + cc_shared::store::AgentStore
     + cc_shared::store::NumbersAdmin
+    + cc_shared::store::TenantRegistry
+    + cc_shared::store::KeyedRecords
 {
 }
 impl<T> Store for T where
@@ -87,6 +89,8 @@ impl<T> Store for T where
         + cc_shared::store::AuditStore
         + cc_shared::store::AgentStore
         + cc_shared::store::NumbersAdmin
+        + cc_shared::store::TenantRegistry
+        + cc_shared::store::KeyedRecords
 {
 }
 

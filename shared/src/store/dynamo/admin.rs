@@ -349,8 +349,9 @@ impl KeyedRecords for DynamoStore {
     async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError> {
         let prefixes: &[&str] = match what {
             KeyUse::IndexKey => &[NUMBER_PREFIX, PIN_PREFIX],
-            // Every mapping has its `NUM#` item beside the `UID#` one that holds the seal.
-            KeyUse::Keyring => &[NUMBER_PREFIX],
+            // Every mapping has its `NUM#` item beside the `UID#` one that holds the seal; the
+            // registry holds the tenants' keys wrapped under the keyring.
+            KeyUse::Keyring => &[NUMBER_PREFIX, super::tenants::REGISTRY_PK],
             KeyUse::Pepper => &[PIN_PREFIX, LEGACY_PIN, RECORD_NUMBER_PREFIX],
         };
         let filter = (0..prefixes.len())

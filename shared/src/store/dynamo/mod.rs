@@ -27,6 +27,7 @@ mod audit;
 mod identity;
 mod legacy;
 mod mapping;
+mod tenants;
 pub use identity::{GSI_BY_AGENT, GSI_BY_TIME};
 
 /// The table's key and TTL attributes; `template.yaml` declares the same (a test checks).

@@ -3,12 +3,13 @@
 //!
 //! 1. what releases before number protection wrote (never versioned: `user_version` 0 with
 //!    tables in the file): numbers in the clear in `number_map.phone` and `pins.phone`;
-//! 2. numbers only as a blind index and sealed (`domain::protect`).
+//! 2. numbers only as a blind index and sealed (`domain::protect`);
+//! 3. layout 2 and platform mode's tenant registry (`tenants`, `tenant_credentials`).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
 //! transaction, so an interruption leaves layout 1 whole and the command can simply be run
-//! again.
+//! again. Going from 2 to 3 only adds empty tables: opening does it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ use crate::domain::uid::Uid;
 use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
-pub const LAYOUT_VERSION: usize = 2;
+pub const LAYOUT_VERSION: usize = 3;
 
 /// Layout 1: what releases before number protection wrote (and never versioned).
 const LAYOUT_1: &str = "
@@ -111,6 +112,24 @@ CREATE TABLE pins (
 ) WITHOUT ROWID;
 ";
 
+const LAYOUT_3: &str = "
+CREATE TABLE tenants (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    suspended  INTEGER NOT NULL,
+    keys       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE tenant_credentials (
+    tenant     TEXT NOT NULL REFERENCES tenants (id),
+    function   TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, function, user)
+) WITHOUT ROWID;
+";
+
 /// A store this release cannot use as it is, and what to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -136,7 +155,11 @@ struct Counts {
 
 fn migrations(protection: Option<NumberProtection>, counts: Arc<Counts>) -> Migrations<'static> {
     let hook = move |tx: &Transaction| convert_2(tx, protection.as_ref(), &counts);
-    Migrations::new(vec![M::up(LAYOUT_1), M::up_with_hook(LAYOUT_2, hook)])
+    Migrations::new(vec![
+        M::up(LAYOUT_1),
+        M::up_with_hook(LAYOUT_2, hook),
+        M::up(LAYOUT_3),
+    ])
 }
 
 /// Moves layout 1's rows into layout 2's tables, then drops the plaintext tables.
@@ -234,7 +257,9 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
         (0, _) | (1, KeyUse::IndexKey | KeyUse::Keyring) => &[],
         (found, _) if found > LAYOUT_VERSION => return Ok(true),
         (_, KeyUse::IndexKey) => &["number_map", "pins"],
-        (_, KeyUse::Keyring) => &["number_map"],
+        (2, KeyUse::Keyring) => &["number_map"],
+        // The registry holds the tenants' keys wrapped under the keyring.
+        (_, KeyUse::Keyring) => &["number_map", "tenants"],
         (_, KeyUse::Pepper) => &["pins", "verification_records"],
     };
     for table in tables {
@@ -254,7 +279,8 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
 pub(super) fn open_current(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let path = path.display().to_string();
     match found_layout(conn)? {
-        0 => migrations(None, Arc::default())
+        // New, or layout 2 (numbers protected): what follows only adds tables.
+        0 | 2 => migrations(None, Arc::default())
             .to_latest(conn)
             .map_err(failed),
         LAYOUT_VERSION => Ok(()),

@@ -22,6 +22,7 @@ mod audit;
 mod identity;
 mod layout;
 mod mapping;
+mod tenants;
 
 pub use layout::{create_layout_1, migrate, LayoutError, LAYOUT_VERSION};
 

@@ -1,0 +1,203 @@
+//! The tenant registry of the embedded store: tables `tenants` and `tenant_credentials`
+//! (layout 3).
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, Row};
+
+use super::{failed, from_sqlite, EmbeddedStore};
+use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
+use crate::store::{
+    CredentialAdded, StoreError, TenantEntry, TenantRegistry, MAX_TENANT_CREDENTIALS,
+};
+
+const TENANT_COLUMNS: &str = "id, name, created_at, suspended, keys";
+
+fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, bool, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn tenant(row: (String, String, i64, bool, String)) -> Result<Tenant, StoreError> {
+    let (id, name, created_at, suspended, keys) = row;
+    Ok(Tenant {
+        id: TenantId::parse(&id).map_err(|_| failed("a stored tenant ID is malformed"))?,
+        name,
+        created_at,
+        suspended,
+        keys: WrappedKeys::from_stored(keys),
+    })
+}
+
+/// The tenant `only` (or every tenant) with its credentials, by ID, read in one transaction.
+fn entries(conn: &mut Connection, only: Option<&TenantId>) -> Result<Vec<TenantEntry>, StoreError> {
+    let only = only.map(|id| id.as_str().to_string());
+    let tx = conn.transaction().map_err(from_sqlite)?;
+    let rows = tx
+        .prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE ?1 IS NULL OR id = ?1 ORDER BY id"
+        ))
+        .map_err(from_sqlite)?
+        .query_map(params![only], tenant_from_row)
+        .map_err(from_sqlite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(from_sqlite)?;
+    let mut credentials: HashMap<String, Vec<TenantCredential>> = HashMap::new();
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT tenant, user, function, digest, created_at FROM tenant_credentials
+             WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, function, user",
+        )
+        .map_err(from_sqlite)?;
+    let found = stmt
+        .query_map(params![only], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                TenantCredential {
+                    user: r.get(1)?,
+                    function: r.get(2)?,
+                    digest: r.get(3)?,
+                    created_at: r.get(4)?,
+                },
+            ))
+        })
+        .map_err(from_sqlite)?;
+    for row in found {
+        let (tenant, credential) = row.map_err(from_sqlite)?;
+        credentials.entry(tenant).or_default().push(credential);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let credentials = credentials.remove(&row.0).unwrap_or_default();
+            Ok(TenantEntry {
+                tenant: tenant(row)?,
+                credentials,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl TenantRegistry for EmbeddedStore {
+    async fn add_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
+        let t = t.clone();
+        self.with_conn(move |conn| {
+            let n = conn
+                .execute(
+                    "INSERT INTO tenants (id, name, created_at, suspended, keys)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                    params![
+                        t.id.as_str(),
+                        t.name,
+                        t.created_at,
+                        t.suspended,
+                        t.keys.as_str()
+                    ],
+                )
+                .map_err(from_sqlite)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError> {
+        let id = id.clone();
+        self.with_conn(move |conn| Ok(entries(conn, Some(&id))?.pop()))
+            .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
+        self.with_conn(|conn| entries(conn, None)).await
+    }
+
+    async fn set_suspended(&self, id: &TenantId, suspended: bool) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.with_conn(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tenants SET suspended = ?2 WHERE id = ?1",
+                    params![id.as_str(), suspended],
+                )
+                .map_err(from_sqlite)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn add_credential(
+        &self,
+        id: &TenantId,
+        c: &TenantCredential,
+    ) -> Result<CredentialAdded, StoreError> {
+        let (id, c) = (id.clone(), c.clone());
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(from_sqlite)?;
+            if !known {
+                return Ok(CredentialAdded::NoTenant);
+            }
+            let held: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM tenant_credentials WHERE tenant = ?1",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(from_sqlite)?;
+            let n = tx
+                .execute(
+                    "INSERT INTO tenant_credentials (tenant, function, user, digest, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![id.as_str(), c.function, c.user, c.digest, c.created_at],
+                )
+                .map_err(from_sqlite)?;
+            if n == 0 {
+                return Ok(CredentialAdded::Taken);
+            }
+            if held >= MAX_TENANT_CREDENTIALS as i64 {
+                return Ok(CredentialAdded::Full); // dropped with the transaction
+            }
+            tx.commit().map_err(from_sqlite)?;
+            Ok(CredentialAdded::Added)
+        })
+        .await
+    }
+
+    async fn revoke_credentials(&self, id: &TenantId, user: &str) -> Result<usize, StoreError> {
+        let (id, user) = (id.clone(), user.to_string());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "DELETE FROM tenant_credentials WHERE tenant = ?1 AND user = ?2",
+                params![id.as_str(), user],
+            )
+            .map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn rewrap_keys(
+        &self,
+        id: &TenantId,
+        old: &WrappedKeys,
+        new: &WrappedKeys,
+    ) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.clone(), old.clone(), new.clone());
+        self.with_conn(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tenants SET keys = ?3 WHERE id = ?1 AND keys = ?2",
+                    params![id.as_str(), old.as_str(), new.as_str()],
+                )
+                .map_err(from_sqlite)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

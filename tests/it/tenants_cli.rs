@@ -1,0 +1,224 @@
+//! `cc-callbacks tenants ...` and `credentials ... --tenant` through the real binary, on the
+//! embedded store and on DynamoDB Local: what is printed, what is refused, and that no
+//! password, digest or key is ever printed or (the password) stored.
+
+use crate::numbers_cli::Cli;
+use crate::support;
+
+fn ok(cli: &Cli, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = cli.run(args);
+    assert!(ok, "`{}` failed:\n{stdout}\n{stderr}", args.join(" "));
+    stdout
+}
+
+fn refused(cli: &Cli, args: &[&str], why: &str) {
+    let (ok, stdout, stderr) = cli.run(args);
+    assert!(!ok, "`{}` succeeded:\n{stdout}", args.join(" "));
+    assert!(
+        stderr.contains(why),
+        "`{}`: {why:?} not in:\n{stderr}",
+        args.join(" ")
+    );
+}
+
+/// The tenants scenario; returns the passwords it was given.
+fn tenants_end_to_end(cli: &Cli) -> Vec<String> {
+    let out = ok(cli, &["tenants", "add", "acme", "--name", "Acme Ltd."]);
+    assert!(out.contains("added tenant acme"), "{out}");
+    ok(cli, &["tenants", "add", "globex"]);
+    refused(
+        cli,
+        &["tenants", "add", "acme"],
+        "tenant acme exists already",
+    );
+    for bad in ["Acme", "1acme", "ac_me", ""] {
+        refused(cli, &["tenants", "add", bad], "a tenant ID");
+    }
+
+    let mut passwords = Vec::new();
+    for (user, function) in [
+        ("tencent", "number-mapping"),
+        ("tencent-2", "number-mapping"),
+        ("huawei", "identity-verification"),
+    ] {
+        let out = ok(
+            cli,
+            &[
+                "credentials",
+                "new",
+                "--user",
+                user,
+                "--tenant",
+                "acme",
+                "--function",
+                function,
+            ],
+        );
+        let first = out.lines().next().unwrap();
+        let password = first
+            .strip_prefix("password (give it to the caller, then forget it): ")
+            .unwrap_or_else(|| panic!("first line: {first}"));
+        assert_eq!(password.len(), 32);
+        assert!(out.contains(&format!("{user}@acme")), "{out}");
+        passwords.push(password.to_string());
+    }
+    refused(
+        cli,
+        &[
+            "credentials",
+            "new",
+            "--user",
+            "tencent",
+            "--tenant",
+            "acme",
+            "--function",
+            "number-mapping",
+        ],
+        "has a credential tencent for number-mapping already",
+    );
+    refused(
+        cli,
+        &[
+            "credentials",
+            "new",
+            "--user",
+            "x",
+            "--tenant",
+            "nobody",
+            "--function",
+            "number-mapping",
+        ],
+        "no tenant nobody",
+    );
+    refused(
+        cli,
+        &[
+            "credentials",
+            "new",
+            "--user",
+            "x",
+            "--tenant",
+            "acme",
+            "--function",
+            "fax",
+        ],
+        "--function must be one of: number-mapping",
+    );
+    refused(
+        cli,
+        &[
+            "credentials",
+            "new",
+            "--user",
+            "a@b",
+            "--tenant",
+            "acme",
+            "--function",
+            "number-mapping",
+        ],
+        "--user",
+    );
+
+    let listed = ok(cli, &["credentials", "list", "--tenant", "acme"]);
+    for line in [
+        "tencent@acme",
+        "tencent-2@acme",
+        "huawei@acme",
+        "3 credentials of tenant acme",
+    ] {
+        assert!(listed.contains(line), "{line} not in:\n{listed}");
+    }
+    let listed = ok(cli, &["credentials", "list", "--tenant", "globex"]);
+    assert!(
+        listed.contains("0 credentials of tenant globex"),
+        "{listed}"
+    );
+
+    ok(cli, &["tenants", "suspend", "acme"]);
+    refused(cli, &["tenants", "suspend", "nobody"], "no tenant nobody");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(cli, &["tenants", "list", "--json"])).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["id"], "acme");
+    assert_eq!(rows[0]["name"], "Acme Ltd.");
+    assert_eq!(rows[0]["suspended"], true);
+    assert_eq!(rows[0]["credentials"], 3);
+    assert_eq!(rows[1]["id"], "globex");
+    assert_eq!(rows[1]["suspended"], false);
+    ok(cli, &["tenants", "resume", "acme"]);
+    let table = ok(cli, &["tenants", "list"]);
+    assert!(table.contains("2 tenants"), "{table}");
+    assert!(!table.contains("yes"), "acme still suspended:\n{table}");
+
+    let out = ok(
+        cli,
+        &[
+            "credentials",
+            "revoke",
+            "--user",
+            "tencent",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert!(
+        out.contains("revoked 1 credentials of tencent@acme"),
+        "{out}"
+    );
+    refused(
+        cli,
+        &[
+            "credentials",
+            "revoke",
+            "--user",
+            "tencent",
+            "--tenant",
+            "acme",
+        ],
+        "has no credential tencent",
+    );
+    passwords
+}
+
+fn assert_no_secret(text: &str, passwords: &[String], what: &str) {
+    for p in passwords {
+        assert!(!text.contains(p.as_str()), "a password is in {what}");
+    }
+}
+
+#[test]
+fn tenants_and_their_credentials_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env: Vec::new(),
+    };
+    let passwords = tenants_end_to_end(&cli);
+    let dump = support::dump_embedded(dir.path());
+    assert!(dump.contains("acme"), "the dump is empty");
+    assert_no_secret(&dump, &passwords, "the embedded store");
+}
+
+#[test]
+fn tenants_and_their_credentials_dynamodb() {
+    let table = format!(
+        "cc-tenants-{}",
+        cc_shared::domain::uid::Uid::generate().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env: support::dynamodb_cli_env(&table),
+    };
+    ok(&cli, &["table", "create"]);
+    let passwords = tenants_end_to_end(&cli);
+    let dump = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let counter = cc_shared::store::dynamo::RoundTripCounter::default();
+        let store =
+            cc_shared::store::dynamo::DynamoStore::new(support::dynamodb_client(&counter), table);
+        support::dump_dynamo(&store).await
+    });
+    assert!(dump.contains("TENANTS"), "the dump is empty");
+    assert_no_secret(&dump, &passwords, "the DynamoDB table");
+}

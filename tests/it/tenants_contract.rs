@@ -1,0 +1,241 @@
+//! The tenant registry's contract (platform mode), on both backends.
+
+use crate::support;
+
+use std::sync::Arc;
+
+use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantId, TenantKeys};
+use cc_shared::store::{CredentialAdded, KeyUse, MAX_TENANT_CREDENTIALS};
+use support::Store;
+
+fn id(s: &str) -> TenantId {
+    TenantId::parse(s).unwrap()
+}
+
+fn tenant(s: &str) -> Tenant {
+    let stack = support::keys();
+    let keys = TenantKeys::generate()
+        .unwrap()
+        .wrap(stack.keyring.as_deref().unwrap(), &id(s))
+        .unwrap();
+    Tenant {
+        id: id(s),
+        name: format!("{s} Ltd."),
+        created_at: 1_700_000_000,
+        suspended: false,
+        keys,
+    }
+}
+
+fn credential(user: &str, function: &str) -> TenantCredential {
+    TenantCredential {
+        user: user.into(),
+        function: function.into(),
+        digest: password_digest(&format!("{user}-{function}-password")),
+        created_at: 1_700_000_100,
+    }
+}
+
+contract!(tenants_are_added_once_and_listed, |store: Arc<
+    dyn Store,
+>| async move {
+    assert!(store.list_tenants().await.unwrap().is_empty());
+    assert_eq!(store.tenant(&id("acme")).await.unwrap(), None);
+    let acme = tenant("acme");
+    assert!(store.add_tenant(&acme).await.unwrap());
+    // The ID is taken: nothing is overwritten (its keys above all).
+    assert!(!store.add_tenant(&tenant("acme")).await.unwrap());
+    assert!(store.add_tenant(&tenant("globex")).await.unwrap());
+    let entry = store.tenant(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(entry.tenant, acme);
+    assert!(entry.credentials.is_empty());
+    let listed: Vec<String> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.tenant.id.to_string())
+        .collect();
+    assert_eq!(listed, ["acme", "globex"]);
+});
+
+// A tenant's keys are wrapped under the stack's keyring: a store holding one must never be
+// given a generated keyring (the tenant's numbers would be lost with its keys).
+contract!(
+    a_registered_tenant_counts_as_held_under_the_keyring,
+    |store: Arc<dyn Store>| async move {
+        assert!(!store.holds_keyed(KeyUse::Keyring).await.unwrap());
+        store.add_tenant(&tenant("acme")).await.unwrap();
+        assert!(store.holds_keyed(KeyUse::Keyring).await.unwrap());
+        assert!(!store.holds_keyed(KeyUse::IndexKey).await.unwrap());
+    }
+);
+
+contract!(suspension_and_rewrapping_are_per_tenant, |store: Arc<
+    dyn Store,
+>| async move {
+    let acme = tenant("acme");
+    store.add_tenant(&acme).await.unwrap();
+    store.add_tenant(&tenant("globex")).await.unwrap();
+    assert!(store.set_suspended(&id("acme"), true).await.unwrap());
+    assert!(!store.set_suspended(&id("nobody"), true).await.unwrap());
+    let get = |s: &'static str| {
+        let store = store.clone();
+        async move { store.tenant(&id(s)).await.unwrap().unwrap().tenant }
+    };
+    assert!(get("acme").await.suspended);
+    assert!(!get("globex").await.suspended);
+    assert!(store.set_suspended(&id("acme"), false).await.unwrap());
+    assert!(!get("acme").await.suspended);
+
+    let new = tenant("acme").keys;
+    assert!(store
+        .rewrap_keys(&id("acme"), &acme.keys, &new)
+        .await
+        .unwrap());
+    assert_eq!(get("acme").await.keys, new);
+    // Only where the keys are still the old ones: a concurrent rotation wins.
+    assert!(!store
+        .rewrap_keys(&id("acme"), &acme.keys, &acme.keys)
+        .await
+        .unwrap());
+    assert_eq!(get("acme").await.keys, new);
+    assert!(!store.rewrap_keys(&id("nobody"), &new, &new).await.unwrap());
+});
+
+contract!(
+    credentials_belong_to_one_tenant_and_function,
+    |store: Arc<dyn Store>| async move {
+        let add = |t: &'static str, c: TenantCredential| {
+            let store = store.clone();
+            async move { store.add_credential(&id(t), &c).await.unwrap() }
+        };
+        assert_eq!(
+            add("acme", credential("tencent", "number-mapping")).await,
+            CredentialAdded::NoTenant
+        );
+        store.add_tenant(&tenant("acme")).await.unwrap();
+        store.add_tenant(&tenant("globex")).await.unwrap();
+        for (t, user, function) in [
+            ("acme", "tencent", "number-mapping"),
+            ("acme", "tencent-2", "number-mapping"),
+            ("acme", "tencent", "identity-verification"),
+            ("globex", "tencent", "number-mapping"),
+        ] {
+            assert_eq!(
+                add(t, credential(user, function)).await,
+                CredentialAdded::Added
+            );
+        }
+        assert_eq!(
+            add("acme", credential("tencent", "number-mapping")).await,
+            CredentialAdded::Taken
+        );
+        let held = |t: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .tenant(&id(t))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .credentials
+                    .into_iter()
+                    .map(|c| format!("{}/{}", c.function, c.user))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            held("acme").await,
+            [
+                "identity-verification/tencent",
+                "number-mapping/tencent",
+                "number-mapping/tencent-2"
+            ]
+        );
+        let entry = store.tenant(&id("acme")).await.unwrap().unwrap();
+        assert_eq!(
+            entry.credentials[1],
+            credential("tencent", "number-mapping")
+        );
+        // The list carries each tenant's credentials as the single read does.
+        let listed = store.list_tenants().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0], entry);
+        assert_eq!(listed[1].credentials.len(), 1);
+
+        // Revoking a caller removes it from every function of its tenant only.
+        assert_eq!(
+            store
+                .revoke_credentials(&id("acme"), "tencent")
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .revoke_credentials(&id("acme"), "tencent")
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(held("acme").await, ["number-mapping/tencent-2"]);
+        assert_eq!(held("globex").await, ["number-mapping/tencent"]);
+        assert_eq!(
+            store.revoke_credentials(&id("nobody"), "x").await.unwrap(),
+            0
+        );
+    }
+);
+
+contract!(
+    a_tenant_holds_a_bounded_number_of_credentials,
+    |store: Arc<dyn Store>| async move {
+        store.add_tenant(&tenant("acme")).await.unwrap();
+        for i in 0..MAX_TENANT_CREDENTIALS {
+            let c = credential(&format!("caller-{i}"), "number-mapping");
+            assert_eq!(
+                store.add_credential(&id("acme"), &c).await.unwrap(),
+                CredentialAdded::Added
+            );
+        }
+        let one_more = credential("caller-x", "number-mapping");
+        assert_eq!(
+            store.add_credential(&id("acme"), &one_more).await.unwrap(),
+            CredentialAdded::Full
+        );
+        let entry = store.tenant(&id("acme")).await.unwrap().unwrap();
+        assert_eq!(entry.credentials.len(), MAX_TENANT_CREDENTIALS);
+    }
+);
+
+/// A store of the release before platform mode (layout 2) opens as it is: the registry's
+/// tables are added, every mapping stays.
+#[tokio::test]
+async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
+    use cc_shared::store::embedded::EmbeddedStore;
+    use cc_shared::store::{MappingStore, TenantRegistry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (numbers, seal) = support::sealer(&["13988888888", "95588"]);
+    let created = {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.create_uids(&numbers, &seal).await.unwrap()
+    };
+    {
+        // What the previous release left: layout 2, without the registry's tables.
+        let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
+        db.execute_batch("DROP TABLE tenant_credentials; DROP TABLE tenants;")
+            .unwrap();
+        db.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.uids_of(&numbers).await.unwrap(), created);
+    assert!(store.list_tenants().await.unwrap().is_empty());
+    assert!(store.add_tenant(&tenant("acme")).await.unwrap());
+    let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+}
