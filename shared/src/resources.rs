@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{self, ConfigError};
-use crate::store::{AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore};
+use crate::domain::tenant::TenantId;
+use crate::store::{
+    AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantRegistry, TenantScoped,
+};
 use crate::web::auth::Credentials;
 
 pub struct Resources {
@@ -28,9 +31,13 @@ pub struct Resources {
     pub dev_credentials: Option<Credentials>,
 }
 
+/// Builds the number mapping under a tenant's keys.
+pub type TenantMapping = Arc<dyn Fn(&TenantId) -> Arc<dyn MappingStore> + Send + Sync>;
+
 /// Where the stores are. DynamoDB is kept as its one concrete store, and each function asks
 /// for the trait it uses: a Lambda binary then links only its own record families' code (four
 /// trait objects built up front would pull every family's DynamoDB code into every binary).
+#[derive(Clone)]
 pub enum StoreSet {
     #[cfg(feature = "dynamodb")]
     Dynamo(Arc<crate::store::dynamo::DynamoStore>),
@@ -40,20 +47,45 @@ pub enum StoreSet {
         identity: Arc<dyn IdentityStore>,
         audit: Arc<dyn AuditStore>,
         agents: Arc<dyn AgentStore>,
+        tenants: Arc<dyn TenantRegistry>,
+        /// The number mapping under a tenant's keys.
+        tenant_mapping: TenantMapping,
     },
 }
 
 impl StoreSet {
-    /// The four families from one store that implements them all.
+    /// Every family from one store that implements them all.
     pub fn each<S>(store: Arc<S>) -> StoreSet
     where
-        S: MappingStore + IdentityStore + AuditStore + AgentStore + 'static,
+        S: MappingStore
+            + IdentityStore
+            + AuditStore
+            + AgentStore
+            + TenantRegistry
+            + TenantScoped
+            + 'static,
     {
+        let scoped = store.clone();
         StoreSet::Each {
             mapping: store.clone(),
             identity: store.clone(),
             audit: store.clone(),
-            agents: store,
+            agents: store.clone(),
+            tenants: store,
+            tenant_mapping: Arc::new(move |tenant: &TenantId| {
+                Arc::new(scoped.for_tenant(tenant)) as Arc<dyn MappingStore>
+            }),
+        }
+    }
+}
+
+impl StoreSet {
+    /// The number mapping under `tenant`'s keys (platform mode).
+    pub fn tenant_mapping(&self, tenant: &TenantId) -> Arc<dyn MappingStore> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => Arc::new(store.for_tenant(tenant)),
+            StoreSet::Each { tenant_mapping, .. } => tenant_mapping(tenant),
         }
     }
 }
@@ -107,6 +139,15 @@ impl Resources {
             #[cfg(feature = "dynamodb")]
             StoreSet::Dynamo(store) => store.clone(),
             StoreSet::Each { agents, .. } => agents.clone(),
+        }
+    }
+
+    /// The registry of platform mode's tenants.
+    pub fn tenants(&self) -> Arc<dyn TenantRegistry> {
+        match &self.stores {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { tenants, .. } => tenants.clone(),
         }
     }
 

@@ -7,8 +7,9 @@ use clap::Subcommand;
 
 use cc_shared::domain::clock::now_epoch;
 use cc_shared::domain::tenant::{Tenant, TenantId, TenantKeys};
+use cc_shared::store::Erased;
 
-use super::output::rfc3339;
+use super::output::{progress, rfc3339};
 use super::CliResult;
 use crate::stores::Stores;
 
@@ -35,6 +36,15 @@ pub enum Command {
     Suspend { id: String },
     /// Serve a suspended tenant's callers again.
     Resume { id: String },
+    /// Erase everything held for the tenant: mappings, PINs, lockout state, verification
+    /// records, credentials and its keys (final: what it sealed can never be opened again).
+    /// Idempotent; a second run finishes an interrupted one.
+    Remove {
+        id: String,
+        /// Confirm: nothing of the tenant can be restored afterwards.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// A tenant ID given on the command line, checked.
@@ -121,7 +131,76 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
         }
         Command::Suspend { id } => set_suspended(&stores, &id, true).await,
         Command::Resume { id } => set_suspended(&stores, &id, false).await,
+        Command::Remove { id, yes } => {
+            let id = tenant_id(&id)?;
+            if !yes {
+                return Err(format!(
+                    "this erases every record and the keys of tenant {id} for good: add --yes"
+                )
+                .into());
+            }
+            remove(&stores, &id).await
+        }
     }
+}
+
+/// `tenants remove`: the tenant suspended first (its callers refused), then every item under
+/// its scope erased in bounded parallel pages, then its registry entry and keys.
+async fn remove(stores: &Stores, id: &TenantId) -> CliResult {
+    let registry = stores.tenants();
+    let entry = registry.tenant(id).await?;
+    // Registered and serving until now: a cached instance may still write for a while.
+    let was_serving = entry.as_ref().is_some_and(|e| !e.tenant.suspended);
+    if entry.is_some() {
+        registry.set_suspended(id, true).await?;
+    }
+    let bar = progress(None, "erasing records");
+    let segments = registry.erase_segments();
+    let mut tasks = tokio::task::JoinSet::new();
+    for segment in 0..segments {
+        let (registry, id, bar) = (registry.clone(), id.clone(), bar.clone());
+        tasks.spawn(async move {
+            let mut erased = Erased::default();
+            let mut start = None;
+            loop {
+                let (page, next) = registry.erase_page(&id, segment, segments, start).await?;
+                bar.inc((page.mappings + page.pins + page.records + page.other) as u64);
+                erased.add(page);
+                match next {
+                    Some(n) => start = Some(n),
+                    None => return Ok::<_, cc_shared::store::StoreError>(erased),
+                }
+            }
+        });
+    }
+    let mut erased = Erased::default();
+    while let Some(joined) = tasks.join_next().await {
+        erased.add(joined.map_err(|e| format!("erasing task: {e}"))??);
+    }
+    bar.finish_and_clear();
+    let removed = registry.remove_tenant(id).await?;
+    if !removed && erased == Erased::default() {
+        println!("tenant {id}: nothing of it is left ({})", stores.describe());
+        return Ok(());
+    }
+    println!(
+        "removed tenant {id}: {} mappings, {} PINs, {} verification records, {} other items, \
+         {} credentials; its keys are deleted ({})",
+        erased.mappings,
+        erased.pins,
+        erased.records,
+        erased.other,
+        entry.map_or(0, |e| e.credentials.len()),
+        stores.describe()
+    );
+    if was_serving {
+        println!(
+            "it was not suspended before: an instance that had it in its cache may have \
+             written for it until the cache time (TENANT_CACHE_SECONDS) passed; run this \
+             command again after it to erase what it wrote"
+        );
+    }
+    Ok(())
 }
 
 async fn set_suspended(stores: &Stores, id: &str, suspended: bool) -> CliResult {

@@ -798,3 +798,72 @@ async fn functions_write_valid_emf_metrics_and_nothing_private() {
         }
     }
 }
+
+/// Platform mode in the Lambda binary: a tenant's caller is served from its own scope and
+/// keys beside the default tenant, another tenant's name is 401, and a registry that stalls
+/// while a tenant is resolved gets Tencent's 503 in time, never a 401 or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_mapping_serves_a_tenant_in_lambda() {
+    use cc_shared::domain::tenant::TenantKeys;
+    use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantId};
+    use cc_shared::store::TenantRegistry;
+
+    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
+    let (store, _) = support::dynamo_store().await;
+    let acme = TenantId::parse("acme").unwrap();
+    let stack = support::keys();
+    store
+        .add_tenant(&Tenant {
+            id: acme.clone(),
+            name: String::new(),
+            created_at: 0,
+            suspended: false,
+            keys: TenantKeys::generate()
+                .unwrap()
+                .wrap(stack.keyring.as_deref().unwrap(), &acme)
+                .unwrap(),
+        })
+        .await
+        .unwrap();
+    let password = "the-password-of-tencent-at-acme-0";
+    let credential = TenantCredential {
+        user: "tencent".into(),
+        function: "number-mapping".into(),
+        digest: password_digest(password),
+        created_at: 0,
+    };
+    store.add_credential(&acme, &credential).await.unwrap();
+
+    let (_, mut env, path) = binaries(&proxy.url).await.remove(0);
+    env.retain(|(k, _)| *k != "TABLE_NAME");
+    env.push(("TABLE_NAME", store.table().to_string()));
+    env.push(("TENANT_CACHE_SECONDS", "0".into()));
+    env.push(("DYNAMODB_PRIME", "false".into()));
+    let f = start("number-mapping", &env).await;
+    let as_user = |user: &str, password: &str| {
+        let mut event = v2(
+            path,
+            json!(r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#),
+        );
+        event["headers"]["authorization"] =
+            json!(cc_shared::web::auth::basic_header(user, password));
+        event
+    };
+    let (status, tenant) = http_answer(&f.invoke(&as_user("tencent@acme", password)).await);
+    assert_eq!(status, 200, "{tenant}");
+    let (status, default) = http_answer(&f.invoke(&as_user("dev", "dev")).await);
+    assert_eq!(status, 200);
+    let id = |v: &Value| v["Results"][0]["Value"].as_str().unwrap().to_string();
+    assert_ne!(id(&tenant), id(&default), "one ID across tenants");
+    let (status, _) = http_answer(&f.invoke(&as_user("tencent@globex", password)).await);
+    assert_eq!(status, 401);
+
+    proxy.set(Fault::Stall);
+    let started = Instant::now();
+    let (status, answer) = http_answer(&f.invoke(&as_user("tencent@acme", password)).await);
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    assert_eq!((status, answer["Code"].clone()), (503, json!(503)));
+    proxy.set(Fault::None);
+    let (status, again) = http_answer(&f.invoke(&as_user("tencent@acme", password)).await);
+    assert_eq!((status, id(&again)), (200, id(&tenant)));
+}

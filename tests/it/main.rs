@@ -23,6 +23,7 @@ mod numbers_cli;
 mod numbers_contract;
 mod numbers_migrate;
 mod openapi;
+mod platform;
 mod preflight;
 mod store_contract;
 mod template;

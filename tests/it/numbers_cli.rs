@@ -49,6 +49,39 @@ impl Cli {
         }
         (out.status.success(), stdout, stderr)
     }
+
+    /// The stdout of a command that must succeed.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.run(args);
+        assert!(ok, "`{}` failed:\n{stdout}\n{stderr}", args.join(" "));
+        stdout
+    }
+
+    /// The CLI in `dir` on a new DynamoDB Local table (created), and the table's name.
+    pub(crate) fn on_new_table(dir: &std::path::Path, prefix: &str) -> (Cli, String) {
+        let table = format!(
+            "{prefix}-{}",
+            cc_shared::domain::uid::Uid::generate().unwrap()
+        );
+        let cli = Cli {
+            dir: dir.to_path_buf(),
+            env: support::dynamodb_cli_env(&table),
+        };
+        cli.ok(&["table", "create"]);
+        (cli, table)
+    }
+}
+
+/// Every item of DynamoDB Local's `table`, as `support::dump_dynamo` prints them.
+pub(crate) fn dump_table(table: &str) -> String {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let counter = cc_shared::store::dynamo::RoundTripCounter::default();
+        let store = cc_shared::store::dynamo::DynamoStore::new(
+            support::dynamodb_client(&counter),
+            table.to_string(),
+        );
+        support::dump_dynamo(&store).await
+    })
 }
 
 fn dev() -> String {

@@ -2,13 +2,11 @@
 //! embedded store and on DynamoDB Local: what is printed, what is refused, and that no
 //! password, digest or key is ever printed or (the password) stored.
 
-use crate::numbers_cli::Cli;
+use crate::numbers_cli::{dump_table, Cli};
 use crate::support;
 
 fn ok(cli: &Cli, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = cli.run(args);
-    assert!(ok, "`{}` failed:\n{stdout}\n{stderr}", args.join(" "));
-    stdout
+    cli.ok(args)
 }
 
 fn refused(cli: &Cli, args: &[&str], why: &str) {
@@ -202,23 +200,10 @@ fn tenants_and_their_credentials_embedded() {
 
 #[test]
 fn tenants_and_their_credentials_dynamodb() {
-    let table = format!(
-        "cc-tenants-{}",
-        cc_shared::domain::uid::Uid::generate().unwrap()
-    );
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        dir: dir.path().to_path_buf(),
-        env: support::dynamodb_cli_env(&table),
-    };
-    ok(&cli, &["table", "create"]);
+    let (cli, table) = Cli::on_new_table(dir.path(), "cc-tenants");
     let passwords = tenants_end_to_end(&cli);
-    let dump = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let counter = cc_shared::store::dynamo::RoundTripCounter::default();
-        let store =
-            cc_shared::store::dynamo::DynamoStore::new(support::dynamodb_client(&counter), table);
-        support::dump_dynamo(&store).await
-    });
+    let dump = dump_table(&table);
     assert!(dump.contains("TENANTS"), "the dump is empty");
     assert_no_secret(&dump, &passwords, "the DynamoDB table");
 }

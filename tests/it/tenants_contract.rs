@@ -239,3 +239,89 @@ async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
         .unwrap();
     assert_eq!(version, 3);
 }
+
+/// What the frame learns from the registry is cached: a warm request of a known tenant reads
+/// nothing, and a flood of wrong passwords (or of an unknown tenant) reads the registry once
+/// per cache time, not once per attempt. Counted as DynamoDB round trips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_is_read_once_per_cache_time() {
+    use cc_shared::domain::tenant::TenantUser;
+    use cc_shared::store::TenantRegistry;
+    use cc_shared::web::tenancy::Tenancy;
+
+    let (store, counter) = support::dynamo_store().await;
+    store.add_tenant(&tenant("acme")).await.unwrap();
+    let password = "a-password-of-the-tenant-acme-00";
+    let c = TenantCredential {
+        digest: password_digest(password),
+        ..credential("tencent", "number-mapping")
+    };
+    store.add_credential(&id("acme"), &c).await.unwrap();
+    let stack = support::keys();
+    let stack = stack.keyring.as_deref();
+    let user = |s: &str| TenantUser::parse(s).unwrap();
+
+    let cached = Tenancy::new(
+        "number-mapping",
+        store.clone(),
+        std::time::Duration::from_secs(60),
+    );
+    counter.reset();
+    let caller = cached
+        .authenticate(&user("tencent@acme"), password, stack)
+        .await
+        .unwrap()
+        .expect("the right password authenticates");
+    assert_eq!(caller.id, id("acme"));
+    assert_eq!(counter.get(), 1);
+    for _ in 0..20 {
+        let refused = cached
+            .authenticate(&user("tencent@acme"), "guess", stack)
+            .await;
+        assert!(refused.unwrap().is_none());
+    }
+    assert!(cached
+        .authenticate(&user("tencent@acme"), password, stack)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        counter.get(),
+        1,
+        "a wrong password or a warm request read the store"
+    );
+    for _ in 0..5 {
+        let unknown = cached
+            .authenticate(&user("x@nobody"), password, stack)
+            .await;
+        assert!(unknown.unwrap().is_none());
+    }
+    assert_eq!(counter.get(), 2, "an unknown tenant is cached too");
+    // Another function's credential does not authenticate here.
+    let other = Tenancy::new(
+        "identity-verification",
+        store.clone(),
+        std::time::Duration::from_secs(60),
+    );
+    let refused = other
+        .authenticate(&user("tencent@acme"), password, stack)
+        .await;
+    assert!(refused.unwrap().is_none());
+
+    // Within the cache time a revocation is not seen yet (the documented bound); with no
+    // cache, at once.
+    store
+        .revoke_credentials(&id("acme"), "tencent")
+        .await
+        .unwrap();
+    assert!(cached
+        .authenticate(&user("tencent@acme"), password, stack)
+        .await
+        .unwrap()
+        .is_some());
+    let uncached = Tenancy::new("number-mapping", store.clone(), std::time::Duration::ZERO);
+    let refused = uncached
+        .authenticate(&user("tencent@acme"), password, stack)
+        .await;
+    assert!(refused.unwrap().is_none());
+}

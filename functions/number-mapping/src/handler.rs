@@ -7,12 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cc_shared::domain::phone::PhoneKey;
+use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
 use cc_shared::metrics::{self, name};
-use cc_shared::store::{Sealer, StoreError};
+use cc_shared::store::{MappingStore, Sealer, StoreError};
 use cc_shared::web::auth::Credentials;
-use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
 use lambda_http::{Body, Request, Response};
@@ -45,13 +46,21 @@ impl Callback for NumberMapping {
         &self.config.credentials
     }
 
+    fn tenancy(&self) -> Option<TenancyRef<'_>> {
+        let (tenancy, _) = self.tenants.as_ref()?;
+        Some(TenancyRef {
+            tenancy,
+            stack: self.keys.get().keyring.clone(),
+        })
+    }
+
     fn work(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         body: &[u8],
         outcome: &mut Outcome,
     ) -> impl Future<Output = Result<Vec<MappingResult>, ApiError>> + Send {
-        process(self, body, outcome)
+        process(self, caller, body, outcome)
     }
 
     /// Every failure becomes Tencent's error format here.
@@ -91,8 +100,35 @@ impl Callback for NumberMapping {
     }
 }
 
+/// Where a request's mapping lives and which keys protect it: the caller's tenant's, or the
+/// default tenant's (the stack's keys, re-read on a new version).
+struct Scope<'a> {
+    svc: &'a NumberMapping,
+    store: Arc<dyn MappingStore>,
+    /// The tenant's keys; None for the default tenant's live keys.
+    tenant_keys: Option<&'a NumberProtection>,
+}
+
+impl Scope<'_> {
+    async fn keys(&self) -> Arc<NumberProtection> {
+        match self.tenant_keys {
+            Some(keys) => Arc::new(keys.clone()),
+            None => self.svc.keys.refresh_if_due().await,
+        }
+    }
+
+    /// The keys again after a number named a key version they do not hold.
+    async fn reload(&self) -> Arc<NumberProtection> {
+        match self.tenant_keys {
+            Some(keys) => Arc::new(keys.clone()),
+            None => self.svc.keys.reload().await,
+        }
+    }
+}
+
 async fn process(
     svc: &NumberMapping,
+    caller: &Caller,
     body: &[u8],
     outcome: &mut Outcome,
 ) -> Result<Vec<MappingResult>, ApiError> {
@@ -111,20 +147,29 @@ async fn process(
             request.numbers.len()
         )));
     }
+    let scope = Scope {
+        svc,
+        store: match (caller.tenant_id(), &svc.tenants) {
+            (Some(id), Some((_, stores))) => stores.tenant_mapping(id),
+            _ => svc.store.clone(),
+        },
+        tenant_keys: caller.tenant.as_ref().map(|t| &t.protection),
+    };
     let work = async {
         match mode {
-            Mode::PhoneToUid => phone_to_uid(svc, request.numbers, outcome).await,
-            Mode::UidToPhone => uid_to_phone(svc, request.numbers, outcome).await,
+            Mode::PhoneToUid => phone_to_uid(&scope, request.numbers, outcome).await,
+            Mode::UidToPhone => uid_to_phone(&scope, request.numbers, outcome).await,
         }
     };
     svc.config.store_budget.run(work).await
 }
 
 async fn phone_to_uid(
-    svc: &NumberMapping,
+    scope: &Scope<'_>,
     numbers: Vec<String>,
     outcome: &mut Outcome,
 ) -> Result<Vec<MappingResult>, ApiError> {
+    let svc = scope.svc;
     // Validate the whole batch before touching the store: a rejected request writes nothing.
     let keys = numbers
         .iter()
@@ -137,12 +182,12 @@ async fn phone_to_uid(
         })
         .collect::<Result<Vec<PhoneKey>, _>>()?;
     // Each distinct number once, by its blind index: the store never sees the number.
-    let protection = svc.keys.refresh_if_due().await;
+    let protection = scope.keys().await;
     let indexes: Vec<NumberIndex> = keys.iter().map(|k| protection.index(k)).collect();
     let mut by_index: HashMap<NumberIndex, PhoneKey> = indexes.iter().cloned().zip(keys).collect();
     let unique: Vec<NumberIndex> = by_index.keys().cloned().collect();
 
-    let mut uids = svc.store.uids_of(&unique).await?;
+    let mut uids = scope.store.uids_of(&unique).await?;
     by_index.retain(|index, _| !uids.contains_key(index));
     if !by_index.is_empty() {
         let missing: Vec<NumberIndex> = by_index.keys().cloned().collect();
@@ -154,7 +199,7 @@ async fn phone_to_uid(
             keys.seal(uid, phone)
                 .map_err(|e| StoreError::Failed(e.to_string()))
         });
-        uids.extend(svc.store.create_uids(&missing, &seal).await?);
+        uids.extend(scope.store.create_uids(&missing, &seal).await?);
         // Counted once written: a failed write created nothing.
         outcome.created = missing.len();
     }
@@ -176,7 +221,7 @@ async fn phone_to_uid(
 /// Unknown IDs (and strings that cannot be one of our IDs) get an empty `Value`, never a
 /// made-up number; the rest of the batch is answered normally.
 async fn uid_to_phone(
-    svc: &NumberMapping,
+    scope: &Scope<'_>,
     numbers: Vec<String>,
     outcome: &mut Outcome,
 ) -> Result<Vec<MappingResult>, ApiError> {
@@ -196,16 +241,16 @@ async fn uid_to_phone(
     let sealed: HashMap<Uid, SealedNumber> = if lookup.is_empty() {
         HashMap::new()
     } else {
-        svc.store.sealed_of(&lookup).await?
+        scope.store.sealed_of(&lookup).await?
     };
     let mut phones: HashMap<&Uid, PhoneKey> = HashMap::with_capacity(sealed.len());
-    let mut keys = svc.keys.refresh_if_due().await;
+    let mut keys = scope.keys().await;
     for uid in &lookup {
         if let Some(s) = sealed.get(uid) {
             let mut opened = keys.open(uid, s);
             if let Err(OpenError::UnknownVersion(_)) = opened {
                 // Sealed by a process that already has a newer key version: read the keys.
-                keys = svc.keys.reload().await;
+                keys = scope.reload().await;
                 opened = keys.open(uid, s);
             }
             // A number that does not open is a store fault (a key missing, or an item

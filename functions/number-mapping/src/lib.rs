@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
 use cc_shared::number_keys::LiveKeys;
-use cc_shared::resources::Resources;
+use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::MappingStore;
+use cc_shared::web::tenancy::Tenancy;
 
 pub use config::{Config, CREDENTIALS_VAR, MAX_BODY_BYTES};
 pub use handler::handle;
@@ -26,16 +27,27 @@ pub const FUNCTION: &str = "number-mapping";
 pub struct NumberMapping {
     config: Config,
     keys: LiveKeys,
+    /// The default tenant's mapping.
     store: Arc<dyn MappingStore>,
+    /// Platform mode: the registry (cached) and the stores a tenant's mapping is read from.
+    tenants: Option<(Tenancy, StoreSet)>,
 }
 
 impl NumberMapping {
+    /// The function serving the default tenant only.
     pub fn new(config: Config, keys: LiveKeys, store: Arc<dyn MappingStore>) -> Self {
         NumberMapping {
             config,
             keys,
             store,
+            tenants: None,
         }
+    }
+
+    /// Serving the tenants of `stores`' registry too (platform mode).
+    pub fn serving_tenants(mut self, tenancy: Tenancy, stores: StoreSet) -> Self {
+        self.tenants = Some((tenancy, stores));
+        self
     }
 }
 
@@ -46,10 +58,12 @@ pub async fn init(res: &Resources) -> Result<NumberMapping, ConfigError> {
     let fallback = res.dev_credentials.clone();
     let config = tokio::task::spawn_blocking(move || Config::from_env(fallback));
     let refresh = config::keyring_refresh()?;
+    let tenancy = Tenancy::new(FUNCTION, res.tenants(), config::tenant_cache()?);
     let (keys, primed) = tokio::join!(LiveKeys::load(res, refresh), res.prime("NUM#"));
     primed?;
     let config = cc_shared::web::lambda::joined(config.await)?;
-    Ok(NumberMapping::new(config, keys?, res.mapping()))
+    Ok(NumberMapping::new(config, keys?, res.mapping())
+        .serving_tenants(tenancy, res.stores.clone()))
 }
 
 #[cfg(test)]

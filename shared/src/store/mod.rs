@@ -266,6 +266,52 @@ pub trait AgentStore: Send + Sync {
     async fn linked_work_no(&self, account: &str) -> Result<Option<String>, StoreError>;
 }
 
+/// What the keys of a tenant's records start with in either backend: `T#<tenant>#` (the
+/// default tenant's keys are unprefixed, as before platform mode). A tenant ID holds no `#`.
+pub fn tenant_scope(tenant: &TenantId) -> String {
+    format!("T#{tenant}#")
+}
+
+/// What erasing a tenant's records removed (`tenants remove`), by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    /// Mappings (counted by their number's item).
+    pub mappings: usize,
+    pub pins: usize,
+    pub records: usize,
+    /// Other items of the tenant (each mapping's ID item, and any kind added later).
+    pub other: usize,
+}
+
+impl Erased {
+    pub fn add(&mut self, other: Erased) {
+        self.mappings += other.mappings;
+        self.pins += other.pins;
+        self.records += other.records;
+        self.other += other.other;
+    }
+}
+
+/// A store that can hold a tenant's records apart (platform mode): the same store, its keys
+/// under [`tenant_scope`].
+pub trait TenantScoped {
+    fn for_tenant(&self, tenant: &TenantId) -> Self;
+}
+
+#[cfg(feature = "dynamodb")]
+impl TenantScoped for dynamo::DynamoStore {
+    fn for_tenant(&self, tenant: &TenantId) -> Self {
+        dynamo::DynamoStore::for_tenant(self, tenant)
+    }
+}
+
+#[cfg(feature = "embedded")]
+impl TenantScoped for embedded::EmbeddedStore {
+    fn for_tenant(&self, tenant: &TenantId) -> Self {
+        embedded::EmbeddedStore::for_tenant(self, tenant)
+    }
+}
+
 /// Most credentials one tenant may hold (each function's callers, rotation included).
 pub const MAX_TENANT_CREDENTIALS: usize = 100;
 
@@ -314,6 +360,24 @@ pub trait TenantRegistry: Send + Sync {
 
     /// Removes every credential of the caller `user` (all functions); how many there were.
     async fn revoke_credentials(&self, id: &TenantId, user: &str) -> Result<usize, StoreError>;
+
+    /// How many parts `erase_page` may be run in at once.
+    fn erase_segments(&self) -> usize;
+
+    /// Erases one page of segment `segment` of `segments` of everything held under the
+    /// tenant's scope (mappings, PINs and lockout state, verification records), never its
+    /// registry entry: what it erased, and where the next page starts (None at the end).
+    async fn erase_page(
+        &self,
+        id: &TenantId,
+        segment: usize,
+        segments: usize,
+        start: Option<String>,
+    ) -> Result<(Erased, Option<String>), StoreError>;
+
+    /// Removes the registry entry, its credentials and its wrapped keys with it (so nothing
+    /// the tenant sealed can be opened again); false when there was none.
+    async fn remove_tenant(&self, id: &TenantId) -> Result<bool, StoreError>;
 
     /// Replaces the tenant's wrapped keys, only where they are still `old` (key rotation);
     /// false when they are not (or the tenant is gone).

@@ -100,17 +100,23 @@ impl Credentials {
     /// The user name of a request whose `Authorization` header matches an entry.
     pub fn verify(&self, authorization: Option<&http::HeaderValue>) -> Option<String> {
         let (user, password) = decode_basic(authorization?)?;
+        self.verify_pair(&user, &password).then_some(user)
+    }
+
+    /// Whether `user` and `password` match an entry.
+    pub fn verify_pair(&self, user: &str, password: &str) -> bool {
         let user_digest = sha256(user.as_bytes());
         let password_digest = sha256(password.as_bytes());
         let mut ok = Choice::from(0);
         for e in &self.entries {
             ok |= e.user_digest.ct_eq(&user_digest) & e.password_digest.ct_eq(&password_digest);
         }
-        bool::from(ok).then_some(user)
+        bool::from(ok)
     }
 }
 
-fn decode_basic(header: &http::HeaderValue) -> Option<(String, String)> {
+/// The user name and password of a BasicAuth header.
+pub fn decode_basic(header: &http::HeaderValue) -> Option<(String, String)> {
     let value = header.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -7,20 +7,39 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 
-use super::auth::Credentials;
+use super::auth::{decode_basic, Credentials};
 use super::error::ApiError;
 use super::http::{body_bytes, require_post};
+use super::tenancy::{Tenancy, TenantCaller};
+use crate::domain::protect::Keyring;
+use crate::domain::tenant::{TenantId, TenantUser};
 
-/// The caller the credentials authenticated, handed to the function's work. (Platform mode
-/// resolves the caller's tenant here, once per request.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The caller the credentials authenticated, handed to the function's work, with its tenant
+/// resolved here, once per request (platform mode; None: the default tenant).
+#[derive(Debug, Clone)]
 pub struct Caller {
-    /// The BasicAuth user name.
+    /// The BasicAuth user name (`NAME@ID` for a tenant's caller).
     pub user: String,
+    pub tenant: Option<Arc<TenantCaller>>,
+}
+
+impl Caller {
+    /// The caller's tenant, None for the default tenant.
+    pub fn tenant_id(&self) -> Option<&TenantId> {
+        self.tenant.as_ref().map(|t| &t.id)
+    }
+}
+
+/// A function's platform mode: the registry's cache and the stack keyring that unwraps a
+/// tenant's keys.
+pub struct TenancyRef<'a> {
+    pub tenancy: &'a Tenancy,
+    pub stack: Option<Arc<Keyring>>,
 }
 
 /// What the frame knows of every request, the first fields of its log line.
@@ -45,6 +64,12 @@ pub trait Callback: Send + Sync {
     const MAX_BODY: usize;
 
     fn credentials(&self) -> &Credentials;
+
+    /// Platform mode, for a function that serves tenants' callers (None: a `NAME@ID` caller
+    /// the default credentials do not know is refused like any other).
+    fn tenancy(&self) -> Option<TenancyRef<'_>> {
+        None
+    }
 
     /// The admitted request's work: parse, logic.
     fn work(
@@ -80,12 +105,14 @@ pub trait Callback: Send + Sync {
 pub async fn handle<C: Callback>(svc: &C, req: Request) -> Response<Body> {
     let started = Instant::now();
     let mut facts = C::Facts::default();
-    let caller = svc
-        .credentials()
-        .verify(req.headers().get(http::header::AUTHORIZATION))
-        .map(|user| Caller { user });
+    // A registry that cannot be read answers as the store does (503), not 401.
+    let authorization = req.headers().get(http::header::AUTHORIZATION);
+    let (caller, refused) = match authenticate(svc, authorization).await {
+        Ok(caller) => (caller, ApiError::Unauthorized),
+        Err(e) => (None, e),
+    };
     let result = match &caller {
-        None => Err(ApiError::Unauthorized),
+        None => Err(refused),
         Some(caller) => match require_post(&req).and_then(|()| body_bytes(&req, C::MAX_BODY)) {
             Ok(body) => svc.work(caller, body, &mut facts).await,
             Err(e) => {
@@ -106,6 +133,31 @@ pub async fn handle<C: Callback>(svc: &C, req: Request) -> Response<Body> {
     };
     C::log(&line, &facts);
     response
+}
+
+/// The caller of `authorization`: the default tenant's credentials first (exactly as before
+/// platform mode), then a tenant's caller `NAME@ID` where the function serves tenants.
+async fn authenticate<C: Callback>(
+    svc: &C,
+    authorization: Option<&http::HeaderValue>,
+) -> Result<Option<Caller>, ApiError> {
+    let Some((user, password)) = authorization.and_then(decode_basic) else {
+        return Ok(None);
+    };
+    if svc.credentials().verify_pair(&user, &password) {
+        return Ok(Some(Caller { user, tenant: None }));
+    }
+    let (Some(tenancy), Some(tenant_user)) = (svc.tenancy(), TenantUser::parse(&user)) else {
+        return Ok(None);
+    };
+    let tenant = tenancy
+        .tenancy
+        .authenticate(&tenant_user, &password, tenancy.stack.as_deref())
+        .await?;
+    Ok(tenant.map(|t| Caller {
+        user,
+        tenant: Some(t),
+    }))
 }
 
 /// A callback as the local gateway holds it: one of several, behind one type.

@@ -8,5 +8,6 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod tenancy;
 
 pub use budget::StoreBudget;

@@ -10,8 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use super::identity::{pin_key, PIN_PREFIX, RECORD_NUMBER_PREFIX};
 use super::legacy::LEGACY_PIN;
 use super::mapping::{
-    mapping_items, number_pk, parse_uid_item, put_new, uid_pk, MAPPINGS_PER_TRANSACTION,
-    NUMBER_PREFIX, UID_PREFIX,
+    parse_uid_item, put_new, MAPPINGS_PER_TRANSACTION, NUMBER_PREFIX, UID_PREFIX,
 };
 use super::{
     backoff, classify, delete_action, failed, string_attr, DynamoStore, MAX_ATTEMPTS, PK, SK,
@@ -59,7 +58,7 @@ impl DynamoStore {
     ) -> Result<Vec<Option<ImportOutcome>>, StoreError> {
         let mut actions = Vec::with_capacity(batch.len() * 2);
         for m in batch {
-            let (number_item, uid_item) = mapping_items(m);
+            let (number_item, uid_item) = self.mapping_items(m);
             actions.push(put_new(&self.table, number_item, true)?);
             actions.push(put_new(&self.table, uid_item, true)?);
         }
@@ -99,9 +98,9 @@ impl DynamoStore {
         index: &NumberIndex,
         uid: Option<&Uid>,
     ) -> Result<(bool, bool), StoreError> {
-        let mut keys = vec![Self::key(number_pk(index)), pin_key(index)];
+        let mut keys = vec![Self::key(self.number_pk(index)), pin_key(index)];
         if let Some(uid) = uid {
-            keys.push(Self::key(uid_pk(uid)));
+            keys.push(Self::key(self.uid_pk(uid)));
         }
         let items = self.batch_get_items(keys, None).await?;
         let pin_pk = pin_key(index)
@@ -109,26 +108,29 @@ impl DynamoStore {
             .and_then(|v| v.as_s().ok().cloned());
         let mut actions = Vec::new();
         let (mut mapping, mut pin) = (false, false);
-        let mut uids: Vec<String> = uid.map(uid_pk).into_iter().collect();
+        let mut uids: Vec<String> = uid.map(|u| self.uid_pk(u)).into_iter().collect();
         for item in &items {
             let Some(pk) = string_attr(item, PK) else {
                 continue;
             };
-            if pk == number_pk(index) {
+            if pk == self.number_pk(index) {
                 mapping = true;
                 if let Some(u) = string_attr(item, "uid").and_then(|u| Uid::parse(&u)) {
-                    uids.push(uid_pk(&u));
+                    uids.push(self.uid_pk(&u));
                 }
             } else if Some(&pk) == pin_pk.as_ref() {
                 pin = true;
-            } else if pk.starts_with(UID_PREFIX) {
+            } else if pk.starts_with(&format!("{}{UID_PREFIX}", self.scope)) {
                 mapping = true;
             }
         }
         uids.sort();
         uids.dedup();
         if mapping {
-            actions.push(delete_action(&self.table, Self::key(number_pk(index)))?);
+            actions.push(delete_action(
+                &self.table,
+                Self::key(self.number_pk(index)),
+            )?);
             for pk in uids {
                 actions.push(delete_action(&self.table, Self::key(pk))?);
             }
@@ -191,7 +193,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(uid_pk(&m.uid))))
+            .set_key(Some(Self::key(self.uid_pk(&m.uid))))
             .update_expression("SET #n = :new, kv = :kv")
             .condition_expression("#n = :old")
             .expression_attribute_names("#n", "number")
@@ -279,7 +281,10 @@ impl NumbersAdmin for DynamoStore {
             .consistent_read(true)
             .filter_expression("begins_with(#pk, :uid) AND attribute_exists(nix)")
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":uid", AttributeValue::S(UID_PREFIX.into()))
+            .expression_attribute_values(
+                ":uid",
+                AttributeValue::S(format!("{}{UID_PREFIX}", self.scope)),
+            )
             .set_exclusive_start_key(decode_start(start)?)
             .send()
             .await
@@ -296,7 +301,7 @@ impl NumbersAdmin for DynamoStore {
     }
 
     async fn mappings_of(&self, uids: &[Uid]) -> Result<Vec<StoredMapping>, StoreError> {
-        let keys = uids.iter().map(|u| Self::key(uid_pk(u))).collect();
+        let keys = uids.iter().map(|u| Self::key(self.uid_pk(u))).collect();
         Ok(self
             .batch_get_items(keys, None)
             .await?

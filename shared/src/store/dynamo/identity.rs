@@ -14,7 +14,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::mapping::number_pk;
 use super::{classify, classify_service, failed, number_attr, string_attr, DynamoStore};
 use super::{MAP_SK, PK, SK};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
@@ -150,7 +149,7 @@ impl DynamoStore {
         work_no: Option<&str>,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
         let pin_pk = format!("{PIN_PREFIX}{}", number.as_str());
-        let map_pk = number_pk(number);
+        let map_pk = self.number_pk(number);
         let mut keys = vec![
             pin_key(number),
             HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),

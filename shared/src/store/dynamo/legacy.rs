@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::admin::{decode_start, encode_start};
 use super::identity::pin_key;
-use super::mapping::{mapping_items, uid_pk};
+
 use super::{classify, delete_action, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::phone::PhoneKey;
 use crate::domain::protect::NumberProtection;
@@ -116,7 +116,7 @@ impl DynamoStore {
             sealed: p.seal(uid, phone).map_err(failed)?,
             created_at,
         };
-        let (number_item, uid_item) = mapping_items(&mapping);
+        let (number_item, uid_item) = self.mapping_items(&mapping);
         let phone_key = key(format!("{LEGACY_PHONE}{}", phone.as_str()), "MAP");
         // The number's item: new, or this very mapping already.
         let number_put = Put::builder()
@@ -196,7 +196,7 @@ impl DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(uid_pk(uid), "MAP")))
+            .set_key(Some(key(self.uid_pk(uid), "MAP")))
             .condition_expression("attribute_exists(phone)")
             .send()
             .await;

@@ -4,6 +4,9 @@
 //! - `pk = "UID#<uid, lowercase>"`, `sk = "MAP"`: `uid`, `number` (sealed), `kv` (its key
 //!   version), `nix` (the number index), `created_at`
 //!
+//! A tenant's items are the same under its scope: `T#<tenant>#NUM#…`, `T#<tenant>#UID#…`
+//! (`DynamoStore::for_tenant`); the default tenant's keys are unprefixed, as before.
+//!
 //! Known numbers cost one BatchGetItem (up to 100 keys); new numbers one conditional
 //! TransactWriteItems per 50 (two puts each, 100 actions at most).
 
@@ -30,30 +33,45 @@ const GROUP_TRANSACTIONS: usize = 2;
 /// Single-number transactions in flight at once (connections opened).
 const SINGLES_AT_ONCE: usize = 10;
 
-pub(super) fn number_pk(index: &NumberIndex) -> String {
-    format!("{NUMBER_PREFIX}{}", index.as_str())
+impl DynamoStore {
+    /// The key of a number's item in this store's scope.
+    pub(super) fn number_pk(&self, index: &NumberIndex) -> String {
+        format!("{}{NUMBER_PREFIX}{}", self.scope, index.as_str())
+    }
+
+    /// The key of an ID's item in this store's scope.
+    pub(super) fn uid_pk(&self, uid: &Uid) -> String {
+        format!("{}{UID_PREFIX}{}", self.scope, uid.key())
+    }
+
+    /// The two items of one mapping, in this store's scope.
+    pub(super) fn mapping_items(&self, m: &StoredMapping) -> MappingItems {
+        mapping_items(self.number_pk(&m.index), self.uid_pk(&m.uid), m)
+    }
 }
 
-pub(super) fn uid_pk(uid: &Uid) -> String {
-    format!("{UID_PREFIX}{}", uid.key())
-}
+type MappingItems = (
+    HashMap<String, AttributeValue>,
+    HashMap<String, AttributeValue>,
+);
 
-/// The two items of one mapping.
-pub(super) fn mapping_items(
+fn mapping_items(
+    number_pk: String,
+    uid_pk: String,
     m: &StoredMapping,
 ) -> (
     HashMap<String, AttributeValue>,
     HashMap<String, AttributeValue>,
 ) {
     let created = AttributeValue::N(m.created_at.to_string());
-    let number_item = DynamoStore::key(number_pk(&m.index))
+    let number_item = DynamoStore::key(number_pk)
         .into_iter()
         .chain([
             ("uid".to_string(), AttributeValue::S(m.uid.as_str().into())),
             ("created_at".to_string(), created.clone()),
         ])
         .collect();
-    let uid_item = DynamoStore::key(uid_pk(&m.uid))
+    let uid_item = DynamoStore::key(uid_pk)
         .into_iter()
         .chain([
             ("uid".to_string(), AttributeValue::S(m.uid.as_str().into())),
@@ -123,7 +141,7 @@ impl DynamoStore {
                 uid: uid.clone(),
                 created_at: now,
             };
-            let (number_item, uid_item) = mapping_items(&mapping);
+            let (number_item, uid_item) = self.mapping_items(&mapping);
             // A number created concurrently comes back with its ID: no re-read.
             actions.push(put_new(&self.table, number_item, true)?);
             actions.push(put_new(&self.table, uid_item, false)?);
@@ -247,24 +265,30 @@ impl MappingStore for DynamoStore {
         &self,
         numbers: &[NumberIndex],
     ) -> Result<HashMap<NumberIndex, Uid>, StoreError> {
-        let pks = numbers.iter().map(number_pk).collect();
+        let pks = numbers.iter().map(|n| self.number_pk(n)).collect();
         let found = self.batch_get(pks, "uid").await?;
         Ok(found
             .into_iter()
             .filter_map(|(pk, uid)| {
-                let index = pk.strip_prefix(NUMBER_PREFIX)?.to_string();
+                let index = pk
+                    .strip_prefix(self.scope.as_str())?
+                    .strip_prefix(NUMBER_PREFIX)?
+                    .to_string();
                 Some((NumberIndex::from_stored(index), Uid::parse(&uid)?))
             })
             .collect())
     }
 
     async fn sealed_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, SealedNumber>, StoreError> {
-        let pks = uids.iter().map(uid_pk).collect();
+        let pks = uids.iter().map(|u| self.uid_pk(u)).collect();
         let found = self.batch_get(pks, "number").await?;
         Ok(found
             .into_iter()
             .filter_map(|(pk, sealed)| {
-                let uid = Uid::parse(pk.strip_prefix(UID_PREFIX)?)?;
+                let uid = Uid::parse(
+                    pk.strip_prefix(self.scope.as_str())?
+                        .strip_prefix(UID_PREFIX)?,
+                )?;
                 Some((uid, SealedNumber::from_stored(sealed)))
             })
             .collect())

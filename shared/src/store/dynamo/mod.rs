@@ -46,6 +46,8 @@ const MAX_ATTEMPTS: u32 = 6;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// What a tenant's keys start with (`T#<tenant>#`); empty for the default tenant.
+    scope: String,
 }
 
 impl DynamoStore {
@@ -53,6 +55,16 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            scope: String::new(),
+        }
+    }
+
+    /// The same table, with the number mapping under `tenant`'s keys.
+    pub fn for_tenant(&self, tenant: &crate::domain::tenant::TenantId) -> Self {
+        DynamoStore {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            scope: crate::store::tenant_scope(tenant),
         }
     }
 

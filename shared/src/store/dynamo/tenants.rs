@@ -9,11 +9,19 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::admin::{decode_start, encode_start};
+use super::identity::{PIN_PREFIX, RECORD_NUMBER_PREFIX};
+use super::mapping::NUMBER_PREFIX;
 use super::{classify, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
 use crate::store::{
-    CredentialAdded, StoreError, TenantEntry, TenantRegistry, MAX_TENANT_CREDENTIALS,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantRegistry,
+    MAX_TENANT_CREDENTIALS,
 };
+
+/// Parts a tenant's erasure scans the table in at once, and items per page.
+const ERASE_SEGMENTS: usize = 4;
+const ERASE_PAGE: i32 = 500;
 
 /// The registry's partition.
 pub const REGISTRY_PK: &str = "TENANTS";
@@ -284,6 +292,79 @@ impl TenantRegistry for DynamoStore {
         self.update_tenant(id, &update, "attribute_exists(#pk)", &refs, vec![])
             .await?;
         Ok(keys.len())
+    }
+
+    fn erase_segments(&self) -> usize {
+        ERASE_SEGMENTS
+    }
+
+    async fn erase_page(
+        &self,
+        id: &TenantId,
+        segment: usize,
+        segments: usize,
+        start: Option<String>,
+    ) -> Result<(Erased, Option<String>), StoreError> {
+        let scope = tenant_scope(id);
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment as i32)
+            .total_segments(segments as i32)
+            .limit(ERASE_PAGE)
+            .consistent_read(true)
+            .filter_expression("begins_with(#pk, :scope)")
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":scope", s(scope.as_str()))
+            .set_exclusive_start_key(decode_start(start)?)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut erased = Erased::default();
+        let mut deletes = Vec::new();
+        for item in out.items() {
+            let (Some(pk), Some(sk)) = (string_attr(item, PK), string_attr(item, SK)) else {
+                continue;
+            };
+            let kind = pk.strip_prefix(scope.as_str()).unwrap_or_default();
+            if kind.starts_with(NUMBER_PREFIX) {
+                erased.mappings += 1;
+            } else if kind.starts_with(PIN_PREFIX) {
+                erased.pins += 1;
+            } else if kind.starts_with(RECORD_NUMBER_PREFIX) {
+                erased.records += 1;
+            } else {
+                erased.other += 1;
+            }
+            let key = HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]);
+            let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map_err(failed)?;
+            deletes.push(
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .delete_request(delete)
+                    .build(),
+            );
+        }
+        self.batch_write(deletes).await?;
+        Ok((erased, encode_start(out.last_evaluated_key)))
+    }
+
+    async fn remove_tenant(&self, id: &TenantId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(id)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.attributes.is_some())
     }
 
     async fn rewrap_keys(

@@ -85,7 +85,8 @@ impl NumbersAdmin for EmbeddedStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT number_index, uid, sealed, created_at, uid_key FROM number_map
-                     WHERE uid_key > ?1 ORDER BY uid_key LIMIT ?2",
+                     WHERE uid_key > ?1 AND instr(uid_key, '#') = 0
+                     ORDER BY uid_key LIMIT ?2",
                 )
                 .map_err(from_sqlite)?;
             let mut rows = stmt

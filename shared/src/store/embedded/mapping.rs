@@ -1,6 +1,7 @@
 //! Number mapping rows: `number_map (number_index, uid_key, uid, sealed, key_version,
 //! created_at)`, index and ID key each unique, so that a number has one ID and an ID one
-//! number. No number in the clear (see `domain::protect`).
+//! number. No number in the clear (see `domain::protect`). A tenant's rows have both keys
+//! under its scope (`EmbeddedStore::for_tenant`), so its IDs are unique within it.
 
 use std::collections::HashMap;
 
@@ -23,7 +24,7 @@ impl MappingStore for EmbeddedStore {
         &self,
         numbers: &[NumberIndex],
     ) -> Result<HashMap<NumberIndex, Uid>, StoreError> {
-        let numbers = numbers.to_vec();
+        let (numbers, scope) = (numbers.to_vec(), self.scope.clone());
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
@@ -31,7 +32,7 @@ impl MappingStore for EmbeddedStore {
             let mut found = HashMap::with_capacity(numbers.len());
             for number in numbers {
                 let uid: Option<String> = stmt
-                    .query_row(params![number.as_str()], |r| r.get(0))
+                    .query_row(params![Self::scoped(&scope, number.as_str())], |r| r.get(0))
                     .optional()
                     .map_err(from_sqlite)?;
                 if let Some(uid) = uid.as_deref().and_then(Uid::parse) {
@@ -44,7 +45,7 @@ impl MappingStore for EmbeddedStore {
     }
 
     async fn sealed_of(&self, uids: &[Uid]) -> Result<HashMap<Uid, SealedNumber>, StoreError> {
-        let uids = uids.to_vec();
+        let (uids, scope) = (uids.to_vec(), self.scope.clone());
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT sealed FROM number_map WHERE uid_key = ?1")
@@ -52,7 +53,7 @@ impl MappingStore for EmbeddedStore {
             let mut found = HashMap::with_capacity(uids.len());
             for uid in uids {
                 let sealed: Option<String> = stmt
-                    .query_row(params![uid.key()], |r| r.get(0))
+                    .query_row(params![Self::scoped(&scope, &uid.key())], |r| r.get(0))
                     .optional()
                     .map_err(from_sqlite)?;
                 if let Some(sealed) = sealed {
@@ -69,7 +70,7 @@ impl MappingStore for EmbeddedStore {
         numbers: &[NumberIndex],
         seal: &Sealer,
     ) -> Result<HashMap<NumberIndex, Uid>, StoreError> {
-        let numbers = numbers.to_vec();
+        let (numbers, scope) = (numbers.to_vec(), self.scope.clone());
         let seal = seal.clone();
         self.with_conn(move |conn| {
             // IMMEDIATE takes the write lock up front, so concurrent writers (other processes
@@ -85,8 +86,9 @@ impl MappingStore for EmbeddedStore {
                     .map_err(from_sqlite)?;
                 let mut insert = tx.prepare_cached(INSERT_MAPPING).map_err(from_sqlite)?;
                 for number in numbers {
+                    let index_key = Self::scoped(&scope, number.as_str());
                     let found: Option<String> = existing
-                        .query_row(params![number.as_str()], |r| r.get(0))
+                        .query_row(params![index_key], |r| r.get(0))
                         .optional()
                         .map_err(from_sqlite)?;
                     if let Some(uid) = found {
@@ -102,8 +104,8 @@ impl MappingStore for EmbeddedStore {
                         let uid = Uid::generate().map_err(failed)?;
                         let sealed = seal(&number, &uid)?;
                         match insert.execute(params![
-                            number.as_str(),
-                            uid.key(),
+                            index_key,
+                            Self::scoped(&scope, &uid.key()),
                             uid.as_str(),
                             sealed.as_str(),
                             sealed.version().unwrap_or(0),

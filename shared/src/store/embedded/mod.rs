@@ -34,6 +34,10 @@ pub const SHM_FILE: &str = "cc-callbacks.sqlite3-shm";
 #[derive(Clone)]
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
+    /// What a tenant's key columns start with (`T#<tenant>#`, as DynamoDB's keys); empty for
+    /// the default tenant, whose rows are as before platform mode. The admin commands' scans
+    /// see the default tenant's rows only (their keys hold no `#`).
+    scope: String,
 }
 
 pub(super) fn failed(e: impl std::fmt::Display) -> StoreError {
@@ -86,7 +90,21 @@ impl EmbeddedStore {
         layout::open_current(&mut conn, &data_dir.join(DB_FILE))?;
         Ok(EmbeddedStore {
             conn: Arc::new(Mutex::new(conn)),
+            scope: String::new(),
         })
+    }
+
+    /// The same store, with the number mapping under `tenant`'s keys.
+    pub fn for_tenant(&self, tenant: &crate::domain::tenant::TenantId) -> Self {
+        EmbeddedStore {
+            conn: self.conn.clone(),
+            scope: super::tenant_scope(tenant),
+        }
+    }
+
+    /// A key column's value in this store's scope.
+    pub(super) fn scoped(scope: &str, key: &str) -> String {
+        format!("{scope}{key}")
     }
 
     /// Runs `f` on the connection on the blocking pool.

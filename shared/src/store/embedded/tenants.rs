@@ -9,7 +9,8 @@ use rusqlite::{params, Connection, Row};
 use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
 use crate::store::{
-    CredentialAdded, StoreError, TenantEntry, TenantRegistry, MAX_TENANT_CREDENTIALS,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantRegistry,
+    MAX_TENANT_CREDENTIALS,
 };
 
 const TENANT_COLUMNS: &str = "id, name, created_at, suspended, keys";
@@ -178,6 +179,65 @@ impl TenantRegistry for EmbeddedStore {
                 params![id.as_str(), user],
             )
             .map_err(from_sqlite)
+        })
+        .await
+    }
+
+    fn erase_segments(&self) -> usize {
+        1
+    }
+
+    /// Everything in one transaction (a local store): one page.
+    async fn erase_page(
+        &self,
+        id: &TenantId,
+        _segment: usize,
+        _segments: usize,
+        _start: Option<String>,
+    ) -> Result<(Erased, Option<String>), StoreError> {
+        let scope = tenant_scope(id);
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            // Exact prefix comparison (LIKE would ignore case and treat '_' as a wildcard).
+            let delete = |table: &str, column: &str| {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE substr({column}, 1, length(?1)) = ?1"),
+                    params![scope],
+                )
+                .map_err(from_sqlite)
+            };
+            let erased = Erased {
+                mappings: delete("number_map", "number_index")?,
+                pins: delete("pins", "number_index")?,
+                records: delete("verification_records", "number_key")?,
+                other: 0,
+            };
+            tx.commit().map_err(from_sqlite)?;
+            Ok((erased, None))
+        })
+        .await
+    }
+
+    async fn remove_tenant(&self, id: &TenantId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(from_sqlite)?;
+            tx.execute(
+                "DELETE FROM tenant_credentials WHERE tenant = ?1",
+                params![id.as_str()],
+            )
+            .map_err(from_sqlite)?;
+            let n = tx
+                .execute("DELETE FROM tenants WHERE id = ?1", params![id.as_str()])
+                .map_err(from_sqlite)?;
+            tx.commit().map_err(from_sqlite)?;
+            // What the erasure and this removal overwrote (secure_delete) may still sit in
+            // the write-ahead log: fold it into the file now (best effort while another
+            // process reads).
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            Ok(n == 1)
         })
         .await
     }

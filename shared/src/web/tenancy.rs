@@ -1,0 +1,146 @@
+//! Platform mode's callers, resolved once per request in the frame (`envelope::handle`): a
+//! BasicAuth user name `NAME@ID` that the default tenant's credentials do not know is looked up
+//! in tenant `ID`'s registry entry: its credentials for this function, its suspension, its
+//! keys (unwrapped under the stack's keyring). What the registry says is cached in the
+//! instance for `TENANT_CACHE_SECONDS`, unknown tenants included, so a warm request of a known
+//! tenant makes no extra round trip and a flood of wrong passwords for one tenant reads the
+//! store once per cache time, not once per attempt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::domain::protect::{Keyring, NumberProtection};
+use crate::domain::tenant::{TenantId, TenantKeys, TenantUser};
+use crate::store::{StoreError, TenantRegistry};
+
+/// The variable of the cache time, in seconds (read in each function's `config.rs`).
+pub const CACHE_VAR: &str = "TENANT_CACHE_SECONDS";
+pub const DEFAULT_CACHE_SECONDS: u64 = 60;
+/// Longest cache time accepted (a revoked credential must stop working in reasonable time).
+pub const MAX_CACHE_SECONDS: u64 = 3600;
+/// Most tenants one instance keeps in its cache; past it, expired entries go, then all.
+pub const MAX_CACHED_TENANTS: usize = 1024;
+
+/// A tenant's caller, authenticated: what the function's work is handed.
+#[derive(Debug)]
+pub struct TenantCaller {
+    pub id: TenantId,
+    /// The tenant's own number keys.
+    pub protection: NumberProtection,
+}
+
+/// What the registry said of one tenant, as this function needs it.
+struct Resolved {
+    suspended: bool,
+    /// (SHA-256 of the name, SHA-256 of the password) of each credential for this function.
+    credentials: Vec<([u8; 32], [u8; 32])>,
+    caller: Arc<TenantCaller>,
+}
+
+/// When the registry was read for a tenant, and what it said (None: no such tenant).
+type Cached = (Instant, Option<Arc<Resolved>>);
+
+/// The registry and the instance's cache of it, for one function.
+pub struct Tenancy {
+    function: &'static str,
+    registry: Arc<dyn TenantRegistry>,
+    ttl: Duration,
+    cache: Mutex<HashMap<TenantId, Cached>>,
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+impl Tenancy {
+    pub fn new(function: &'static str, registry: Arc<dyn TenantRegistry>, ttl: Duration) -> Self {
+        Tenancy {
+            function,
+            registry,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant's caller `user` is with `password`; None when not (unknown or suspended
+    /// tenant, no such credential for this function, wrong password). `stack` unwraps the
+    /// tenant's keys. Errors: the registry could not be read, or the keys do not open.
+    pub async fn authenticate(
+        &self,
+        user: &TenantUser,
+        password: &str,
+        stack: Option<&Keyring>,
+    ) -> Result<Option<Arc<TenantCaller>>, StoreError> {
+        let Some(resolved) = self.resolve(&user.tenant, stack).await? else {
+            return Ok(None);
+        };
+        let (name, digest) = (sha256(user.name.as_bytes()), sha256(password.as_bytes()));
+        let mut ok = Choice::from(0);
+        for (n, d) in &resolved.credentials {
+            ok |= n.ct_eq(&name) & d.ct_eq(&digest);
+        }
+        Ok((bool::from(ok) && !resolved.suspended).then(|| resolved.caller.clone()))
+    }
+
+    fn cached(&self, id: &TenantId) -> Option<Option<Arc<Resolved>>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, entry) = cache.get(id)?;
+        (at.elapsed() < self.ttl).then(|| entry.clone())
+    }
+
+    async fn resolve(
+        &self,
+        id: &TenantId,
+        stack: Option<&Keyring>,
+    ) -> Result<Option<Arc<Resolved>>, StoreError> {
+        if let Some(entry) = self.cached(id) {
+            return Ok(entry);
+        }
+        let resolved = match self.registry.tenant(id).await? {
+            None => None,
+            Some(entry) => {
+                let stack = stack.ok_or_else(|| {
+                    StoreError::Failed("no keyring here to unwrap a tenant's keys".into())
+                })?;
+                // Not cached when the keys do not open: the stack's keys may be re-read.
+                let keys = TenantKeys::unwrap(&entry.tenant.keys, stack, id)
+                    .map_err(|e| StoreError::Failed(format!("tenant {id}'s keys: {e}")))?;
+                let protection = keys
+                    .protection()
+                    .map_err(|e| StoreError::Failed(format!("tenant {id}'s keys: {e}")))?;
+                let credentials = entry
+                    .credentials
+                    .iter()
+                    .filter(|c| c.function == self.function)
+                    .filter_map(|c| {
+                        let mut digest = [0u8; 32];
+                        hex::decode_to_slice(&c.digest, &mut digest).ok()?;
+                        Some((sha256(c.user.as_bytes()), digest))
+                    })
+                    .collect();
+                Some(Arc::new(Resolved {
+                    suspended: entry.tenant.suspended,
+                    credentials,
+                    caller: Arc::new(TenantCaller {
+                        id: id.clone(),
+                        protection,
+                    }),
+                }))
+            }
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_TENANTS {
+            let ttl = self.ttl;
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            if cache.len() >= MAX_CACHED_TENANTS {
+                cache.clear();
+            }
+        }
+        cache.insert(id.clone(), (Instant::now(), resolved.clone()));
+        Ok(resolved)
+    }
+}
