@@ -25,12 +25,22 @@ pub(crate) fn keys() -> Result<cc_shared::domain::protect::NumberProtection, Str
 pub(crate) const DEV_ENTRY: &str =
     "dev:sha256:ef260e9aa3c673af240d17a2660480361a8e081d1ffeca2a5ed0e3219fc18567";
 
-/// An API Gateway HTTP API (v2) event.
+/// Platform mode's tenant of the benchmark, and its caller for number mapping.
+pub(crate) const TENANT: &str = "bench";
+pub(crate) const TENANT_USER: &str = "tencent";
+pub(crate) const TENANT_PASSWORD: &str = "bench-tenant-password-0123456789";
+
+/// An API Gateway HTTP API (v2) event, from the default tenant's `dev` caller.
 pub(crate) fn http_event(path: &str, body: &str) -> Bytes {
+    http_event_as(path, body, "Basic ZGV2OmRldg==")
+}
+
+/// An API Gateway HTTP API (v2) event with this `Authorization` header.
+pub(crate) fn http_event_as(path: &str, body: &str, authorization: &str) -> Bytes {
     let event = serde_json::json!({
         "version": "2.0", "routeKey": format!("POST {path}"), "rawPath": path,
         "rawQueryString": "",
-        "headers": {"authorization": "Basic ZGV2OmRldg==", "content-type": "application/json"},
+        "headers": {"authorization": authorization, "content-type": "application/json"},
         "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench",
             "domainPrefix": "bench", "http": {"method": "POST", "path": path,
             "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "cc-bench"},
@@ -85,6 +95,7 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
         numbers,
         uid_list,
         phone_pks,
+        tenant_phone_pks,
         cec,
         idp,
         keys_pair,
@@ -145,6 +156,30 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
                 attr: "uid",
             }),
             cold_starts: n == 1,
+        });
+    }
+    // Platform mode: the same read for a tenant's caller (its registry entry read and its keys
+    // unwrapped on the first invocation, then cached).
+    for n in [1, 10] {
+        let body = serde_json::json!({"Numbers": &numbers[..n], "Mode": "PhoneToUID"}).to_string();
+        let auth =
+            cc_shared::web::auth::basic_header(&format!("{TENANT_USER}@{TENANT}"), TENANT_PASSWORD);
+        scenarios.push(Scenario {
+            function: "number-mapping",
+            name: format!("tenant PhoneToUID, {n} known"),
+            env: env(&[
+                ("NUMBER_MAPPING_CREDENTIALS", DEV_ENTRY),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
+                ("NUMBER_KEYRING", KEYRING),
+            ]),
+            event: Box::new(move |_| http_event_as("/number-mapping", &body, &auth)),
+            check: Box::new(mapping_ok),
+            rt_budget: Some(1.0),
+            floor: Some(FloorSpec {
+                pks: tenant_phone_pks[..n].to_vec(),
+                attr: "uid",
+            }),
+            cold_starts: false,
         });
     }
     scenarios.push(Scenario {

@@ -7,7 +7,7 @@ use cc_shared::store::dynamo::DynamoStore;
 use cc_shared::store::{AgentStore, IdentityStore, MappingStore};
 
 use crate::floor;
-use crate::scenarios::PEPPER;
+use crate::scenarios::{PEPPER, TENANT, TENANT_PASSWORD, TENANT_USER};
 
 pub(crate) struct Seed {
     pub(crate) proxy: testkit::fault_proxy::FaultProxy,
@@ -17,6 +17,8 @@ pub(crate) struct Seed {
     pub(crate) numbers: Vec<String>,
     pub(crate) uid_list: Vec<String>,
     pub(crate) phone_pks: Vec<String>,
+    /// The same 100 numbers mapped for the tenant `TENANT` (platform mode), its number items.
+    pub(crate) tenant_phone_pks: Vec<String>,
     pub(crate) cec: testkit::fake_cec::FakeCec,
     pub(crate) idp: testkit::fake_idp::FakeIdp,
     pub(crate) keys_pair: testkit::fake_idp::KeyPair,
@@ -63,6 +65,7 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         .iter()
         .map(|k| format!("NUM#{}", k.as_str()))
         .collect();
+    let tenant_phone_pks = seed_tenant(&store, &keys).await?;
     let pepper = cc_shared::domain::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
     store
         .put_pins(&[(indexes[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
@@ -106,8 +109,66 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         numbers,
         uid_list,
         phone_pks,
+        tenant_phone_pks,
         cec,
         idp,
         keys_pair,
     })
+}
+
+/// Registers the tenant `TENANT` (keys wrapped under the benchmark's keyring, one credential
+/// for number mapping) and maps `keys` for it, as the handler would; its number items' keys.
+async fn seed_tenant(
+    store: &DynamoStore,
+    keys: &[cc_shared::domain::phone::PhoneKey],
+) -> Result<Vec<String>, String> {
+    use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantKeys};
+    use cc_shared::store::TenantRegistry;
+
+    let id = cc_shared::domain::tenant::TenantId::parse(TENANT).map_err(|e| e.to_string())?;
+    let stack = crate::scenarios::keys()?;
+    let tenant_keys = TenantKeys::generate().map_err(|e| e.to_string())?;
+    let wrapped = tenant_keys
+        .wrap(stack.keyring.as_deref().ok_or("no keyring")?, &id)
+        .map_err(|e| e.to_string())?;
+    let tenant = Tenant {
+        id: id.clone(),
+        name: "bench".into(),
+        created_at: 0,
+        suspended: false,
+        keys: wrapped,
+    };
+    store.add_tenant(&tenant).await.map_err(|e| e.to_string())?;
+    let credential = TenantCredential {
+        user: TENANT_USER.into(),
+        function: "number-mapping".into(),
+        digest: password_digest(TENANT_PASSWORD),
+        created_at: 0,
+    };
+    store
+        .add_credential(&id, &credential)
+        .await
+        .map_err(|e| e.to_string())?;
+    let protection = tenant_keys.protection().map_err(|e| e.to_string())?;
+    let indexes: Vec<_> = keys.iter().map(|k| protection.index(k)).collect();
+    let by_index: std::collections::HashMap<_, _> =
+        indexes.iter().cloned().zip(keys.iter().cloned()).collect();
+    let seal: cc_shared::store::Sealer = std::sync::Arc::new(move |index, uid| {
+        let phone = by_index
+            .get(index)
+            .ok_or_else(|| cc_shared::store::StoreError::Failed("unknown index".into()))?;
+        protection
+            .seal(uid, phone)
+            .map_err(|e| cc_shared::store::StoreError::Failed(e.to_string()))
+    });
+    store
+        .for_tenant(&id)
+        .create_uids(&indexes, &seal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let scope = cc_shared::store::tenant_scope(&id);
+    Ok(indexes
+        .iter()
+        .map(|k| format!("{scope}NUM#{}", k.as_str()))
+        .collect())
 }
