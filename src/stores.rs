@@ -7,11 +7,15 @@ use std::sync::Arc;
 
 use cc_shared::config::{ConfigError, StoreLocation};
 use cc_shared::domain::protect::NumberProtection;
+use cc_shared::domain::tenant::{Tenant, TenantId, TenantKeys};
 use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError, TenantRegistry};
+use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError, TenantRegistry, TenantScoped};
+
+/// Builds the bulk work on a tenant's mapping.
+type TenantAdmin = Arc<dyn Fn(&TenantId) -> Arc<dyn NumbersAdmin> + Send + Sync>;
 use cc_shared::web::auth::Credentials;
 
 /// The resources of a local process (gateway, CLI), and where their store lives.
@@ -20,6 +24,8 @@ pub struct Stores {
     pub location: StoreLocation,
     admin: Arc<dyn NumbersAdmin>,
     tenants: Arc<dyn TenantRegistry>,
+    /// The bulk work on a tenant's mapping.
+    tenant_admin: TenantAdmin,
 }
 
 impl std::ops::Deref for Stores {
@@ -35,6 +41,26 @@ pub enum OpenError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The admin commands' views of one store.
+type AdminOf = (
+    Arc<dyn NumbersAdmin>,
+    Arc<dyn KeyedRecords>,
+    Arc<dyn TenantRegistry>,
+    TenantAdmin,
+);
+
+/// What the admin commands use of `store`: bulk work on the mapping (the default tenant's, and
+/// a tenant's), the key question, the tenant registry.
+fn admin_of<S>(store: Arc<S>) -> AdminOf
+where
+    S: NumbersAdmin + KeyedRecords + TenantRegistry + TenantScoped + 'static,
+{
+    let scoped = store.clone();
+    let tenant_admin: TenantAdmin =
+        Arc::new(move |id: &TenantId| Arc::new(scoped.for_tenant(id)) as Arc<dyn NumbersAdmin>);
+    (store.clone(), store.clone(), store, tenant_admin)
 }
 
 /// The AWS configuration a local process needs at `location`: for DynamoDB, or for secrets
@@ -60,37 +86,19 @@ impl Stores {
         dev_credentials: Option<Credentials>,
     ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        type Opened = (
-            StoreSet,
-            Arc<dyn NumbersAdmin>,
-            Arc<dyn KeyedRecords>,
-            Arc<dyn TenantRegistry>,
-        );
-        let ((stores, admin, keyed, tenants), sdk): (Opened, _) = match &location {
+        let ((stores, sdk), (admin, keyed, tenants, tenant_admin)) = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
                 (
-                    (
-                        StoreSet::Dynamo(store.clone()),
-                        store.clone(),
-                        store.clone(),
-                        store,
-                    ),
-                    Some(sdk),
+                    (StoreSet::Dynamo(store.clone()), Some(sdk)),
+                    admin_of(store),
                 )
             }
             StoreLocation::Embedded { data_dir } => {
                 let store = Arc::new(EmbeddedStore::open(data_dir)?);
-                (
-                    (
-                        StoreSet::each(store.clone()),
-                        store.clone(),
-                        store.clone(),
-                        store,
-                    ),
-                    sdk_for(&location).await?,
-                )
+                let sdk = sdk_for(&location).await?;
+                ((StoreSet::each(store.clone()), sdk), admin_of(store))
             }
         };
         let res = Resources {
@@ -105,7 +113,89 @@ impl Stores {
             location,
             admin,
             tenants,
+            tenant_admin,
         })
+    }
+
+    /// A registered tenant's mapping and its own keys (unwrapped with the stack's `stack`).
+    pub async fn tenant_numbers(
+        &self,
+        id: &TenantId,
+        stack: &NumberProtection,
+    ) -> Result<(Arc<dyn NumbersAdmin>, NumberProtection), Box<dyn std::error::Error + Send + Sync>>
+    {
+        let entry = self
+            .tenants
+            .tenant(id)
+            .await?
+            .ok_or_else(|| format!("no tenant {id} ({})", self.describe()))?;
+        let keys = self.tenant_keys(&entry.tenant, stack)?;
+        Ok(((self.tenant_admin)(id), keys.protection()?))
+    }
+
+    fn tenant_keys(&self, tenant: &Tenant, stack: &NumberProtection) -> Result<TenantKeys, String> {
+        let ring = stack
+            .keyring
+            .as_deref()
+            .ok_or("the stack's keyring is needed to open a tenant's keys")?;
+        TenantKeys::unwrap(&tenant.keys, ring, &tenant.id).map_err(|e| {
+            format!(
+                "tenant {}'s keys do not open with this keyring ({e}): restore the stack's \
+                 keyring version they were wrapped with",
+                tenant.id
+            )
+        })
+    }
+
+    /// Adds a generated key to a tenant's own keyring as its current version, the keys
+    /// re-wrapped in the registry only where nobody changed them meanwhile.
+    pub async fn add_tenant_key_version(
+        &self,
+        id: &TenantId,
+        stack: &NumberProtection,
+    ) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+        let ring = stack.keyring.as_deref().ok_or("no keyring here")?;
+        let entry = self
+            .tenants
+            .tenant(id)
+            .await?
+            .ok_or_else(|| format!("no tenant {id} ({})", self.describe()))?;
+        let mut keys = self.tenant_keys(&entry.tenant, stack)?;
+        let version = keys.keyring.add_version()?;
+        let new = keys.wrap(ring, id)?;
+        if !self
+            .tenants
+            .rewrap_keys(id, &entry.tenant.keys, &new)
+            .await?
+        {
+            return Err(format!(
+                "tenant {id}'s keys changed while this ran (another add-key or rekey): run it again"
+            )
+            .into());
+        }
+        Ok(version)
+    }
+
+    /// Re-wraps every tenant's keys under the stack keyring's current version (after
+    /// `numbers add-key`): (re-wrapped now, tenants).
+    pub async fn rewrap_tenants(
+        &self,
+        stack: &NumberProtection,
+    ) -> Result<(usize, usize), Box<dyn std::error::Error + Send + Sync>> {
+        let ring = stack.keyring.as_deref().ok_or("no keyring here")?;
+        let entries = self.tenants.list_tenants().await?;
+        let mut rewrapped = 0;
+        for entry in &entries {
+            let t = &entry.tenant;
+            if t.keys.version() == Some(ring.current_version()) {
+                continue;
+            }
+            let new = self.tenant_keys(t, stack)?.wrap(ring, &t.id)?;
+            if self.tenants.rewrap_keys(&t.id, &t.keys, &new).await? {
+                rewrapped += 1;
+            }
+        }
+        Ok((rewrapped, entries.len()))
     }
 
     /// The registry of platform mode's tenants (`cc-callbacks tenants ...`).

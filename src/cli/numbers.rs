@@ -32,6 +32,9 @@ pub enum Command {
         /// Prepended to every ID of the file (for numeric CRM IDs), e.g. `crm-`.
         #[arg(long)]
         prefix: Option<String>,
+        /// The tenant whose mapping this is (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Writes every mapping (number in E.164, uid, created_at) to a new file of mode 0600.
     Export {
@@ -42,6 +45,9 @@ pub enum Command {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        /// The tenant whose mapping this is (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Erases customers: the mapping both ways, the PIN and its lockout, the verification
     /// records. Give numbers, or `--uid` IDs, or `--file` (a CSV with a number or uid column).
@@ -51,12 +57,25 @@ pub enum Command {
         uids: Vec<String>,
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The tenant whose customers these are (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Adds a generated encryption key as the keyring's next version and makes it current
     /// (in its file, or as a new version of its Secrets Manager secret).
-    AddKey,
-    /// Re-encrypts every number sealed under an older key version with the current one.
-    Rekey,
+    AddKey {
+        /// Add it to this tenant's own keyring instead (platform mode; kept wrapped in the
+        /// registry).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Re-encrypts every number sealed under an older key version with the current one (and,
+    /// for the default tenant, re-wraps every tenant's keys under the current version).
+    Rekey {
+        /// Re-encrypt this tenant's numbers under its own current key (platform mode).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Converts a store written by an earlier release (numbers in the clear) to this one's
     /// layout. Idempotent; can be interrupted and run again.
     Migrate,
@@ -65,7 +84,21 @@ pub enum Command {
 pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     match command {
         Command::Migrate => migrate(data_dir).await,
-        Command::AddKey => {
+        Command::AddKey {
+            tenant: Some(tenant),
+        } => {
+            let stores = Stores::open(data_dir, None).await?;
+            let id = super::tenants::tenant_id(&tenant)?;
+            let stack = stores.keys().await?;
+            let version = stores.add_tenant_key_version(&id, &stack).await?;
+            println!(
+                "tenant {id}'s key version {version} added and made current: functions seal its \
+                 new numbers with it within TENANT_CACHE_SECONDS (60 s by default); then run \
+                 `cc-callbacks numbers rekey --tenant {id}`"
+            );
+            Ok(())
+        }
+        Command::AddKey { tenant: None } => {
             let stores = Stores::open(data_dir, None).await?;
             let version = cc_shared::number_keys::add_key_version(&stores.res).await?;
             println!(
@@ -75,10 +108,14 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             );
             Ok(())
         }
-        Command::Import { file, prefix } => {
-            let (stores, keys) = open_with_keys(data_dir).await?;
+        Command::Import {
+            file,
+            prefix,
+            tenant,
+        } => {
+            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
             let phones = cc_shared::config::phone_normalizer()?;
-            let r = import(stores.admin(), &keys, &phones, &file, prefix.as_deref()).await?;
+            let r = import(admin, &keys, &phones, &file, prefix.as_deref()).await?;
             println!(
                 "{} rows: {} written, {} already there, {} rejected ({})",
                 r.rows,
@@ -89,9 +126,14 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             );
             rejected_rows(r.rejected.iter().map(|(l, r)| (*l, r.as_str())), "imported")
         }
-        Command::Export { out, format, force } => {
-            let (stores, keys) = open_with_keys(data_dir).await?;
-            let r = export(stores.admin(), &keys, &out, format, force).await?;
+        Command::Export {
+            out,
+            format,
+            force,
+            tenant,
+        } => {
+            let (_, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            let r = export(admin, &keys, &out, format, force).await?;
             println!("exported {} mappings to {}", r.exported, out.display());
             unopened_ids(&r.unopened, "left out of the export")
         }
@@ -99,8 +141,9 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             numbers: given,
             uids,
             file,
+            tenant,
         } => {
-            let (stores, keys) = open_with_keys(data_dir).await?;
+            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
             let mut targets: Vec<Target> = given.into_iter().map(Target::Number).collect();
             targets.extend(uids.into_iter().map(Target::Uid));
             if let Some(file) = file {
@@ -110,8 +153,12 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 return Err("give numbers, --uid IDs or --file".into());
             }
             let phones = cc_shared::config::phone_normalizer()?;
-            let pepper = stores.pepper().await?;
-            let r = forget(stores.admin(), &keys, &pepper, &phones, &targets).await?;
+            // A tenant's verification records are not kept apart yet: none are reached.
+            let pepper = match tenant {
+                None => Some(stores.pepper().await?),
+                Some(_) => None,
+            };
+            let r = forget(admin, &keys, pepper.as_ref(), &phones, &targets).await?;
             println!(
                 "forgot {} customers: {} mappings, {} PINs, {} verification records; \
                  {} unknown (nothing was stored) ({})",
@@ -136,9 +183,18 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             )
             .into())
         }
-        Command::Rekey => {
-            let (stores, keys) = open_with_keys(data_dir).await?;
-            let r = rekey(stores.admin(), &keys).await?;
+        Command::Rekey { tenant } => {
+            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            if tenant.is_none() {
+                let (rewrapped, total) = stores.rewrap_tenants(&keys).await?;
+                if total > 0 {
+                    println!(
+                        "{rewrapped} of {total} tenants' keys re-wrapped under keyring version {}",
+                        keys.keyring.as_deref().map_or(0, |k| k.current_version())
+                    );
+                }
+            }
+            let r = rekey(admin, &keys).await?;
             println!(
                 "{} mappings scanned: {} re-encrypted, {} changed meanwhile and left \
                  as they are ({})",
@@ -165,13 +221,28 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     }
 }
 
-/// The store of `data_dir` (or `TABLE_NAME`) and the number keys, as number mapping reads them.
+/// The store of `data_dir` (or `TABLE_NAME`), the mapping of `tenant` (None: the default
+/// tenant's) and its number keys, as number mapping reads them.
 async fn open_with_keys(
     data_dir: &std::path::Path,
-) -> Result<(Stores, cc_shared::domain::protect::NumberProtection), Failure> {
+    tenant: Option<&str>,
+) -> Result<
+    (
+        Stores,
+        Arc<dyn NumbersAdmin>,
+        cc_shared::domain::protect::NumberProtection,
+    ),
+    Failure,
+> {
     let stores = Stores::open(data_dir, None).await?;
-    let keys = stores.keys().await?;
-    Ok((stores, keys))
+    let stack = stores.keys().await?;
+    let Some(tenant) = tenant else {
+        let admin = stores.admin();
+        return Ok((stores, admin, stack));
+    };
+    let id = super::tenants::tenant_id(tenant)?;
+    let (admin, keys) = stores.tenant_numbers(&id, &stack).await?;
+    Ok((stores, admin, keys))
 }
 
 /// `numbers migrate`: the embedded store is converted without being opened (this release
@@ -194,7 +265,7 @@ async fn migrate(data_dir: &std::path::Path) -> CliResult {
                 .await??
         }
         StoreLocation::DynamoDb { .. } => {
-            let (stores, keys) = open_with_keys(data_dir).await?;
+            let (stores, _, keys) = open_with_keys(data_dir, None).await?;
             let dynamo = stores.dynamo().ok_or("not a DynamoDB store")?;
             let bar = progress(None, "converting items");
             let report = dynamo.migrate_legacy(&keys, &|| bar.inc(1)).await?;
@@ -669,7 +740,7 @@ enum Erasure {
 pub async fn forget(
     admin: Arc<dyn NumbersAdmin>,
     keys: &NumberProtection,
-    pepper: &Pepper,
+    pepper: Option<&Pepper>,
     phones: &PhoneNormalizer,
     targets: &[Target],
 ) -> Result<ForgetReport, Failure> {
@@ -723,7 +794,7 @@ pub async fn forget(
                     .forget(
                         &keys.index(phone),
                         uid.as_ref(),
-                        Some(&pepper.record_key(phone)),
+                        pepper.map(|p| p.record_key(phone)).as_deref(),
                     )
                     .await?
             }

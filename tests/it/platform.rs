@@ -265,3 +265,92 @@ fn two_tenants_and_the_default_one_are_served_apart_dynamodb() {
     );
     assert_isolated_at_rest(&dump);
 }
+
+/// `numbers import|export|forget|rekey|add-key --tenant`: a tenant's own IDs onboarded, its
+/// mapping exported, its keys rotated and its customers erased, never touching the default
+/// tenant's (which may hold the very same IDs).
+fn tenant_numbers_end_to_end(cli: &Cli, files: &std::path::Path) {
+    ok(cli, &["tenants", "add", "acme"]);
+    let password = credential(cli, "tencent", "acme", "number-mapping");
+    let acme = basic_header("tencent@acme", &password);
+    let default = basic_header("dev", "dev");
+    let csv = files.join("ids.csv");
+    std::fs::write(&csv, "number,uid\n13911112222,CRM-1\n13933334444,CRM-2\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    for tenant in [&["--tenant", "acme"][..], &[]] {
+        let out = ok(cli, &[&["numbers", "import", csv][..], tenant].concat());
+        assert!(out.contains("2 rows: 2 written"), "{out}");
+    }
+    let export = |name: &str, tenant: &[&str]| {
+        let path = files.join(name);
+        let path = path.to_str().unwrap().to_string();
+        ok(
+            cli,
+            &[&["numbers", "export", "--out", &path][..], tenant].concat(),
+        );
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let acme_rows = export("acme.csv", &["--tenant", "acme"]);
+    assert_eq!(acme_rows.lines().count(), 3, "{acme_rows}");
+    assert!(acme_rows.contains("+8613911112222,CRM-1"), "{acme_rows}");
+    assert_eq!(export("default.csv", &[]).lines().count(), 3);
+
+    let mut cmd = cli.cmd();
+    cmd.env("TENANT_CACHE_SECONDS", "0");
+    let gw = spawn(cmd);
+    let number = |auth: &str, uid: &str| number_of(&gw, auth, uid);
+    assert_eq!(number(&acme, "CRM-1"), "008613911112222");
+
+    // The tenant's own key rotation.
+    let out = ok(cli, &["numbers", "add-key", "--tenant", "acme"]);
+    assert!(out.contains("tenant acme's key version 2 added"), "{out}");
+    let out = ok(cli, &["numbers", "rekey", "--tenant", "acme"]);
+    assert!(out.contains("2 mappings scanned: 2 re-encrypted"), "{out}");
+    let out = ok(cli, &["numbers", "rekey", "--tenant", "acme"]);
+    assert!(
+        out.contains("every number is sealed under the current version"),
+        "{out}"
+    );
+    assert_eq!(number(&acme, "CRM-2"), "008613933334444");
+    drop(gw);
+
+    // The stack's rotation re-wraps the tenants' keys (functions re-read the stack's keys).
+    ok(cli, &["numbers", "add-key"]);
+    let out = ok(cli, &["numbers", "rekey"]);
+    assert!(
+        out.contains("1 of 1 tenants' keys re-wrapped under keyring version 2"),
+        "{out}"
+    );
+    let mut cmd = cli.cmd();
+    cmd.env("TENANT_CACHE_SECONDS", "0");
+    let gw = spawn(cmd);
+    assert_eq!(number_of(&gw, &acme, "CRM-1"), "008613911112222");
+
+    let out = ok(
+        cli,
+        &["numbers", "forget", "--uid", "CRM-1", "--tenant", "acme"],
+    );
+    assert!(out.contains("forgot 1 customers: 1 mappings"), "{out}");
+    assert_eq!(number_of(&gw, &acme, "CRM-1"), "");
+    assert_eq!(number_of(&gw, &default, "CRM-1"), "008613911112222");
+    assert_eq!(number_of(&gw, &acme, "CRM-2"), "008613933334444");
+}
+
+#[test]
+fn a_tenants_numbers_are_imported_exported_rotated_and_erased_apart_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env: Vec::new(),
+    };
+    tenant_numbers_end_to_end(&cli, files.path());
+}
+
+#[test]
+fn a_tenants_numbers_are_imported_exported_rotated_and_erased_apart_dynamodb() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (cli, _) = Cli::on_new_table(dir.path(), "cc-platform-numbers");
+    tenant_numbers_end_to_end(&cli, files.path());
+}

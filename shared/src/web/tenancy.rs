@@ -107,8 +107,17 @@ impl Tenancy {
                     StoreError::Failed("no keyring here to unwrap a tenant's keys".into())
                 })?;
                 // Not cached when the keys do not open: the stack's keys may be re-read.
-                let keys = TenantKeys::unwrap(&entry.tenant.keys, stack, id)
-                    .map_err(|e| StoreError::Failed(format!("tenant {id}'s keys: {e}")))?;
+                // Wrapped under a stack key version this instance has not read yet (a rotation
+                // in progress): retryable, as for a sealed number.
+                let keys = TenantKeys::unwrap(&entry.tenant.keys, stack, id).map_err(|e| {
+                    let reason = format!("tenant {id}'s keys: {e}");
+                    match e {
+                        crate::domain::protect::OpenError::UnknownVersion(_) => {
+                            StoreError::Unavailable(reason)
+                        }
+                        _ => StoreError::Failed(reason),
+                    }
+                })?;
                 let protection = keys
                     .protection()
                     .map_err(|e| StoreError::Failed(format!("tenant {id}'s keys: {e}")))?;

@@ -9,6 +9,14 @@ use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::uid::Uid;
 use crate::store::{Forgotten, ImportOutcome, NumbersAdmin, ScanPage, StoreError, StoredMapping};
 
+/// A stored number index without this store's scope.
+fn unscoped(scope: &str, stored: String) -> Result<NumberIndex, StoreError> {
+    match stored.strip_prefix(scope) {
+        Some(index) => Ok(NumberIndex::from_stored(index.to_string())),
+        None => Err(failed("a mapping outside this store's scope")),
+    }
+}
+
 /// Mappings one import transaction takes.
 const IMPORT_BATCH: usize = 5000;
 /// Rows a scan page holds.
@@ -21,7 +29,7 @@ impl NumbersAdmin for EmbeddedStore {
     }
 
     async fn import(&self, batch: &[StoredMapping]) -> Result<Vec<ImportOutcome>, StoreError> {
-        let batch = batch.to_vec();
+        let (batch, scope) = (batch.to_vec(), self.scope.clone());
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -36,20 +44,22 @@ impl NumbersAdmin for EmbeddedStore {
                     .map_err(from_sqlite)?;
                 let mut insert = tx.prepare_cached(INSERT_MAPPING).map_err(from_sqlite)?;
                 for m in &batch {
+                    let index_key = Self::scoped(&scope, m.index.as_str());
+                    let uid_key = Self::scoped(&scope, &m.uid.key());
                     let number_uid: Option<String> = by_number
-                        .query_row(params![m.index.as_str()], |r| r.get(0))
+                        .query_row(params![index_key], |r| r.get(0))
                         .optional()
                         .map_err(from_sqlite)?;
                     let uid_number: Option<String> = by_uid
-                        .query_row(params![m.uid.key()], |r| r.get(0))
+                        .query_row(params![uid_key], |r| r.get(0))
                         .optional()
                         .map_err(from_sqlite)?;
                     let outcome = match (number_uid, uid_number) {
                         (None, None) => {
                             insert
                                 .execute(params![
-                                    m.index.as_str(),
-                                    m.uid.key(),
+                                    index_key,
+                                    uid_key,
                                     m.uid.as_str(),
                                     m.sealed.as_str(),
                                     m.sealed.version().unwrap_or(0),
@@ -58,7 +68,7 @@ impl NumbersAdmin for EmbeddedStore {
                                 .map_err(from_sqlite)?;
                             ImportOutcome::Written
                         }
-                        (Some(uid), _) if uid == m.uid.key() => ImportOutcome::Unchanged,
+                        (Some(uid), _) if uid == uid_key => ImportOutcome::Unchanged,
                         (Some(_), _) => ImportOutcome::NumberTaken,
                         (None, Some(_)) => ImportOutcome::UidTaken,
                     };
@@ -81,23 +91,28 @@ impl NumbersAdmin for EmbeddedStore {
         _segments: usize,
         start: Option<String>,
     ) -> Result<ScanPage, StoreError> {
+        let scope = self.scope.clone();
         self.with_conn(move |conn| {
+            // This store's scope only: a tenant's keys start with it, the default tenant's
+            // hold no '#'.
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT number_index, uid, sealed, created_at, uid_key FROM number_map
-                     WHERE uid_key > ?1 AND instr(uid_key, '#') = 0
+                     WHERE uid_key > ?1 AND CASE WHEN ?3 = '' THEN instr(uid_key, '#') = 0
+                         ELSE substr(uid_key, 1, length(?3)) = ?3 END
                      ORDER BY uid_key LIMIT ?2",
                 )
                 .map_err(from_sqlite)?;
             let mut rows = stmt
-                .query(params![start.unwrap_or_default(), SCAN_PAGE])
+                .query(params![start.unwrap_or_default(), SCAN_PAGE, scope])
                 .map_err(from_sqlite)?;
             let mut page = ScanPage::default();
             let mut last = None;
             while let Some(row) = rows.next().map_err(from_sqlite)? {
                 let uid: String = row.get(1).map_err(from_sqlite)?;
+                let index: String = row.get(0).map_err(from_sqlite)?;
                 page.mappings.push(StoredMapping {
-                    index: NumberIndex::from_stored(row.get(0).map_err(from_sqlite)?),
+                    index: unscoped(&scope, index)?,
                     uid: Uid::parse(&uid).ok_or_else(|| failed("stored user ID is malformed"))?,
                     sealed: SealedNumber::from_stored(row.get(2).map_err(from_sqlite)?),
                     created_at: row.get(3).map_err(from_sqlite)?,
@@ -113,7 +128,7 @@ impl NumbersAdmin for EmbeddedStore {
     }
 
     async fn mappings_of(&self, uids: &[Uid]) -> Result<Vec<StoredMapping>, StoreError> {
-        let uids = uids.to_vec();
+        let (uids, scope) = (uids.to_vec(), self.scope.clone());
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -124,7 +139,7 @@ impl NumbersAdmin for EmbeddedStore {
             let mut found = Vec::with_capacity(uids.len());
             for uid in uids {
                 let row = stmt
-                    .query_row(params![uid.key()], |r| {
+                    .query_row(params![Self::scoped(&scope, &uid.key())], |r| {
                         Ok((
                             r.get::<_, String>(0)?,
                             r.get::<_, String>(1)?,
@@ -136,7 +151,7 @@ impl NumbersAdmin for EmbeddedStore {
                     .map_err(from_sqlite)?;
                 if let Some((index, uid, sealed, created_at)) = row {
                     found.push(StoredMapping {
-                        index: NumberIndex::from_stored(index),
+                        index: unscoped(&scope, index)?,
                         uid: Uid::parse(&uid)
                             .ok_or_else(|| failed("stored user ID is malformed"))?,
                         sealed: SealedNumber::from_stored(sealed),
@@ -150,7 +165,7 @@ impl NumbersAdmin for EmbeddedStore {
     }
 
     async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError> {
-        let batch = batch.to_vec();
+        let (batch, scope) = (batch.to_vec(), self.scope.clone());
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -168,7 +183,7 @@ impl NumbersAdmin for EmbeddedStore {
                         .execute(params![
                             new.as_str(),
                             new.version().unwrap_or(0),
-                            m.uid.key(),
+                            Self::scoped(&scope, &m.uid.key()),
                             m.sealed.as_str()
                         ])
                         .map_err(from_sqlite)?;
@@ -187,6 +202,7 @@ impl NumbersAdmin for EmbeddedStore {
         record_key: Option<&str>,
     ) -> Result<Forgotten, StoreError> {
         let (index, uid, record_key) = (index.clone(), uid.cloned(), record_key.map(String::from));
+        let scope = self.scope.clone();
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -194,7 +210,7 @@ impl NumbersAdmin for EmbeddedStore {
             let mut mapping = tx
                 .execute(
                     "DELETE FROM number_map WHERE number_index = ?1",
-                    params![index.as_str()],
+                    params![Self::scoped(&scope, index.as_str())],
                 )
                 .map_err(from_sqlite)?
                 > 0;
@@ -202,7 +218,7 @@ impl NumbersAdmin for EmbeddedStore {
                 mapping |= tx
                     .execute(
                         "DELETE FROM number_map WHERE uid_key = ?1",
-                        params![uid.key()],
+                        params![Self::scoped(&scope, &uid.key())],
                     )
                     .map_err(from_sqlite)?
                     > 0;
@@ -210,7 +226,7 @@ impl NumbersAdmin for EmbeddedStore {
             let pin = tx
                 .execute(
                     "DELETE FROM pins WHERE number_index = ?1",
-                    params![index.as_str()],
+                    params![Self::scoped(&scope, index.as_str())],
                 )
                 .map_err(from_sqlite)?
                 > 0;
