@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::config::{self, ConfigError};
 use crate::domain::tenant::TenantId;
 use crate::store::{
-    AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantRegistry, TenantScoped,
+    AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantLookup, TenantScoped,
 };
 use crate::web::auth::Credentials;
 
@@ -47,7 +47,7 @@ pub enum StoreSet {
         identity: Arc<dyn IdentityStore>,
         audit: Arc<dyn AuditStore>,
         agents: Arc<dyn AgentStore>,
-        tenants: Arc<dyn TenantRegistry>,
+        tenants: Arc<dyn TenantLookup>,
         /// The number mapping under a tenant's keys.
         tenant_mapping: TenantMapping,
     },
@@ -61,7 +61,7 @@ impl StoreSet {
             + IdentityStore
             + AuditStore
             + AgentStore
-            + TenantRegistry
+            + TenantLookup
             + TenantScoped
             + 'static,
     {
@@ -143,7 +143,7 @@ impl Resources {
     }
 
     /// The registry of platform mode's tenants.
-    pub fn tenants(&self) -> Arc<dyn TenantRegistry> {
+    pub fn tenants(&self) -> Arc<dyn TenantLookup> {
         match &self.stores {
             #[cfg(feature = "dynamodb")]
             StoreSet::Dynamo(store) => store.clone(),

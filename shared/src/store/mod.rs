@@ -334,16 +334,21 @@ pub enum CredentialAdded {
     Full,
 }
 
-/// The registry of platform mode's tenants (README "Platform mode"): each tenant with its
-/// wrapped keys, its suspension and its callers' credential digests, in one record, so that a
-/// function resolves a tenant in one read.
+/// What a function reads of the tenant registry: one tenant, in one read. (Its own trait, so
+/// that a Lambda binary links none of the registry's administration.)
 #[async_trait]
-pub trait TenantRegistry: Send + Sync {
-    /// Registers a new tenant; false, having written nothing, when the ID is taken.
-    async fn add_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
-
+pub trait TenantLookup: Send + Sync {
     /// The tenant and its credentials (one read); None when it is not registered.
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError>;
+}
+
+/// The registry of platform mode's tenants (README "Platform mode"): each tenant with its
+/// wrapped keys, its suspension and its callers' credential digests, in one record, so that a
+/// function resolves a tenant in one read. Administered by the CLI.
+#[async_trait]
+pub trait TenantRegistry: TenantLookup {
+    /// Registers a new tenant; false, having written nothing, when the ID is taken.
+    async fn add_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
 
     /// Every registered tenant with its credentials, by ID (on DynamoDB one Query, paged).
     async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError>;

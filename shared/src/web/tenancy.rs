@@ -15,7 +15,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use crate::domain::protect::{Keyring, NumberProtection};
 use crate::domain::tenant::{TenantId, TenantKeys, TenantUser};
-use crate::store::{StoreError, TenantRegistry};
+use crate::store::{StoreError, TenantLookup};
 
 /// The variable of the cache time, in seconds (read in each function's `config.rs`).
 pub const CACHE_VAR: &str = "TENANT_CACHE_SECONDS";
@@ -47,7 +47,7 @@ type Cached = (Instant, Option<Arc<Resolved>>);
 /// The registry and the instance's cache of it, for one function.
 pub struct Tenancy {
     function: &'static str,
-    registry: Arc<dyn TenantRegistry>,
+    registry: Arc<dyn TenantLookup>,
     ttl: Duration,
     cache: Mutex<HashMap<TenantId, Cached>>,
 }
@@ -57,7 +57,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 impl Tenancy {
-    pub fn new(function: &'static str, registry: Arc<dyn TenantRegistry>, ttl: Duration) -> Self {
+    pub fn new(function: &'static str, registry: Arc<dyn TenantLookup>, ttl: Duration) -> Self {
         Tenancy {
             function,
             registry,

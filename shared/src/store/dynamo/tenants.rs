@@ -1,6 +1,6 @@
 //! The tenant registry: one item per tenant, `pk = "TENANTS"`, `sk = "<tenant ID>"`, holding
 //! its name, suspension, wrapped keys and its callers' credential digests (a map by
-//! `<function>#<user>`), so that resolving a tenant is one GetItem and listing is one Query.
+//! `<function>#<user>`), so that resolving a tenant is one read and listing is one Query.
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use super::mapping::NUMBER_PREFIX;
 use super::{classify, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
 use crate::store::{
-    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantRegistry,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
 };
 
@@ -93,22 +93,6 @@ fn condition_failed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
 }
 
 impl DynamoStore {
-    async fn get_tenant_item(
-        &self,
-        id: &TenantId,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item)
-    }
-
     /// An UpdateItem of the tenant's item under `condition`: Ok(false) when it failed.
     async fn update_tenant(
         &self,
@@ -141,6 +125,21 @@ impl DynamoStore {
 }
 
 #[async_trait]
+impl TenantLookup for DynamoStore {
+    /// A consistent BatchGetItem of the one item: the operation number mapping already links
+    /// (a GetItem would add its SDK code to the binary).
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError> {
+        let Some(item) = self.batch_get_items(vec![key(id)], None).await?.pop() else {
+            return Ok(None);
+        };
+        Ok(Some(TenantEntry {
+            tenant: parse_tenant(&item)?,
+            credentials: parse_credentials(&item)?,
+        }))
+    }
+}
+
+#[async_trait]
 impl TenantRegistry for DynamoStore {
     async fn add_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
         let mut item = key(&t.id);
@@ -167,16 +166,6 @@ impl TenantRegistry for DynamoStore {
             }
             Err(e) => Err(classify(e)),
         }
-    }
-
-    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError> {
-        let Some(item) = self.get_tenant_item(id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(TenantEntry {
-            tenant: parse_tenant(&item)?,
-            credentials: parse_credentials(&item)?,
-        }))
     }
 
     async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, Row};
 use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
 use crate::store::{
-    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantRegistry,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
 };
 
@@ -79,6 +79,15 @@ fn entries(conn: &mut Connection, only: Option<&TenantId>) -> Result<Vec<TenantE
 }
 
 #[async_trait]
+impl TenantLookup for EmbeddedStore {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError> {
+        let id = id.clone();
+        self.with_conn(move |conn| Ok(entries(conn, Some(&id))?.pop()))
+            .await
+    }
+}
+
+#[async_trait]
 impl TenantRegistry for EmbeddedStore {
     async fn add_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
         let t = t.clone();
@@ -99,12 +108,6 @@ impl TenantRegistry for EmbeddedStore {
             Ok(n == 1)
         })
         .await
-    }
-
-    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError> {
-        let id = id.clone();
-        self.with_conn(move |conn| Ok(entries(conn, Some(&id))?.pop()))
-            .await
     }
 
     async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
