@@ -6,13 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cc_shared::config::{ConfigError, StoreLocation};
+use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::protect::NumberProtection;
-use cc_shared::domain::tenant::{Tenant, TenantId, TenantKeys};
+use cc_shared::domain::tenant::{LookupKeys, Tenant, TenantId, TenantKeys};
 use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
-use cc_shared::store::{KeyedRecords, NumbersAdmin, StoreError, TenantRegistry, TenantScoped};
+use cc_shared::store::{
+    IdentityStore, KeyedRecords, NumbersAdmin, StoreError, TenantEntry, TenantRegistry,
+    TenantScoped,
+};
+
+/// A command's failure, as the CLI reports it.
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the bulk work on a tenant's mapping.
 type TenantAdmin = Arc<dyn Fn(&TenantId) -> Arc<dyn NumbersAdmin> + Send + Sync>;
@@ -117,20 +124,49 @@ impl Stores {
         })
     }
 
-    /// A registered tenant's mapping and its own keys (unwrapped with the stack's `stack`).
+    /// A registered tenant's mapping, its own number keys (unwrapped with the stack's
+    /// `stack`) and its PIN pepper.
     pub async fn tenant_numbers(
         &self,
         id: &TenantId,
         stack: &NumberProtection,
-    ) -> Result<(Arc<dyn NumbersAdmin>, NumberProtection), Box<dyn std::error::Error + Send + Sync>>
-    {
-        let entry = self
+    ) -> Result<(Arc<dyn NumbersAdmin>, NumberProtection, Pepper), Failure> {
+        let entry = self.registered(id).await?;
+        let keys = self.tenant_keys(&entry.tenant, stack)?;
+        let pepper = keys.lookup()?.pepper;
+        Ok(((self.tenant_admin)(id), keys.protection()?, pepper))
+    }
+
+    /// A registered tenant's identity verification records and its lookup keys (its index key
+    /// and PIN pepper), opened with the stack's index key as identity verification opens them.
+    pub async fn tenant_identity(
+        &self,
+        id: &TenantId,
+    ) -> Result<(Arc<dyn IdentityStore>, LookupKeys), Failure> {
+        let entry = self.registered(id).await?;
+        if entry.tenant.lookup.as_str().is_empty() {
+            return Err(format!(
+                "tenant {id} has no lookup keys (registered before identity verification served \
+                 tenants): remove it and add it again"
+            )
+            .into());
+        }
+        let index = self.index_key().await?;
+        let keys = LookupKeys::unwrap(&entry.tenant.lookup, &index, id).map_err(|e| {
+            format!(
+                "tenant {id}'s lookup keys do not open with this index key ({e}): use the \
+                 stack's index key"
+            )
+        })?;
+        Ok((self.res.stores.for_tenant(id).identity(), keys))
+    }
+
+    async fn registered(&self, id: &TenantId) -> Result<TenantEntry, Failure> {
+        Ok(self
             .tenants
             .tenant(id)
             .await?
-            .ok_or_else(|| format!("no tenant {id} ({})", self.describe()))?;
-        let keys = self.tenant_keys(&entry.tenant, stack)?;
-        Ok(((self.tenant_admin)(id), keys.protection()?))
+            .ok_or_else(|| format!("no tenant {id} ({})", self.describe()))?)
     }
 
     fn tenant_keys(&self, tenant: &Tenant, stack: &NumberProtection) -> Result<TenantKeys, String> {
@@ -153,13 +189,9 @@ impl Stores {
         &self,
         id: &TenantId,
         stack: &NumberProtection,
-    ) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<u32, Failure> {
         let ring = stack.keyring.as_deref().ok_or("no keyring here")?;
-        let entry = self
-            .tenants
-            .tenant(id)
-            .await?
-            .ok_or_else(|| format!("no tenant {id} ({})", self.describe()))?;
+        let entry = self.registered(id).await?;
         let mut keys = self.tenant_keys(&entry.tenant, stack)?;
         let version = keys.keyring.add_version()?;
         let new = keys.wrap(ring, id)?;
@@ -181,7 +213,7 @@ impl Stores {
     pub async fn rewrap_tenants(
         &self,
         stack: &NumberProtection,
-    ) -> Result<(usize, usize), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(usize, usize), Failure> {
         let ring = stack.keyring.as_deref().ok_or("no keyring here")?;
         let entries = self.tenants.list_tenants().await?;
         let mut rewrapped = 0;

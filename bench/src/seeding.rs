@@ -116,8 +116,9 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
     })
 }
 
-/// Registers the tenant `TENANT` (keys wrapped under the benchmark's keyring, one credential
-/// for number mapping) and maps `keys` for it, as the handler would; its number items' keys.
+/// Registers the tenant `TENANT` (keys wrapped under the benchmark's keyring, a credential for
+/// number mapping and one for identity verification), maps `keys` for it, as the handler
+/// would, and enrols the first one's PIN 2468 under its own keys; its number items' keys.
 async fn seed_tenant(
     store: &DynamoStore,
     keys: &[cc_shared::domain::phone::PhoneKey],
@@ -137,18 +138,23 @@ async fn seed_tenant(
         created_at: 0,
         suspended: false,
         keys: wrapped,
+        lookup: tenant_keys
+            .wrap_lookup(&stack.index, &id)
+            .map_err(|e| e.to_string())?,
     };
     store.add_tenant(&tenant).await.map_err(|e| e.to_string())?;
-    let credential = TenantCredential {
-        user: TENANT_USER.into(),
-        function: "number-mapping".into(),
-        digest: password_digest(TENANT_PASSWORD),
-        created_at: 0,
-    };
-    store
-        .add_credential(&id, &credential)
-        .await
-        .map_err(|e| e.to_string())?;
+    for function in ["number-mapping", "identity-verification"] {
+        let credential = TenantCredential {
+            user: TENANT_USER.into(),
+            function: function.into(),
+            digest: password_digest(TENANT_PASSWORD),
+            created_at: 0,
+        };
+        store
+            .add_credential(&id, &credential)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let protection = tenant_keys.protection().map_err(|e| e.to_string())?;
     let indexes: Vec<_> = keys.iter().map(|k| protection.index(k)).collect();
     let by_index: std::collections::HashMap<_, _> =
@@ -161,11 +167,21 @@ async fn seed_tenant(
             .seal(uid, phone)
             .map_err(|e| cc_shared::store::StoreError::Failed(e.to_string()))
     });
-    store
-        .for_tenant(&id)
+    let scoped = store.for_tenant(&id);
+    scoped
         .create_uids(&indexes, &seal)
         .await
         .map_err(|e| e.to_string())?;
+    let lookup = tenant_keys.lookup().map_err(|e| e.to_string())?;
+    cc_shared::store::IdentityStore::put_pins(
+        &scoped,
+        &[(
+            indexes[0].clone(),
+            lookup.pepper.pin_digest(&keys[0], "2468"),
+        )],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let scope = cc_shared::store::tenant_scope(&id);
     Ok(indexes
         .iter()

@@ -31,8 +31,8 @@ pub struct Resources {
     pub dev_credentials: Option<Credentials>,
 }
 
-/// Builds the number mapping under a tenant's keys.
-pub type TenantMapping = Arc<dyn Fn(&TenantId) -> Arc<dyn MappingStore> + Send + Sync>;
+/// Builds the stores of one tenant's scope (platform mode).
+pub type ScopedStores = Arc<dyn Fn(&TenantId) -> StoreSet + Send + Sync>;
 
 /// Where the stores are. DynamoDB is kept as its one concrete store, and each function asks
 /// for the trait it uses: a Lambda binary then links only its own record families' code (four
@@ -48,8 +48,8 @@ pub enum StoreSet {
         audit: Arc<dyn AuditStore>,
         agents: Arc<dyn AgentStore>,
         tenants: Arc<dyn TenantLookup>,
-        /// The number mapping under a tenant's keys.
-        tenant_mapping: TenantMapping,
+        /// The same stores in a tenant's scope.
+        scoped: ScopedStores,
     },
 }
 
@@ -72,20 +72,34 @@ impl StoreSet {
             audit: store.clone(),
             agents: store.clone(),
             tenants: store,
-            tenant_mapping: Arc::new(move |tenant: &TenantId| {
-                Arc::new(scoped.for_tenant(tenant)) as Arc<dyn MappingStore>
+            scoped: Arc::new(move |tenant: &TenantId| {
+                StoreSet::each(Arc::new(scoped.for_tenant(tenant)))
             }),
         }
     }
-}
 
-impl StoreSet {
-    /// The number mapping under `tenant`'s keys (platform mode).
-    pub fn tenant_mapping(&self, tenant: &TenantId) -> Arc<dyn MappingStore> {
+    /// The stores of `tenant`'s scope: its records only (platform mode).
+    pub fn for_tenant(&self, tenant: &TenantId) -> StoreSet {
         match self {
             #[cfg(feature = "dynamodb")]
-            StoreSet::Dynamo(store) => Arc::new(store.for_tenant(tenant)),
-            StoreSet::Each { tenant_mapping, .. } => tenant_mapping(tenant),
+            StoreSet::Dynamo(store) => StoreSet::Dynamo(Arc::new(store.for_tenant(tenant))),
+            StoreSet::Each { scoped, .. } => scoped(tenant),
+        }
+    }
+
+    pub fn mapping(&self) -> Arc<dyn MappingStore> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { mapping, .. } => mapping.clone(),
+        }
+    }
+
+    pub fn identity(&self) -> Arc<dyn IdentityStore> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { identity, .. } => identity.clone(),
         }
     }
 }
@@ -111,19 +125,11 @@ impl Resources {
     }
 
     pub fn mapping(&self) -> Arc<dyn MappingStore> {
-        match &self.stores {
-            #[cfg(feature = "dynamodb")]
-            StoreSet::Dynamo(store) => store.clone(),
-            StoreSet::Each { mapping, .. } => mapping.clone(),
-        }
+        self.stores.mapping()
     }
 
     pub fn identity(&self) -> Arc<dyn IdentityStore> {
-        match &self.stores {
-            #[cfg(feature = "dynamodb")]
-            StoreSet::Dynamo(store) => store.clone(),
-            StoreSet::Each { identity, .. } => identity.clone(),
-        }
+        self.stores.identity()
     }
 
     pub fn audit(&self) -> Arc<dyn AuditStore> {

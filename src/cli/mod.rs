@@ -65,7 +65,7 @@ pub enum Command {
     Preflight(preflight::Args),
 }
 
-pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub type CliResult = Result<(), crate::stores::Failure>;
 
 pub async fn run(cli: Cli) -> CliResult {
     let data_dir = cli.data_dir.as_path();

@@ -113,7 +113,12 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             prefix,
             tenant,
         } => {
-            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            let Opened {
+                stores,
+                admin,
+                keys,
+                ..
+            } = open_with_keys(data_dir, tenant.as_deref()).await?;
             let phones = cc_shared::config::phone_normalizer()?;
             let r = import(admin, &keys, &phones, &file, prefix.as_deref()).await?;
             println!(
@@ -132,7 +137,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             force,
             tenant,
         } => {
-            let (_, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            let Opened { admin, keys, .. } = open_with_keys(data_dir, tenant.as_deref()).await?;
             let r = export(admin, &keys, &out, format, force).await?;
             println!("exported {} mappings to {}", r.exported, out.display());
             unopened_ids(&r.unopened, "left out of the export")
@@ -143,7 +148,12 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             file,
             tenant,
         } => {
-            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            let Opened {
+                stores,
+                admin,
+                keys,
+                tenant_pepper,
+            } = open_with_keys(data_dir, tenant.as_deref()).await?;
             let mut targets: Vec<Target> = given.into_iter().map(Target::Number).collect();
             targets.extend(uids.into_iter().map(Target::Uid));
             if let Some(file) = file {
@@ -153,12 +163,12 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 return Err("give numbers, --uid IDs or --file".into());
             }
             let phones = cc_shared::config::phone_normalizer()?;
-            // A tenant's verification records are not kept apart yet: none are reached.
-            let pepper = match tenant {
-                None => Some(stores.pepper().await?),
-                Some(_) => None,
+            // The records are found by the number under the tenant's own pepper.
+            let pepper = match tenant_pepper {
+                Some(pepper) => pepper,
+                None => stores.pepper().await?,
             };
-            let r = forget(admin, &keys, pepper.as_ref(), &phones, &targets).await?;
+            let r = forget(admin, &keys, Some(&pepper), &phones, &targets).await?;
             println!(
                 "forgot {} customers: {} mappings, {} PINs, {} verification records; \
                  {} unknown (nothing was stored) ({})",
@@ -184,7 +194,12 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             .into())
         }
         Command::Rekey { tenant } => {
-            let (stores, admin, keys) = open_with_keys(data_dir, tenant.as_deref()).await?;
+            let Opened {
+                stores,
+                admin,
+                keys,
+                ..
+            } = open_with_keys(data_dir, tenant.as_deref()).await?;
             if tenant.is_none() {
                 let (rewrapped, total) = stores.rewrap_tenants(&keys).await?;
                 if total > 0 {
@@ -221,28 +236,38 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     }
 }
 
-/// The store of `data_dir` (or `TABLE_NAME`), the mapping of `tenant` (None: the default
-/// tenant's) and its number keys, as number mapping reads them.
+/// What the `numbers` commands work on: the store of `data_dir` (or `TABLE_NAME`), the
+/// mapping of a tenant or the default tenant, its number keys as number mapping reads them,
+/// and, for a tenant, its PIN pepper (the default tenant's is read only where it is needed).
+struct Opened {
+    stores: Stores,
+    admin: Arc<dyn NumbersAdmin>,
+    keys: cc_shared::domain::protect::NumberProtection,
+    tenant_pepper: Option<Pepper>,
+}
+
 async fn open_with_keys(
     data_dir: &std::path::Path,
     tenant: Option<&str>,
-) -> Result<
-    (
-        Stores,
-        Arc<dyn NumbersAdmin>,
-        cc_shared::domain::protect::NumberProtection,
-    ),
-    Failure,
-> {
+) -> Result<Opened, Failure> {
     let stores = Stores::open(data_dir, None).await?;
     let stack = stores.keys().await?;
     let Some(tenant) = tenant else {
-        let admin = stores.admin();
-        return Ok((stores, admin, stack));
+        return Ok(Opened {
+            admin: stores.admin(),
+            stores,
+            keys: stack,
+            tenant_pepper: None,
+        });
     };
     let id = super::tenants::tenant_id(tenant)?;
-    let (admin, keys) = stores.tenant_numbers(&id, &stack).await?;
-    Ok((stores, admin, keys))
+    let (admin, keys, pepper) = stores.tenant_numbers(&id, &stack).await?;
+    Ok(Opened {
+        stores,
+        admin,
+        keys,
+        tenant_pepper: Some(pepper),
+    })
 }
 
 /// `numbers migrate`: the embedded store is converted without being opened (this release
@@ -265,7 +290,7 @@ async fn migrate(data_dir: &std::path::Path) -> CliResult {
                 .await??
         }
         StoreLocation::DynamoDb { .. } => {
-            let (stores, _, keys) = open_with_keys(data_dir, None).await?;
+            let Opened { stores, keys, .. } = open_with_keys(data_dir, None).await?;
             let dynamo = stores.dynamo().ok_or("not a DynamoDB store")?;
             let bar = progress(None, "converting items");
             let report = dynamo.migrate_legacy(&keys, &|| bar.inc(1)).await?;
@@ -308,7 +333,7 @@ const RESEAL_BATCH: usize = 100;
 /// Scan pages buffered between the scanning tasks and the export file.
 const EXPORT_BUFFER: usize = 8;
 
-pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::stores::Failure;
 
 // ---------------------------------------------------------------------------------------------
 // import

@@ -2,18 +2,20 @@
 //! never shows a full number or a PIN.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Subcommand;
 
 use cc_shared::domain::identity::{valid_pin, Pepper, PinDigest};
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::domain::protect::IndexKey;
+use cc_shared::domain::tenant::LookupKeys;
 use cc_shared::store::IdentityStore;
 
 use super::csv_import::{self, Duplicates, RowKind};
 use super::output::rejected_rows;
 use super::CliResult;
-use crate::stores::Stores;
+use crate::stores::{Failure, Stores};
 
 /// Rows per store write during an import.
 const IMPORT_CHUNK: usize = 500;
@@ -26,21 +28,44 @@ pub enum Command {
     Import {
         /// The CSV file.
         file: PathBuf,
+        /// The tenant whose customers these are (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Lift a customer's lockout.
     Unlock {
         /// The customer's number, in any spelling.
         number: String,
+        /// The tenant whose customer this is (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
+}
+
+/// The identity records of `tenant` (None: the default tenant's) and its index key and pepper.
+async fn open(
+    stores: &Stores,
+    tenant: Option<&str>,
+) -> Result<(Arc<dyn IdentityStore>, LookupKeys), Failure> {
+    match tenant {
+        None => {
+            let (pepper, index) = (stores.pepper().await?, stores.index_key().await?);
+            Ok((stores.identity(), LookupKeys { index, pepper }))
+        }
+        Some(tenant) => {
+            let id = super::tenants::tenant_id(tenant)?;
+            stores.tenant_identity(&id).await
+        }
+    }
 }
 
 pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     match command {
-        Command::Import { file } => {
+        Command::Import { file, tenant } => {
             let stores = Stores::open(data_dir, None).await?;
-            let (pepper, index) = (stores.pepper().await?, stores.index_key().await?);
+            let (store, keys) = open(&stores, tenant.as_deref()).await?;
             let phones = cc_shared::config::phone_normalizer()?;
-            let report = import(&*stores.identity(), &phones, &pepper, &index, &file).await?;
+            let report = import(&*store, &phones, &keys.pepper, &keys.index, &file).await?;
             println!(
                 "enrolled {} PINs, rejected {} rows ({})",
                 report.enrolled,
@@ -52,13 +77,13 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 "enrolled",
             )
         }
-        Command::Unlock { number } => {
+        Command::Unlock { number, tenant } => {
             let stores = Stores::open(data_dir, None).await?;
             let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
-            let index = stores.index_key().await?;
-            if stores.identity().unlock(&index.index(&phone)).await? {
+            let (store, keys) = open(&stores, tenant.as_deref()).await?;
+            if store.unlock(&keys.index.index(&phone)).await? {
                 println!("unlocked {}", phone.masked());
                 Ok(())
             } else {

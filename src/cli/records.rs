@@ -32,6 +32,9 @@ pub enum Command {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// The tenant whose records these are (platform mode; absent: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -43,9 +46,17 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             since,
             limit,
             json,
+            tenant,
         } => {
             let stores = Stores::open(data_dir, None).await?;
-            let pepper = stores.pepper().await?;
+            let (store, pepper) = match tenant {
+                None => (stores.identity(), stores.pepper().await?),
+                Some(tenant) => {
+                    let id = super::tenants::tenant_id(&tenant)?;
+                    let (store, keys) = stores.tenant_identity(&id).await?;
+                    (store, keys.pepper)
+                }
+            };
             let query = record_query(
                 &cc_shared::config::phone_normalizer()?,
                 &pepper,
@@ -54,7 +65,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 since.as_deref(),
                 usize::from(limit),
             )?;
-            let records = stores.identity().list_records(&query).await?;
+            let records = store.list_records(&query).await?;
             print_records(&mut std::io::stdout().lock(), &records, json)?;
             Ok(())
         }

@@ -72,6 +72,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             let keys = TenantKeys::generate()?;
             let tenant = Tenant {
                 keys: keys.wrap(keyring, &id)?,
+                lookup: keys.wrap_lookup(&stack.index, &id)?,
                 id: id.clone(),
                 name,
                 created_at: now_epoch(),

@@ -799,40 +799,57 @@ async fn functions_write_valid_emf_metrics_and_nothing_private() {
     }
 }
 
-/// Platform mode in the Lambda binary: a tenant's caller is served from its own scope and
-/// keys beside the default tenant, another tenant's name is 401, and a registry that stalls
-/// while a tenant is resolved gets Tencent's 503 in time, never a 401 or a hang.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn number_mapping_serves_a_tenant_in_lambda() {
+/// An API Gateway event of `body` at `path` with BasicAuth `user`:`password`.
+fn event_as(path: &str, body: &str, user: &str, password: &str) -> Value {
+    let mut event = v2(path, json!(body));
+    event["headers"]["authorization"] = json!(cc_shared::web::auth::basic_header(user, password));
+    event
+}
+
+/// Registers tenant `acme` in `store` with a credential `user@acme` for `function`; its keys.
+async fn register_acme(
+    store: &cc_shared::store::dynamo::DynamoStore,
+    user: &str,
+    function: &str,
+    password: &str,
+) -> cc_shared::domain::tenant::TenantKeys {
     use cc_shared::domain::tenant::TenantKeys;
     use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantId};
     use cc_shared::store::TenantRegistry;
 
-    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
-    let (store, _) = support::dynamo_store().await;
     let acme = TenantId::parse("acme").unwrap();
     let stack = support::keys();
+    let keys = TenantKeys::generate().unwrap();
     store
         .add_tenant(&Tenant {
             id: acme.clone(),
             name: String::new(),
             created_at: 0,
             suspended: false,
-            keys: TenantKeys::generate()
-                .unwrap()
-                .wrap(stack.keyring.as_deref().unwrap(), &acme)
-                .unwrap(),
+            keys: keys.wrap(stack.keyring.as_deref().unwrap(), &acme).unwrap(),
+            lookup: keys.wrap_lookup(&stack.index, &acme).unwrap(),
         })
         .await
         .unwrap();
-    let password = "the-password-of-tencent-at-acme-0";
     let credential = TenantCredential {
-        user: "tencent".into(),
-        function: "number-mapping".into(),
+        user: user.into(),
+        function: function.into(),
         digest: password_digest(password),
         created_at: 0,
     };
     store.add_credential(&acme, &credential).await.unwrap();
+    keys
+}
+
+/// Platform mode in the Lambda binary: a tenant's caller is served from its own scope and
+/// keys beside the default tenant, another tenant's name is 401, and a registry that stalls
+/// while a tenant is resolved gets Tencent's 503 in time, never a 401 or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_mapping_serves_a_tenant_in_lambda() {
+    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
+    let (store, _) = support::dynamo_store().await;
+    let password = "the-password-of-tencent-at-acme-0";
+    register_acme(&store, "tencent", "number-mapping", password).await;
 
     let (_, mut env, path) = binaries(&proxy.url).await.remove(0);
     env.retain(|(k, _)| *k != "TABLE_NAME");
@@ -840,15 +857,8 @@ async fn number_mapping_serves_a_tenant_in_lambda() {
     env.push(("TENANT_CACHE_SECONDS", "0".into()));
     env.push(("DYNAMODB_PRIME", "false".into()));
     let f = start("number-mapping", &env).await;
-    let as_user = |user: &str, password: &str| {
-        let mut event = v2(
-            path,
-            json!(r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#),
-        );
-        event["headers"]["authorization"] =
-            json!(cc_shared::web::auth::basic_header(user, password));
-        event
-    };
+    let body = r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#;
+    let as_user = |user: &str, password: &str| event_as(path, body, user, password);
     let (status, tenant) = http_answer(&f.invoke(&as_user("tencent@acme", password)).await);
     assert_eq!(status, 200, "{tenant}");
     let (status, default) = http_answer(&f.invoke(&as_user("dev", "dev")).await);
@@ -866,4 +876,62 @@ async fn number_mapping_serves_a_tenant_in_lambda() {
     proxy.set(Fault::None);
     let (status, again) = http_answer(&f.invoke(&as_user("tencent@acme", password)).await);
     assert_eq!((status, id(&again)), (200, id(&tenant)));
+}
+
+/// Identity verification in the Lambda binary serves a tenant with the stack's index key alone
+/// (no keyring is given to it): the tenant's PIN checks in its own scope, the default tenant
+/// does not see it, another tenant's name is 401, and a stalled registry gets verifyResult 3
+/// `unavailable` in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_verification_serves_a_tenant_in_lambda() {
+    use cc_shared::domain::tenant::TenantId;
+    use cc_shared::store::IdentityStore;
+
+    let proxy = FaultProxy::start(&support::dynamodb_endpoint()).await;
+    let (store, _) = support::dynamo_store().await;
+    let password = "the-password-of-huawei-at-acme-00";
+    let keys = register_acme(&store, "huawei", "identity-verification", password).await;
+    let lookup = keys.lookup().unwrap();
+    let phone = cc_shared::config::phone_normalizer()
+        .unwrap()
+        .normalize("13988888888")
+        .unwrap();
+    store
+        .for_tenant(&TenantId::parse("acme").unwrap())
+        .put_pins(&[(
+            lookup.index.index(&phone),
+            lookup.pepper.pin_digest(&phone, "2468"),
+        )])
+        .await
+        .unwrap();
+
+    let (_, mut env, path) = binaries(&proxy.url).await.remove(1);
+    assert!(env.iter().all(|(k, _)| *k != "NUMBER_KEYRING"));
+    env.retain(|(k, _)| *k != "TABLE_NAME");
+    env.push(("TABLE_NAME", store.table().to_string()));
+    env.push(("TENANT_CACHE_SECONDS", "0".into()));
+    env.push(("DYNAMODB_PRIME", "false".into()));
+    let f = start("identity-verification", &env).await;
+    let body = r#"{"calldata":{"verifyServiceNo":"13988888888","verifyWorkNo":"371","verifyCode":"2468"}}"#;
+    let as_user = |user: &str, password: &str| event_as(path, body, user, password);
+    let reason = |v: &Value| v["calldata"]["data"]["verifyReturn1"].clone();
+    let (status, tenant) = http_answer(&f.invoke(&as_user("huawei@acme", password)).await);
+    assert_eq!((status, reason(&tenant)), (200, json!("ok")), "{tenant}");
+    let (status, default) = http_answer(&f.invoke(&as_user("dev", "dev")).await);
+    assert_eq!((status, reason(&default)), (200, json!("unknown_customer")));
+    let (status, _) = http_answer(&f.invoke(&as_user("huawei@globex", password)).await);
+    assert_eq!(status, 401);
+
+    proxy.set(Fault::Stall);
+    let started = Instant::now();
+    let (status, answer) = http_answer(&f.invoke(&as_user("huawei@acme", password)).await);
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    assert_eq!(
+        (status, reason(&answer)),
+        (200, json!("unavailable")),
+        "{answer}"
+    );
+    proxy.set(Fault::None);
+    let (status, again) = http_answer(&f.invoke(&as_user("huawei@acme", password)).await);
+    assert_eq!((status, reason(&again)), (200, json!("ok")));
 }

@@ -1,8 +1,9 @@
 //! Platform mode end to end: two tenants and the default tenant served at once by the gateway
 //! (the very handlers of the Lambda binaries), on the embedded store and on DynamoDB Local.
-//! Number mapping is isolated per tenant; a tenant's credential works for its tenant and
-//! function only; suspension and revocation take effect (cache time 0 here); no number and no
-//! cross-tenant link in a full dump of the store.
+//! Number mapping and identity verification are isolated per tenant (IDs, PINs, lockout,
+//! records); a tenant's credential works for its tenant and function only; suspension and
+//! revocation take effect (cache time 0 here); no number and no cross-tenant link in a full
+//! dump of the store.
 
 use std::collections::HashSet;
 
@@ -68,6 +69,107 @@ fn number_of(gw: &Gateway, auth: &str, uid: &str) -> String {
     values[0].clone()
 }
 
+/// (verifyResult, verifyReturn1, verifyReturn3) of an identity verification as `auth`.
+fn verify(gw: &Gateway, auth: &str, pin: &str) -> (u64, String, String) {
+    let body = serde_json::json!({"calldata": {"verifyServiceNo": NUMBER, "verifyWorkNo": "371",
+                                  "verifyCode": pin, "verifyTypeCode": "PIN"}});
+    let (status, body) = post(&gw.addr, "/identity/verify", Some(auth), &body.to_string());
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let data = &v["calldata"]["data"];
+    (
+        data["verifyResult"].as_u64().unwrap(),
+        data["verifyReturn1"].as_str().unwrap().to_string(),
+        data["verifyReturn3"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+/// `pins import` of one row for NUMBER, in `tenant` (None: the default tenant).
+fn enrol(cli: &Cli, pin: &str, tenant: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pins.csv");
+    std::fs::write(&file, format!("number,pin\n{NUMBER},{pin}\n")).unwrap();
+    let mut args = vec!["pins", "import", file.to_str().unwrap()];
+    args.extend(tenant.iter().flat_map(|t| ["--tenant", *t]));
+    assert!(ok(cli, &args).contains("enrolled 1 PINs"));
+}
+
+/// `records list --number NUMBER` of `tenant` (None: the default tenant): the reasons.
+fn reasons(cli: &Cli, tenant: Option<&str>) -> Vec<String> {
+    let mut args = vec!["records", "list", "--number", NUMBER, "--json"];
+    args.extend(tenant.iter().flat_map(|t| ["--tenant", *t]));
+    let records: serde_json::Value = serde_json::from_str(&ok(cli, &args)).unwrap();
+    let mut reasons: Vec<String> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    reasons.reverse();
+    reasons
+}
+
+/// Identity verification of one customer under three tenants: each its own PIN, lockout and
+/// records, each answered with its own tenant's ID of the customer.
+fn identity_apart(cli: &Cli, gw: &Gateway, ids: &[String; 3], acme_ivr_pw: &str) {
+    let globex_ivr_pw = credential(cli, "huawei", "globex", "identity-verification");
+    let default = basic_header("dev", "dev");
+    let acme = basic_header("huawei@acme", acme_ivr_pw);
+    let globex = basic_header("huawei@globex", &globex_ivr_pw);
+    // The same PIN for the default tenant and globex, another for acme.
+    enrol(cli, "1234", None);
+    enrol(cli, "1234", Some("globex"));
+    enrol(cli, "5678", Some("acme"));
+    let ok_as = |uid: &String| (1, "ok".to_string(), uid.clone());
+    assert_eq!(verify(gw, &default, "1234"), ok_as(&ids[0]));
+    assert_eq!(verify(gw, &acme, "5678"), ok_as(&ids[1]));
+    assert_eq!(verify(gw, &globex, "1234"), ok_as(&ids[2]));
+    assert_eq!(verify(gw, &acme, "1234").1, "wrong_pin");
+    assert_eq!(verify(gw, &default, "5678").1, "wrong_pin");
+
+    // acme's customer locked out: in acme only.
+    while verify(gw, &acme, "0000").1 != "locked" {}
+    assert_eq!(verify(gw, &acme, "5678").1, "locked");
+    assert_eq!(verify(gw, &default, "1234").1, "ok");
+    assert_eq!(verify(gw, &globex, "1234").1, "ok");
+    let (unlocked, _, stderr) = cli.run(&["pins", "unlock", NUMBER, "--tenant", "nobody"]);
+    assert!(!unlocked && stderr.contains("no tenant nobody"), "{stderr}");
+    ok(cli, &["pins", "unlock", NUMBER, "--tenant", "acme"]);
+    assert_eq!(verify(gw, &acme, "5678"), ok_as(&ids[1]));
+
+    // Each tenant's records are its own.
+    assert_eq!(reasons(cli, None), ["ok", "wrong_pin", "ok"]);
+    assert_eq!(reasons(cli, Some("globex")), ["ok", "ok"]);
+    let acme_reasons = reasons(cli, Some("acme"));
+    assert_eq!(acme_reasons.first().map(String::as_str), Some("ok"));
+    assert_eq!(acme_reasons.last().map(String::as_str), Some("ok"));
+    assert!(
+        acme_reasons.iter().any(|r| r == "locked"),
+        "{acme_reasons:?} {}",
+        ok(cli, &["records", "list", "--tenant", "acme"])
+    );
+
+    // A credential is its tenant's and its function's only.
+    for refused in [
+        basic_header("huawei@globex", acme_ivr_pw),
+        basic_header("huawei", acme_ivr_pw),
+        basic_header("huawei@acme", "wrong"),
+    ] {
+        let body = serde_json::json!({"calldata": {"verifyServiceNo": NUMBER,
+                                      "verifyWorkNo": "371", "verifyCode": "5678"}});
+        let (status, _) = post(
+            &gw.addr,
+            "/identity/verify",
+            Some(&refused),
+            &body.to_string(),
+        );
+        assert_eq!(status, 401);
+    }
+}
+
 fn platform_end_to_end(cli: &Cli, dump: &dyn Fn() -> String) -> String {
     ok(cli, &["tenants", "add", "acme"]);
     ok(cli, &["tenants", "add", "globex"]);
@@ -103,6 +205,8 @@ fn platform_end_to_end(cli: &Cli, dump: &dyn Fn() -> String) -> String {
         );
     }
 
+    identity_apart(cli, &gw, &ids, &acme_ivr_pw);
+
     // A credential authenticates for its tenant and function only.
     for refused in [
         basic_header("tencent@globex", &acme_pw),
@@ -118,7 +222,7 @@ fn platform_end_to_end(cli: &Cli, dump: &dyn Fn() -> String) -> String {
     // Suspension refuses the tenant's callers and keeps its data; the others are untouched.
     ok(cli, &["tenants", "suspend", "acme"]);
     let globex_callers = ok(cli, &["credentials", "list", "--tenant", "globex"]);
-    assert!(globex_callers.contains("1 credentials of tenant globex"));
+    assert!(globex_callers.contains("2 credentials of tenant globex"));
     assert_eq!(mapping(&gw, &acme, &[NUMBER], "PhoneToUID").0, 401);
     assert_eq!(id_of(&gw, &globex), ids[2]);
     ok(cli, &["tenants", "resume", "acme"]);
@@ -148,9 +252,10 @@ fn platform_end_to_end(cli: &Cli, dump: &dyn Fn() -> String) -> String {
     assert!(!removed && stderr.contains("add --yes"), "{stderr}");
     let out = ok(cli, &["tenants", "remove", "acme", "--yes"]);
     assert!(
-        out.contains("removed tenant acme: 1 mappings, 0 PINs"),
+        out.contains("removed tenant acme: 1 mappings, 1 PINs, "),
         "{out}"
     );
+    assert!(!out.contains(" 0 verification records"), "{out}");
     assert!(out.contains("2 credentials; its keys are deleted"), "{out}");
     let again = ok(cli, &["tenants", "remove", "acme", "--yes"]);
     assert!(
@@ -175,22 +280,43 @@ fn platform_end_to_end(cli: &Cli, dump: &dyn Fn() -> String) -> String {
         "another tenant's item changed"
     );
     let globex_callers = ok(cli, &["credentials", "list", "--tenant", "globex"]);
-    assert!(globex_callers.contains("1 credentials of tenant globex"));
+    assert!(globex_callers.contains("2 credentials of tenant globex"));
     assert_eq!(mapping(&gw, &acme, &[NUMBER], "PhoneToUID").0, 401);
     assert_eq!(id_of(&gw, &globex), ids[2]);
     assert_eq!(id_of(&gw, &default), ids[0]);
     assert_eq!(number_of(&gw, &globex, &ids[2]), e164);
+    assert_eq!(reasons(cli, Some("globex")), ["ok", "ok"]);
+    let (listed, _, stderr) = cli.run(&["records", "list", "--tenant", "acme"]);
+    assert!(!listed && stderr.contains("no tenant acme"), "{stderr}");
     let log = gw.log.lock().unwrap().clone();
     log
 }
 
-/// No number in any spelling, and each tenant's index of the number unrelated to the others'.
+/// The PIN digests in a dump (`"digest": S("<hex>")` of a PIN's item or row).
+fn pin_digests(dump: &str) -> Vec<&str> {
+    const MARK: &str = "\"digest\": S(\"";
+    dump.lines()
+        .filter(|l| l.contains("NPIN#") || l.starts_with("pins: "))
+        .flat_map(|l| {
+            l.match_indices(MARK)
+                .map(move |(i, _)| &l[i + MARK.len()..i + MARK.len() + 64])
+        })
+        .collect()
+}
+
+/// No number in any spelling, each tenant's index of the number unrelated to the others', and
+/// the same PIN of the same customer under two tenants two unrelated digests.
 fn assert_isolated_at_rest(dump: &str) {
     for spelling in [NUMBER, "8613912345678", "12345678"] {
         assert!(!dump.contains(spelling), "a number is in the store");
     }
+    let digests = pin_digests(dump);
+    assert_eq!(digests.len(), 2, "the default tenant's PIN and globex's");
+    assert_ne!(digests[0], digests[1], "one PIN, two tenants, one digest");
     let indexes: HashSet<&str> = dump
         .match_indices("NUM#")
+        // (a verification record's key is VNUM#)
+        .filter(|(i, _)| !dump[..*i].ends_with('V'))
         .map(|(i, _)| &dump[i + 4..(i + 4 + 43).min(dump.len())])
         .collect();
     assert_eq!(indexes.len(), 2, "one number, two tenants: {indexes:?}");
@@ -205,7 +331,15 @@ fn rows_embedded(dir: &std::path::Path) -> String {
             "number_map",
             "number_index || ' ' || uid_key || ' ' || sealed",
         ),
-        ("tenants", "id || ' ' || keys"),
+        ("tenants", "id || ' ' || keys || ' ' || lookup"),
+        (
+            "pins",
+            "number_index || ' \"digest\": S(\"' || digest || '\")'",
+        ),
+        (
+            "verification_records",
+            "number_key || ' ' || id || ' ' || reason",
+        ),
         (
             "tenant_credentials",
             "tenant || ' ' || function || ' ' || user",
@@ -244,6 +378,9 @@ fn two_tenants_and_the_default_one_are_served_apart_embedded() {
         .expect("globex's row under its scope");
     let default_index = indexes.iter().find(|i| !i.contains('#')).unwrap();
     assert_ne!(&globex_index, default_index);
+    let digests = pin_digests(&rows);
+    assert_eq!(digests.len(), 2, "{rows}");
+    assert_ne!(digests[0], digests[1], "one PIN, two tenants, one digest");
     // The file itself, free pages and write-ahead log included.
     let file = support::dump_embedded(dir.path());
     for left in [NUMBER, "8613912345678", "T#acme#"] {

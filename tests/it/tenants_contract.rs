@@ -14,16 +14,16 @@ fn id(s: &str) -> TenantId {
 
 fn tenant(s: &str) -> Tenant {
     let stack = support::keys();
-    let keys = TenantKeys::generate()
-        .unwrap()
-        .wrap(stack.keyring.as_deref().unwrap(), &id(s))
-        .unwrap();
+    let keys = TenantKeys::generate().unwrap();
     Tenant {
         id: id(s),
         name: format!("{s} Ltd."),
         created_at: 1_700_000_000,
         suspended: false,
-        keys,
+        keys: keys
+            .wrap(stack.keyring.as_deref().unwrap(), &id(s))
+            .unwrap(),
+        lookup: keys.wrap_lookup(&stack.index, &id(s)).unwrap(),
     }
 }
 
@@ -59,15 +59,18 @@ contract!(tenants_are_added_once_and_listed, |store: Arc<
     assert_eq!(listed, ["acme", "globex"]);
 });
 
-// A tenant's keys are wrapped under the stack's keyring: a store holding one must never be
-// given a generated keyring (the tenant's numbers would be lost with its keys).
+// A tenant's keys are wrapped under the stack's keyring, its lookup keys under the stack's
+// index key: a store holding one must never be given a generated keyring or index key (the
+// tenant's numbers and PINs would be lost with its keys). The pepper protects none of it.
 contract!(
-    a_registered_tenant_counts_as_held_under_the_keyring,
+    a_registered_tenant_counts_as_held_under_the_keyring_and_index_key,
     |store: Arc<dyn Store>| async move {
         assert!(!store.holds_keyed(KeyUse::Keyring).await.unwrap());
+        assert!(!store.holds_keyed(KeyUse::IndexKey).await.unwrap());
         store.add_tenant(&tenant("acme")).await.unwrap();
         assert!(store.holds_keyed(KeyUse::Keyring).await.unwrap());
-        assert!(!store.holds_keyed(KeyUse::IndexKey).await.unwrap());
+        assert!(store.holds_keyed(KeyUse::IndexKey).await.unwrap());
+        assert!(!store.holds_keyed(KeyUse::Pepper).await.unwrap());
     }
 );
 
@@ -237,7 +240,35 @@ async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, cc_shared::store::embedded::LAYOUT_VERSION as i64);
+}
+
+/// A file of the release before identity verification served tenants (layout 3: tenants
+/// without lookup keys) opens as it is, its tenants kept, without lookup keys.
+#[tokio::test]
+async fn embedded_layout_3_gains_the_lookup_column_on_opening() {
+    use cc_shared::store::embedded::EmbeddedStore;
+    use cc_shared::store::{TenantLookup, TenantRegistry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = tenant("acme");
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(store.add_tenant(&before).await.unwrap());
+    }
+    {
+        let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
+        db.execute_batch("ALTER TABLE tenants DROP COLUMN lookup;")
+            .unwrap();
+        db.pragma_update(None, "user_version", 3).unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let acme = store.tenant(&id("acme")).await.unwrap().unwrap().tenant;
+    assert_eq!(acme.keys, before.keys);
+    assert!(acme.lookup.as_str().is_empty());
+    assert!(store.add_tenant(&tenant("globex")).await.unwrap());
+    let globex = store.tenant(&id("globex")).await.unwrap().unwrap().tenant;
+    assert!(!globex.lookup.as_str().is_empty());
 }
 
 /// What the frame learns from the registry is cached: a warm request of a known tenant reads
@@ -247,7 +278,7 @@ async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
 async fn the_registry_is_read_once_per_cache_time() {
     use cc_shared::domain::tenant::TenantUser;
     use cc_shared::store::TenantRegistry;
-    use cc_shared::web::tenancy::Tenancy;
+    use cc_shared::web::tenancy::{StackKeys, Tenancy};
 
     let (store, counter) = support::dynamo_store().await;
     store.add_tenant(&tenant("acme")).await.unwrap();
@@ -258,7 +289,7 @@ async fn the_registry_is_read_once_per_cache_time() {
     };
     store.add_credential(&id("acme"), &c).await.unwrap();
     let stack = support::keys();
-    let stack = stack.keyring.as_deref();
+    let stack = &StackKeys::Keyring(stack.keyring.clone());
     let user = |s: &str| TenantUser::parse(s).unwrap();
 
     let cached = Tenancy::new(

@@ -100,6 +100,12 @@ impl Config {
     }
 }
 
+/// How long an instance keeps what the tenant registry said (`TENANT_CACHE_SECONDS`, default
+/// 60, at most 3600): a revoked credential or a suspended tenant stops working within it.
+pub fn tenant_cache() -> Result<std::time::Duration, ConfigError> {
+    cc_shared::web::tenancy::cache_time_from_env()
+}
+
 pub(crate) fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.chars().count() <= max

@@ -1,20 +1,19 @@
 //! One request in the frame of `web::envelope`: parsed, verified (`verify.rs`), answered in
 //! Huawei's format and logged in one line (the number masked, never a PIN).
 
-use std::future::Future;
-
 use cc_shared::domain::identity::Reason;
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::metrics::{self, name};
 use cc_shared::web::auth::Credentials;
-use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
+use cc_shared::web::tenancy::StackKeys;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
 use crate::config::{valid_name, MAX_BODY_BYTES, MAX_TYPE_CODE_CHARS, MAX_WORK_NO_CHARS};
-use crate::verify::{Attempt, Subject, Verdict};
+use crate::verify::{Attempt, Scope, Subject, Verdict};
 use crate::wire;
 use crate::{IdentityVerification, FUNCTION};
 
@@ -41,29 +40,39 @@ impl Callback for IdentityVerification {
         &self.config.credentials
     }
 
+    fn tenancy(&self) -> Option<TenancyRef<'_>> {
+        let (tenancy, _) = self.tenants.as_ref()?;
+        Some(TenancyRef {
+            tenancy,
+            stack: StackKeys::Index(&self.config.index),
+        })
+    }
+
     async fn work(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         body: &[u8],
         facts: &mut Facts,
     ) -> Result<Verdict, ApiError> {
+        let scope = Scope::of(self, caller);
         // A refused but authenticated request is an attempt too, and keeps its record.
         let attempt = match parse(self, body, &mut facts.subject) {
             Ok(attempt) => attempt,
             Err(e) => {
-                self.record_refusal(&facts.subject).await;
+                self.record_refusal(&scope, &facts.subject).await;
                 return Err(e);
             }
         };
         let budget = self.config.store_budget;
         budget
-            .run(self.verify(attempt))
+            .run(self.verify(&scope, attempt))
             .await
             .map_err(ApiError::from)
     }
 
-    fn refused(&self, _caller: &Caller, facts: &mut Facts) -> impl Future<Output = ()> + Send {
-        self.record_refusal(&facts.subject)
+    async fn refused(&self, caller: &Caller, facts: &mut Facts) {
+        self.record_refusal(&Scope::of(self, caller), &facts.subject)
+            .await
     }
 
     /// Every error becomes Huawei's format here.

@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
 use cc_shared::domain::clock::{Clock, SystemClock};
-use cc_shared::resources::Resources;
+use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::IdentityStore;
+use cc_shared::web::tenancy::Tenancy;
 
 pub use config::{Config, LockoutPolicy, CREDENTIALS_VAR, MAX_BODY_BYTES};
 pub use handler::handle;
@@ -30,17 +31,28 @@ pub const FUNCTION: &str = "identity-verification";
 /// The handler's dependencies, built once per process.
 pub struct IdentityVerification {
     config: Config,
-    store: Arc<dyn IdentityStore>,
+    /// The default tenant's records (a request's are in its `verify::Scope`).
+    default_store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
+    /// Platform mode: the registry (cached) and the stores a tenant's records are read from.
+    tenants: Option<(Tenancy, StoreSet)>,
 }
 
 impl IdentityVerification {
+    /// The function serving the default tenant only.
     pub fn new(config: Config, store: Arc<dyn IdentityStore>, clock: Arc<dyn Clock>) -> Self {
         IdentityVerification {
             config,
-            store,
+            default_store: store,
             clock,
+            tenants: None,
         }
+    }
+
+    /// Serving the tenants of `stores`' registry too (platform mode).
+    pub fn serving_tenants(mut self, tenancy: Tenancy, stores: StoreSet) -> Self {
+        self.tenants = Some((tenancy, stores));
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -61,11 +73,11 @@ pub async fn init(res: &Resources) -> Result<IdentityVerification, ConfigError> 
     primed?;
     let phones = cc_shared::web::lambda::joined(phones.await)?;
     let config = Config::from_env(res.dev_credentials.clone(), pepper?, index?, phones)?;
-    Ok(IdentityVerification::new(
-        config,
-        res.identity(),
-        Arc::new(SystemClock),
-    ))
+    let tenancy = Tenancy::new(FUNCTION, res.tenants(), config::tenant_cache()?);
+    Ok(
+        IdentityVerification::new(config, res.identity(), Arc::new(SystemClock))
+            .serving_tenants(tenancy, res.stores.clone()),
+    )
 }
 
 #[cfg(test)]

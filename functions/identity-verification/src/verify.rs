@@ -3,11 +3,43 @@
 //! allows; the result recorded with the counters it changes, atomically. It takes and returns
 //! its own types; the handler translates them from and to Huawei's format.
 
-use cc_shared::domain::identity::{valid_pin, Counters, PinState, Reason, VerificationRecord};
+use std::sync::Arc;
+
+use cc_shared::domain::identity::{
+    valid_pin, Counters, Pepper, PinState, Reason, VerificationRecord,
+};
 use cc_shared::domain::phone::PhoneKey;
-use cc_shared::store::{CountersUpdate, StoreError};
+use cc_shared::domain::protect::IndexKey;
+use cc_shared::store::{CountersUpdate, IdentityStore, StoreError};
+use cc_shared::web::envelope::Caller;
 
 use crate::{IdentityVerification, FUNCTION};
+
+/// Whose records a request reads and writes, and under which keys: the default tenant's (the
+/// stack's index key and pepper) or the caller's tenant's own (platform mode), resolved by
+/// the frame.
+pub struct Scope<'a> {
+    store: Arc<dyn IdentityStore>,
+    index: &'a IndexKey,
+    pepper: &'a Pepper,
+}
+
+impl<'a> Scope<'a> {
+    pub fn of(svc: &'a IdentityVerification, caller: &'a Caller) -> Self {
+        match (&caller.tenant, &svc.tenants) {
+            (Some(tenant), Some((_, stores))) => Scope {
+                store: stores.for_tenant(&tenant.id).identity(),
+                index: &tenant.protection.index,
+                pepper: &tenant.pepper,
+            },
+            _ => Scope {
+                store: svc.default_store.clone(),
+                index: &svc.config.index,
+                pepper: &svc.config.pepper,
+            },
+        }
+    }
+}
 
 /// Who is verified, by which agent and in which mode: what a record keeps of any request,
 /// even one refused before its number was read.
@@ -49,15 +81,15 @@ const MAX_RACES: usize = 8;
 impl IdentityVerification {
     /// Keeps the record of a refused (authenticated) request, within the store budget; a
     /// failure to write it is logged, the refusal answered all the same.
-    pub(crate) async fn record_refusal(&self, subject: &Subject) {
-        let record = self.record(subject, Reason::BadRequest);
-        let write = self.store.write_attempt(&record, None);
+    pub(crate) async fn record_refusal(&self, scope: &Scope<'_>, subject: &Subject) {
+        let record = self.record(scope, subject, Reason::BadRequest);
+        let write = scope.store.write_attempt(&record, None);
         if let Err(e) = self.config.store_budget.run(write).await {
             tracing::error!(function = FUNCTION, error = %e, "record not written");
         }
     }
 
-    fn record(&self, facts: &Subject, reason: Reason) -> VerificationRecord {
+    fn record(&self, scope: &Scope<'_>, facts: &Subject, reason: Reason) -> VerificationRecord {
         let now = self.clock.now();
         VerificationRecord {
             time: now,
@@ -65,7 +97,7 @@ impl IdentityVerification {
             number_key: facts
                 .phone
                 .as_ref()
-                .map(|p| self.config.pepper.record_key(p))
+                .map(|p| scope.pepper.record_key(p))
                 .unwrap_or_default(),
             masked_number: facts
                 .phone
@@ -81,19 +113,22 @@ impl IdentityVerification {
     }
 
     /// The verification proper. Store errors end it as `unavailable`, with nothing written.
-    pub(crate) async fn verify(&self, a: Attempt) -> Result<Verdict, StoreError> {
+    pub(crate) async fn verify(
+        &self,
+        scope: &Scope<'_>,
+        a: Attempt,
+    ) -> Result<Verdict, StoreError> {
         let policy = self.config.lockout;
         let facts = &a.subject;
+        let store = &scope.store;
         // Records are found by the number's blind index only (domain::protect).
-        let number = self.config.index.index(&a.phone);
+        let number = scope.index.index(&a.phone);
         let (mut pin, uid) = if self.config.require_known_agent {
-            let (pin, uid, agent_active) = self
-                .store
-                .load_customer_and_agent(&number, &facts.agent)
-                .await?;
+            let (pin, uid, agent_active) =
+                store.load_customer_and_agent(&number, &facts.agent).await?;
             if !agent_active {
-                self.store
-                    .write_attempt(&self.record(facts, Reason::UnknownAgent), None)
+                store
+                    .write_attempt(&self.record(scope, facts, Reason::UnknownAgent), None)
                     .await?;
                 return Ok(Verdict {
                     reason: Reason::UnknownAgent,
@@ -103,7 +138,7 @@ impl IdentityVerification {
             }
             (pin, uid)
         } else {
-            self.store.load_customer(&number).await?
+            store.load_customer(&number).await?
         };
         let uid = uid.map(|u| u.to_string());
         let answer = |reason, attempts_left| Verdict {
@@ -116,8 +151,8 @@ impl IdentityVerification {
         let mut races = 0;
         let reserved = loop {
             let Some(state) = pin else {
-                self.store
-                    .write_attempt(&self.record(facts, Reason::UnknownCustomer), None)
+                store
+                    .write_attempt(&self.record(scope, facts, Reason::UnknownCustomer), None)
                     .await?;
                 return Ok(answer(Reason::UnknownCustomer, None));
             };
@@ -129,17 +164,13 @@ impl IdentityVerification {
             }
             // Locked, or the window's checks are all taken (some perhaps still in flight).
             if c.locked_until > now || c.failures >= policy.max_failures {
-                self.store
-                    .write_attempt(&self.record(facts, Reason::Locked), None)
+                store
+                    .write_attempt(&self.record(scope, facts, Reason::Locked), None)
                     .await?;
                 return Ok(answer(Reason::Locked, Some(0)));
             }
             c.failures += 1;
-            if self
-                .store
-                .update_counters(&number, state.version, c)
-                .await?
-            {
+            if store.update_counters(&number, state.version, c).await? {
                 break PinState {
                     counters: c,
                     version: state.version.wrapping_add(1),
@@ -150,14 +181,14 @@ impl IdentityVerification {
             if races >= MAX_RACES {
                 return Err(StoreError::Unavailable("lockout counters contended".into()));
             }
-            pin = self.store.load_customer(&number).await?.0;
+            pin = store.load_customer(&number).await?.0;
         };
 
         // 2. Compare in constant time (a malformed input is simply a wrong PIN).
         let correct = valid_pin(&a.input)
             && reserved
                 .digest
-                .matches(&self.config.pepper.pin_digest(&a.phone, &a.input));
+                .matches(&scope.pepper.pin_digest(&a.phone, &a.input));
 
         // 3. Settle: a correct PIN clears the failures (an active lock stays); the failure
         //    that uses up the window locks the customer. Written with the record, atomically.
@@ -166,10 +197,10 @@ impl IdentityVerification {
         } else {
             Reason::WrongPin
         };
-        let record = self.record(facts, reason);
+        let record = self.record(scope, facts, reason);
         let lock_now = !correct && reserved.counters.failures >= policy.max_failures;
         if !correct && !lock_now {
-            self.store.write_attempt(&record, None).await?;
+            store.write_attempt(&record, None).await?;
             let left = policy.max_failures - reserved.counters.failures;
             return Ok(answer(Reason::WrongPin, Some(left)));
         }
@@ -194,18 +225,18 @@ impl IdentityVerification {
                 expected_version: state.version,
                 counters,
             };
-            if self.store.write_attempt(&record, Some(update)).await? {
+            if store.write_attempt(&record, Some(update)).await? {
                 return Ok(if correct {
                     answer(Reason::Ok, Some(policy.max_failures))
                 } else {
                     answer(Reason::WrongPin, Some(0))
                 });
             }
-            match self.store.load_customer(&number).await?.0 {
+            match store.load_customer(&number).await?.0 {
                 Some(fresh) => state = fresh,
                 // Removed meanwhile: keep the record of what was decided.
                 None => {
-                    self.store.write_attempt(&record, None).await?;
+                    store.write_attempt(&record, None).await?;
                     return Ok(answer(reason, None));
                 }
             }

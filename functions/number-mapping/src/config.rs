@@ -36,10 +36,7 @@ pub fn keyring_refresh() -> Result<Option<std::time::Duration>, ConfigError> {
 /// 60, at most 3600; 0 reads it on every tenant's request): a revoked credential or a suspended
 /// tenant stops working within it.
 pub fn tenant_cache() -> Result<std::time::Duration, ConfigError> {
-    use cc_shared::web::tenancy::{CACHE_VAR, DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS};
-    let seconds =
-        cc_shared::config::number(CACHE_VAR, DEFAULT_CACHE_SECONDS, 0..=MAX_CACHE_SECONDS)?;
-    Ok(std::time::Duration::from_secs(seconds))
+    cc_shared::web::tenancy::cache_time_from_env()
 }
 
 /// Settings read once at start-up.

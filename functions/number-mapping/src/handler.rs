@@ -16,6 +16,7 @@ use cc_shared::web::auth::Credentials;
 use cc_shared::web::envelope::{self, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
+use cc_shared::web::tenancy::StackKeys;
 use lambda_http::{Body, Request, Response};
 
 use crate::config::{MAX_BODY_BYTES, MAX_NUMBERS, MAX_UID_INPUT_CHARS};
@@ -50,7 +51,7 @@ impl Callback for NumberMapping {
         let (tenancy, _) = self.tenants.as_ref()?;
         Some(TenancyRef {
             tenancy,
-            stack: self.keys.get().keyring.clone(),
+            stack: StackKeys::Keyring(self.keys.get().keyring.clone()),
         })
     }
 
@@ -150,7 +151,7 @@ async fn process(
     let scope = Scope {
         svc,
         store: match (caller.tenant_id(), &svc.tenants) {
-            (Some(id), Some((_, stores))) => stores.tenant_mapping(id),
+            (Some(id), Some((_, stores))) => stores.for_tenant(id).mapping(),
             _ => svc.store.clone(),
         },
         tenant_keys: caller.tenant.as_ref().map(|t| &t.protection),

@@ -59,7 +59,7 @@ pub enum OpenError {
     Forged,
 }
 
-fn derive(label: &str, text: &str) -> Result<[u8; 32], KeyError> {
+pub(crate) fn derive(label: &str, text: &str) -> Result<[u8; 32], KeyError> {
     if text.chars().count() < KEY_TEXT_MIN_CHARS {
         return Err(KeyError::TooShort);
     }
@@ -129,6 +129,8 @@ impl fmt::Debug for SealedNumber {
 pub struct IndexKey {
     key: [u8; 32],
     text_digest: [u8; 32],
+    /// The AES-256 key that wraps platform mode's tenants' lookup keys (`domain::tenant`).
+    wrapping: [u8; 32],
 }
 
 impl fmt::Debug for IndexKey {
@@ -142,7 +144,20 @@ impl IndexKey {
         Ok(IndexKey {
             key: derive("cc-callbacks number index", text)?,
             text_digest: Sha256::digest(text.as_bytes()).into(),
+            wrapping: derive("cc-callbacks tenant lookup wrapping", text)?,
         })
+    }
+
+    /// A one-version keyring under a key derived from this one: what wraps a tenant's lookup
+    /// keys, so that a function given the index key alone (identity verification, never the
+    /// keyring) can resolve a tenant.
+    pub(crate) fn wrapping_keyring(&self) -> Keyring {
+        let key =
+            UnboundKey::new(&AES_256_GCM, &self.wrapping).expect("32 bytes is an AES-256 key"); // ok: AES_256_GCM takes exactly 32 bytes
+        Keyring {
+            current: 1,
+            keys: BTreeMap::from([(1, LessSafeKey::new(key))]),
+        }
     }
 
     pub fn index(&self, phone: &PhoneKey) -> NumberIndex {

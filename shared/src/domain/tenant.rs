@@ -9,13 +9,19 @@
 //!   as associated data), so that deleting the wrapped keys makes every copy of the tenant's
 //!   sealed numbers unreadable (crypto-shredding) and its blind index values unrelated to any
 //!   other tenant's.
+//! - [`LookupKeys`]: what a function that only looks numbers up (identity verification) needs
+//!   of a tenant: its index key and its PIN pepper (derived from the index key's text), also
+//!   kept wrapped ([`WrappedLookup`], under a key derived from the stack's index key), so that
+//!   identity verification serves tenants without ever being given a keyring.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::identity::Pepper;
 use super::protect::{
-    generate_key_text, KeyError, Keyring, KeyringText, NumberProtection, OpenError,
+    derive, generate_key_text, IndexKey, KeyError, Keyring, KeyringText, NumberProtection,
+    OpenError,
 };
 
 /// Longest tenant ID.
@@ -179,6 +185,23 @@ impl TenantKeys {
         NumberProtection::from_texts(&self.index, &self.keyring)
     }
 
+    /// The keys of lookups: the index key and the pepper derived from its text.
+    pub fn lookup(&self) -> Result<LookupKeys, KeyError> {
+        LookupKeys::from_index_text(&self.index)
+    }
+
+    /// The index key's text sealed for `tenant` under the stack's index key.
+    pub fn wrap_lookup(
+        &self,
+        stack: &IndexKey,
+        tenant: &TenantId,
+    ) -> Result<WrappedLookup, KeyError> {
+        stack
+            .wrapping_keyring()
+            .seal_bytes(&lookup_aad(tenant), self.index.as_bytes())
+            .map(WrappedLookup)
+    }
+
     /// Sealed under the stack's current key for `tenant` only.
     pub fn wrap(&self, stack: &Keyring, tenant: &TenantId) -> Result<WrappedKeys, KeyError> {
         let text = serde_json::json!({
@@ -209,6 +232,73 @@ impl TenantKeys {
     }
 }
 
+fn lookup_aad(tenant: &TenantId) -> Vec<u8> {
+    let mut aad = b"cc-callbacks tenant lookup\0".to_vec();
+    aad.extend_from_slice(tenant.as_str().as_bytes());
+    aad
+}
+
+/// A tenant's index key and PIN pepper: all that identity verification holds of it.
+#[derive(Clone)]
+pub struct LookupKeys {
+    pub index: IndexKey,
+    pub pepper: Pepper,
+}
+
+impl fmt::Debug for LookupKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LookupKeys(…)")
+    }
+}
+
+impl LookupKeys {
+    fn from_index_text(text: &str) -> Result<Self, KeyError> {
+        let pepper = derive("cc-callbacks tenant pin pepper", text)?;
+        Ok(LookupKeys {
+            index: IndexKey::from_text(text)?,
+            pepper: Pepper::new(pepper.to_vec()).map_err(KeyError::Malformed)?,
+        })
+    }
+
+    /// The keys `TenantKeys::wrap_lookup` sealed for `tenant` under `stack`.
+    pub fn unwrap(
+        wrapped: &WrappedLookup,
+        stack: &IndexKey,
+        tenant: &TenantId,
+    ) -> Result<Self, OpenError> {
+        if wrapped.0.is_empty() {
+            return Err(OpenError::Malformed);
+        }
+        let plain = stack
+            .wrapping_keyring()
+            .open_bytes(&lookup_aad(tenant), &wrapped.0)?;
+        let text = String::from_utf8(plain).map_err(|_| OpenError::Malformed)?;
+        Self::from_index_text(&text).map_err(|_| OpenError::Malformed)
+    }
+}
+
+/// A tenant's lookup keys sealed under the stack's index key (empty: a tenant registered
+/// before identity verification served tenants).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct WrappedLookup(String);
+
+impl WrappedLookup {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds wrapped lookup keys read back from the store.
+    pub fn from_stored(s: String) -> Self {
+        WrappedLookup(s)
+    }
+}
+
+impl fmt::Debug for WrappedLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WrappedLookup(…)")
+    }
+}
+
 /// A tenant as the registry holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -218,6 +308,8 @@ pub struct Tenant {
     pub created_at: i64,
     pub suspended: bool,
     pub keys: WrappedKeys,
+    /// Its lookup keys, for identity verification.
+    pub lookup: WrappedLookup,
 }
 
 /// One caller's credential of a tenant: valid for one function only.
@@ -313,6 +405,44 @@ mod tests {
         );
         // Wrapped twice, two different texts (fresh nonce), the same keys inside.
         assert_ne!(wrapped, keys.wrap(&stack, &id("acme")).unwrap());
+    }
+
+    #[test]
+    fn lookup_keys_open_only_for_their_tenant_and_stack_index_key() {
+        let index = || IndexKey::from_text(&generate_key_text().unwrap()).unwrap();
+        let stack = index();
+        let keys = TenantKeys::generate().unwrap();
+        let wrapped = keys.wrap_lookup(&stack, &id("acme")).unwrap();
+        assert!(!wrapped.as_str().contains(&keys.index));
+        let back = LookupKeys::unwrap(&wrapped, &stack, &id("acme")).unwrap();
+        let phone = PhoneKey::from_stored("+8613988888888".into());
+        let direct = keys.lookup().unwrap();
+        assert_eq!(back.index.index(&phone), direct.index.index(&phone));
+        assert_eq!(
+            back.index.index(&phone),
+            keys.protection().unwrap().index(&phone)
+        );
+        assert!(back
+            .pepper
+            .pin_digest(&phone, "1234")
+            .matches(&direct.pepper.pin_digest(&phone, "1234")));
+        for (stack, tenant) in [(&stack, "globex"), (&index(), "acme")] {
+            assert_eq!(
+                LookupKeys::unwrap(&wrapped, stack, &id(tenant)).err(),
+                Some(OpenError::Forged)
+            );
+        }
+        assert_eq!(
+            LookupKeys::unwrap(&WrappedLookup::default(), &stack, &id("acme")).err(),
+            Some(OpenError::Malformed)
+        );
+        // Two tenants' peppers are unrelated, and unrelated to their index keys.
+        let other = TenantKeys::generate().unwrap().lookup().unwrap();
+        assert!(!other
+            .pepper
+            .pin_digest(&phone, "1234")
+            .matches(&direct.pepper.pin_digest(&phone, "1234")));
+        assert_ne!(direct.pepper.as_bytes(), keys.index.as_bytes());
     }
 
     #[test]

@@ -15,8 +15,7 @@ use lambda_http::{Body, Request, Response};
 use super::auth::{decode_basic, Credentials};
 use super::error::ApiError;
 use super::http::{body_bytes, require_post};
-use super::tenancy::{Tenancy, TenantCaller};
-use crate::domain::protect::Keyring;
+use super::tenancy::{StackKeys, Tenancy, TenantCaller};
 use crate::domain::tenant::{TenantId, TenantUser};
 
 /// The caller the credentials authenticated, handed to the function's work, with its tenant
@@ -35,11 +34,11 @@ impl Caller {
     }
 }
 
-/// A function's platform mode: the registry's cache and the stack keyring that unwraps a
+/// A function's platform mode: the registry's cache and the stack's key that unwraps a
 /// tenant's keys.
 pub struct TenancyRef<'a> {
     pub tenancy: &'a Tenancy,
-    pub stack: Option<Arc<Keyring>>,
+    pub stack: StackKeys<'a>,
 }
 
 /// What the frame knows of every request, the first fields of its log line.
@@ -152,7 +151,7 @@ async fn authenticate<C: Callback>(
     };
     let tenant = tenancy
         .tenancy
-        .authenticate(&tenant_user, &password, tenancy.stack.as_deref())
+        .authenticate(&tenant_user, &password, &tenancy.stack)
         .await?;
     Ok(tenant.map(|t| Caller {
         user,

@@ -1,7 +1,9 @@
 //! Platform mode's callers, resolved once per request in the frame (`envelope::handle`): a
 //! BasicAuth user name `NAME@ID` that the default tenant's credentials do not know is looked up
 //! in tenant `ID`'s registry entry: its credentials for this function, its suspension, its
-//! keys (unwrapped under the stack's keyring). What the registry says is cached in the
+//! keys (its whole keys unwrapped under the stack's keyring where the function reads numbers
+//! back, its lookup keys under the stack's index key where it only looks numbers up:
+//! [`StackKeys`]). What the registry says is cached in the
 //! instance for `TENANT_CACHE_SECONDS`, unknown tenants included, so a warm request of a known
 //! tenant makes no extra round trip and a flood of wrong passwords for one tenant reads the
 //! store once per cache time, not once per attempt.
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::domain::protect::{Keyring, NumberProtection};
-use crate::domain::tenant::{TenantId, TenantKeys, TenantUser};
+use crate::domain::identity::Pepper;
+use crate::domain::protect::{IndexKey, Keyring, NumberProtection, OpenError};
+use crate::domain::tenant::{LookupKeys, Tenant, TenantId, TenantKeys, TenantUser};
 use crate::store::{StoreError, TenantLookup};
 
 /// The variable of the cache time, in seconds (read in each function's `config.rs`).
@@ -22,6 +25,13 @@ pub const CACHE_VAR: &str = "TENANT_CACHE_SECONDS";
 pub const DEFAULT_CACHE_SECONDS: u64 = 60;
 /// Longest cache time accepted (a revoked credential must stop working in reasonable time).
 pub const MAX_CACHE_SECONDS: u64 = 3600;
+/// The cache time of `TENANT_CACHE_SECONDS` (default 60, at most 3600; 0 reads the registry
+/// on every tenant's request), for the `config.rs` of each function that serves tenants.
+pub fn cache_time_from_env() -> Result<Duration, crate::config::ConfigError> {
+    let seconds = crate::config::number(CACHE_VAR, DEFAULT_CACHE_SECONDS, 0..=MAX_CACHE_SECONDS)?;
+    Ok(Duration::from_secs(seconds))
+}
+
 /// Most tenants one instance keeps in its cache; past it, expired entries go, then all.
 pub const MAX_CACHED_TENANTS: usize = 1024;
 
@@ -29,8 +39,66 @@ pub const MAX_CACHED_TENANTS: usize = 1024;
 #[derive(Debug)]
 pub struct TenantCaller {
     pub id: TenantId,
-    /// The tenant's own number keys.
+    /// The tenant's own number keys (without a keyring where the function only looks up).
     pub protection: NumberProtection,
+    /// The tenant's own PIN pepper.
+    pub pepper: Pepper,
+}
+
+/// What opens a tenant's keys in this function: the stack's keyring (a function that reads
+/// numbers back: the tenant's whole keys; None when it could not be read) or the stack's
+/// index key (a function that only looks numbers up, never given a keyring: the tenant's
+/// lookup keys).
+pub enum StackKeys<'a> {
+    Keyring(Option<Arc<Keyring>>),
+    Index(&'a IndexKey),
+}
+
+/// A tenant's keys that did not open: retryable (503) when wrapped under a stack key version
+/// this instance has not read yet (a rotation in progress), as for a sealed number.
+fn unopened(id: &TenantId, what: &str, e: OpenError) -> StoreError {
+    let reason = format!("tenant {id}'s {what}: {e}");
+    match e {
+        OpenError::UnknownVersion(_) => StoreError::Unavailable(reason),
+        _ => StoreError::Failed(reason),
+    }
+}
+
+/// The keys of `tenant` that `stack` opens, as the function's work uses them.
+fn open_keys(
+    tenant: &Tenant,
+    stack: &StackKeys<'_>,
+) -> Result<(NumberProtection, Pepper), StoreError> {
+    let id = &tenant.id;
+    let failed = |e: crate::domain::protect::KeyError| {
+        StoreError::Failed(format!("tenant {id}'s keys: {e}"))
+    };
+    match stack {
+        StackKeys::Keyring(ring) => {
+            let ring = ring.as_deref().ok_or_else(|| {
+                StoreError::Failed("no keyring here to unwrap a tenant's keys".into())
+            })?;
+            let keys =
+                TenantKeys::unwrap(&tenant.keys, ring, id).map_err(|e| unopened(id, "keys", e))?;
+            let pepper = keys.lookup().map_err(failed)?.pepper;
+            Ok((keys.protection().map_err(failed)?, pepper))
+        }
+        StackKeys::Index(index) => {
+            if tenant.lookup.as_str().is_empty() {
+                return Err(StoreError::Failed(format!(
+                    "tenant {id} has no lookup keys (registered before identity verification \
+                     served tenants): remove it and add it again"
+                )));
+            }
+            let keys = LookupKeys::unwrap(&tenant.lookup, index, id)
+                .map_err(|e| unopened(id, "lookup keys", e))?;
+            let protection = NumberProtection {
+                index: keys.index,
+                keyring: None,
+            };
+            Ok((protection, keys.pepper))
+        }
+    }
 }
 
 /// What the registry said of one tenant, as this function needs it.
@@ -73,7 +141,7 @@ impl Tenancy {
         &self,
         user: &TenantUser,
         password: &str,
-        stack: Option<&Keyring>,
+        stack: &StackKeys<'_>,
     ) -> Result<Option<Arc<TenantCaller>>, StoreError> {
         let Some(resolved) = self.resolve(&user.tenant, stack).await? else {
             return Ok(None);
@@ -95,7 +163,7 @@ impl Tenancy {
     async fn resolve(
         &self,
         id: &TenantId,
-        stack: Option<&Keyring>,
+        stack: &StackKeys<'_>,
     ) -> Result<Option<Arc<Resolved>>, StoreError> {
         if let Some(entry) = self.cached(id) {
             return Ok(entry);
@@ -103,24 +171,8 @@ impl Tenancy {
         let resolved = match self.registry.tenant(id).await? {
             None => None,
             Some(entry) => {
-                let stack = stack.ok_or_else(|| {
-                    StoreError::Failed("no keyring here to unwrap a tenant's keys".into())
-                })?;
                 // Not cached when the keys do not open: the stack's keys may be re-read.
-                // Wrapped under a stack key version this instance has not read yet (a rotation
-                // in progress): retryable, as for a sealed number.
-                let keys = TenantKeys::unwrap(&entry.tenant.keys, stack, id).map_err(|e| {
-                    let reason = format!("tenant {id}'s keys: {e}");
-                    match e {
-                        crate::domain::protect::OpenError::UnknownVersion(_) => {
-                            StoreError::Unavailable(reason)
-                        }
-                        _ => StoreError::Failed(reason),
-                    }
-                })?;
-                let protection = keys
-                    .protection()
-                    .map_err(|e| StoreError::Failed(format!("tenant {id}'s keys: {e}")))?;
+                let (protection, pepper) = open_keys(&entry.tenant, stack)?;
                 let credentials = entry
                     .credentials
                     .iter()
@@ -137,6 +189,7 @@ impl Tenancy {
                     caller: Arc::new(TenantCaller {
                         id: id.clone(),
                         protection,
+                        pepper,
                     }),
                 }))
             }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
-use super::identity::{pin_key, PIN_PREFIX, RECORD_NUMBER_PREFIX};
+use super::identity::{pin_key, record_pk, PIN_PREFIX, RECORD_NUMBER_PREFIX};
 use super::legacy::LEGACY_PIN;
 use super::mapping::{
     parse_uid_item, put_new, MAPPINGS_PER_TRANSACTION, NUMBER_PREFIX, UID_PREFIX,
@@ -98,12 +98,15 @@ impl DynamoStore {
         index: &NumberIndex,
         uid: Option<&Uid>,
     ) -> Result<(bool, bool), StoreError> {
-        let mut keys = vec![Self::key(self.number_pk(index)), pin_key(index)];
+        let mut keys = vec![
+            Self::key(self.number_pk(index)),
+            pin_key(&self.scope, index),
+        ];
         if let Some(uid) = uid {
             keys.push(Self::key(self.uid_pk(uid)));
         }
         let items = self.batch_get_items(keys, None).await?;
-        let pin_pk = pin_key(index)
+        let pin_pk = pin_key(&self.scope, index)
             .remove(PK)
             .and_then(|v| v.as_s().ok().cloned());
         let mut actions = Vec::new();
@@ -136,7 +139,7 @@ impl DynamoStore {
             }
         }
         if pin {
-            actions.push(delete_action(&self.table, pin_key(index))?);
+            actions.push(delete_action(&self.table, pin_key(&self.scope, index))?);
         }
         if !actions.is_empty() {
             self.client
@@ -151,7 +154,7 @@ impl DynamoStore {
 
     /// Deletes every verification record under `record_key`; returns how many.
     async fn delete_records(&self, record_key: &str) -> Result<usize, StoreError> {
-        let pk = format!("{RECORD_NUMBER_PREFIX}{record_key}");
+        let pk = record_pk(&self.scope, record_key);
         let mut deleted = 0;
         let mut start = None;
         loop {
@@ -353,9 +356,10 @@ impl NumbersAdmin for DynamoStore {
 impl KeyedRecords for DynamoStore {
     async fn holds_keyed(&self, what: KeyUse) -> Result<bool, StoreError> {
         let prefixes: &[&str] = match what {
-            KeyUse::IndexKey => &[NUMBER_PREFIX, PIN_PREFIX],
-            // Every mapping has its `NUM#` item beside the `UID#` one that holds the seal; the
-            // registry holds the tenants' keys wrapped under the keyring.
+            // The registry holds the tenants' lookup keys wrapped under the index key, and
+            // their whole keys under the keyring; every mapping has its `NUM#` item beside the
+            // `UID#` one that holds the seal.
+            KeyUse::IndexKey => &[NUMBER_PREFIX, PIN_PREFIX, super::tenants::REGISTRY_PK],
             KeyUse::Keyring => &[NUMBER_PREFIX, super::tenants::REGISTRY_PK],
             KeyUse::Pepper => &[PIN_PREFIX, LEGACY_PIN, RECORD_NUMBER_PREFIX],
         };

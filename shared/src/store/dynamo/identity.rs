@@ -5,6 +5,10 @@
 //! - Record: `pk = "VNUM#<record key>"`, `sk = "VREC#<12-digit epoch>#<id>"`, with
 //!   `gsi1pk = "VAGT#<agent>"` / `gsi1sk` (index `gsi1`, by agent) and `gsi2pk = "VREC"` /
 //!   `gsi2sk` (index `gsi2`, all records by time), and `expires_at` for the table's TTL.
+//!
+//! A tenant's items are the same under its scope (`T#<tenant>#NPIN#…`, `T#<tenant>#VNUM#…`,
+//! `gsi1pk = T#<tenant>#VAGT#…`, `gsi2pk = T#<tenant>#VREC`), and the agent it asks for is
+//! its own directory's (`T#<tenant>#AGENTS`).
 
 use std::collections::HashMap;
 
@@ -39,9 +43,13 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(super) fn pin_key(number: &NumberIndex) -> HashMap<String, AttributeValue> {
+/// The key of a PIN item in `scope` (`""` for the default tenant).
+pub(super) fn pin_key(scope: &str, number: &NumberIndex) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        (PK.into(), s(format!("{PIN_PREFIX}{}", number.as_str()))),
+        (
+            PK.into(),
+            s(format!("{scope}{PIN_PREFIX}{}", number.as_str())),
+        ),
         (SK.into(), s(PIN_SK)),
     ])
 }
@@ -61,13 +69,14 @@ fn or_dash(v: &str) -> &str {
 /// The guarded update of a PIN's counters (also used inside a transaction).
 fn counters_update(
     table: &str,
+    scope: &str,
     number: &NumberIndex,
     expected_version: u64,
     c: Counters,
 ) -> Result<Update, StoreError> {
     Update::builder()
         .table_name(table)
-        .set_key(Some(pin_key(number)))
+        .set_key(Some(pin_key(scope, number)))
         .update_expression("SET failures = :f, window_start = :w, locked_until = :l, version = :nv")
         .condition_expression("version = :v")
         .expression_attribute_values(":f", n(c.failures))
@@ -79,20 +88,22 @@ fn counters_update(
         .map_err(failed)
 }
 
-fn record_item(r: &VerificationRecord) -> HashMap<String, AttributeValue> {
+/// The partition of a customer's records in `scope`.
+pub(super) fn record_pk(scope: &str, record_key: &str) -> String {
+    format!("{scope}{RECORD_NUMBER_PREFIX}{}", or_dash(record_key))
+}
+
+fn record_item(scope: &str, r: &VerificationRecord) -> HashMap<String, AttributeValue> {
     let sk = record_sk(r.time, &r.id);
     HashMap::from([
-        (
-            PK.into(),
-            s(format!("{RECORD_NUMBER_PREFIX}{}", or_dash(&r.number_key))),
-        ),
+        (PK.into(), s(record_pk(scope, &r.number_key))),
         (SK.into(), s(sk.clone())),
         (
             "gsi1pk".into(),
-            s(format!("{RECORD_AGENT_PREFIX}{}", or_dash(&r.agent))),
+            s(format!("{scope}{RECORD_AGENT_PREFIX}{}", or_dash(&r.agent))),
         ),
         ("gsi1sk".into(), s(sk.clone())),
-        ("gsi2pk".into(), s(RECORD_ALL)),
+        ("gsi2pk".into(), s(format!("{scope}{RECORD_ALL}"))),
         ("gsi2sk".into(), s(sk)),
         ("time".into(), n(r.time)),
         ("masked_number".into(), s(r.masked_number.clone())),
@@ -104,10 +115,10 @@ fn record_item(r: &VerificationRecord) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn parse_record(item: &HashMap<String, AttributeValue>) -> Option<VerificationRecord> {
+fn parse_record(scope: &str, item: &HashMap<String, AttributeValue>) -> Option<VerificationRecord> {
     let pk = string_attr(item, PK)?;
     let sk = string_attr(item, SK)?;
-    let number_key = pk.strip_prefix(RECORD_NUMBER_PREFIX)?;
+    let number_key = pk.strip_prefix(scope)?.strip_prefix(RECORD_NUMBER_PREFIX)?;
     Some(VerificationRecord {
         time: number_attr(item, "time")?,
         id: sk.rsplit('#').next()?.to_string(),
@@ -148,14 +159,17 @@ impl DynamoStore {
         number: &NumberIndex,
         work_no: Option<&str>,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
-        let pin_pk = format!("{PIN_PREFIX}{}", number.as_str());
+        let pin_pk = format!("{}{PIN_PREFIX}{}", self.scope, number.as_str());
         let map_pk = self.number_pk(number);
+        let agents_pk = format!("{}{}", self.scope, super::agents::AGENTS_PK);
         let mut keys = vec![
-            pin_key(number),
+            pin_key(&self.scope, number),
             HashMap::from([(PK.into(), s(map_pk.clone())), (SK.into(), s(MAP_SK))]),
         ];
         if let Some(w) = work_no {
-            keys.push(super::agents::agent_key(w));
+            let mut key = super::agents::agent_key(w);
+            key.insert(PK.into(), s(agents_pk.clone()));
+            keys.push(key);
         }
         let (mut pin, mut uid, mut agent_active) = (None, None, false);
         for item in self.batch_get_items(keys, None).await? {
@@ -164,7 +178,7 @@ impl DynamoStore {
                 Some(pk) if pk == map_pk => {
                     uid = string_attr(&item, "uid").and_then(|u| Uid::parse(&u))
                 }
-                Some(pk) if pk == super::agents::AGENTS_PK => {
+                Some(pk) if pk == agents_pk => {
                     agent_active = super::agents::parse_agent(&item).is_some_and(|a| a.active)
                 }
                 _ => {}
@@ -198,7 +212,7 @@ impl IdentityStore for DynamoStore {
         expected_version: u64,
         counters: Counters,
     ) -> Result<bool, StoreError> {
-        let u = counters_update(&self.table, number, expected_version, counters)?;
+        let u = counters_update(&self.table, &self.scope, number, expected_version, counters)?;
         let result = self
             .client
             .update_item()
@@ -225,7 +239,7 @@ impl IdentityStore for DynamoStore {
             self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(record_item(record)))
+                .set_item(Some(record_item(&self.scope, record)))
                 .send()
                 .await
                 .map_err(classify)?;
@@ -233,7 +247,7 @@ impl IdentityStore for DynamoStore {
         };
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(record_item(record)))
+            .set_item(Some(record_item(&self.scope, record)))
             .build()
             .map_err(failed)?;
         let result = self
@@ -243,6 +257,7 @@ impl IdentityStore for DynamoStore {
                 TransactWriteItem::builder()
                     .update(counters_update(
                         &self.table,
+                        &self.scope,
                         update.number,
                         update.expected_version,
                         update.counters,
@@ -279,7 +294,7 @@ impl IdentityStore for DynamoStore {
         let items = latest
             .into_iter()
             .map(|(number, digest)| {
-                let mut item = pin_key(number);
+                let mut item = pin_key(&self.scope, number);
                 item.insert("digest".into(), s(digest.to_hex()));
                 item.insert("failures".into(), n(0));
                 item.insert("window_start".into(), n(0));
@@ -296,7 +311,7 @@ impl IdentityStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(pin_key(number)))
+            .set_key(Some(pin_key(&self.scope, number)))
             .update_expression(
                 "SET failures = :z, window_start = :z, locked_until = :z, version = version + :one",
             )
@@ -316,25 +331,19 @@ impl IdentityStore for DynamoStore {
     async fn list_records(&self, q: &RecordQuery) -> Result<Vec<VerificationRecord>, StoreError> {
         // One key: the customer's partition, else the agent's (gsi1), else all (gsi2).
         let (index, pk_attr, sk_attr, pk_value, agent_filter) = match (&q.number_key, &q.agent) {
-            (Some(key), agent) => (
-                None,
-                PK,
-                SK,
-                format!("{RECORD_NUMBER_PREFIX}{key}"),
-                agent.clone(),
-            ),
+            (Some(key), agent) => (None, PK, SK, record_pk(&self.scope, key), agent.clone()),
             (None, Some(agent)) => (
                 Some(GSI_BY_AGENT),
                 "gsi1pk",
                 "gsi1sk",
-                format!("{RECORD_AGENT_PREFIX}{agent}"),
+                format!("{}{RECORD_AGENT_PREFIX}{agent}", self.scope),
                 None,
             ),
             (None, None) => (
                 Some(GSI_BY_TIME),
                 "gsi2pk",
                 "gsi2sk",
-                RECORD_ALL.to_string(),
+                format!("{}{RECORD_ALL}", self.scope),
                 None,
             ),
         };
@@ -372,7 +381,7 @@ impl IdentityStore for DynamoStore {
                 out.items
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(parse_record),
+                    .filter_map(|item| parse_record(&self.scope, item)),
             );
             if records.len() >= q.limit || out.last_evaluated_key.is_none() {
                 break;

@@ -219,7 +219,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let index = p.index(phone);
         let old_key = key(format!("{LEGACY_PIN}{}", phone.as_str()), "PIN");
-        item.extend(pin_key(&index));
+        item.extend(pin_key("", &index));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

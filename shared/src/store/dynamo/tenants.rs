@@ -13,7 +13,7 @@ use super::admin::{decode_start, encode_start};
 use super::identity::{PIN_PREFIX, RECORD_NUMBER_PREFIX};
 use super::mapping::NUMBER_PREFIX;
 use super::{classify, failed, number_attr, string_attr, DynamoStore, PK, SK};
-use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
+use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::store::{
     tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
@@ -55,6 +55,7 @@ fn parse_tenant(item: &HashMap<String, AttributeValue>) -> Result<Tenant, StoreE
         created_at: number_attr(item, "created_at").ok_or_else(bad)?,
         suspended: matches!(item.get("suspended"), Some(AttributeValue::Bool(true))),
         keys: WrappedKeys::from_stored(string_attr(item, "keys").ok_or_else(bad)?),
+        lookup: WrappedLookup::from_stored(string_attr(item, "lookup").unwrap_or_default()),
     })
 }
 
@@ -147,6 +148,9 @@ impl TenantRegistry for DynamoStore {
         item.insert("created_at".into(), n(t.created_at));
         item.insert("suspended".into(), AttributeValue::Bool(t.suspended));
         item.insert("keys".into(), s(t.keys.as_str()));
+        if !t.lookup.as_str().is_empty() {
+            item.insert("lookup".into(), s(t.lookup.as_str()));
+        }
         item.insert(CREDS.into(), AttributeValue::M(HashMap::new()));
         let result = self
             .client

@@ -234,7 +234,7 @@ impl NumbersAdmin for EmbeddedStore {
                 Some(key) => tx
                     .execute(
                         "DELETE FROM verification_records WHERE number_key = ?1",
-                        params![key],
+                        params![Self::scoped(&scope, key)],
                     )
                     .map_err(from_sqlite)?,
                 None => 0,

@@ -1,4 +1,6 @@
-//! Identity verification tables of the embedded store (see `SCHEMA`).
+//! Identity verification tables of the embedded store (see `SCHEMA`). A tenant's rows have
+//! its scope before the key columns (`pins.number_index`, `verification_records.number_key`,
+//! the agent asked for), as number mapping's do.
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
@@ -37,7 +39,7 @@ impl IdentityStore for EmbeddedStore {
         &self,
         phone: &NumberIndex,
     ) -> Result<(Option<PinState>, Option<Uid>), StoreError> {
-        let phone = phone.clone();
+        let phone = Self::scoped(&self.scope, phone.as_str());
         self.with_conn(move |conn| {
             let pin = conn
                 .prepare_cached(
@@ -45,7 +47,7 @@ impl IdentityStore for EmbeddedStore {
                      FROM pins WHERE number_index = ?1",
                 )
                 .map_err(from_sqlite)?
-                .query_row(params![phone.as_str()], |r| {
+                .query_row(params![phone], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, u32>(1)?,
@@ -72,7 +74,7 @@ impl IdentityStore for EmbeddedStore {
             let uid: Option<String> = conn
                 .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
                 .map_err(from_sqlite)?
-                .query_row(params![phone.as_str()], |r| r.get(0))
+                .query_row(params![phone], |r| r.get(0))
                 .optional()
                 .map_err(from_sqlite)?;
             Ok((pin, uid.as_deref().and_then(Uid::parse)))
@@ -86,7 +88,7 @@ impl IdentityStore for EmbeddedStore {
         work_no: &str,
     ) -> Result<(Option<PinState>, Option<Uid>, bool), StoreError> {
         let (pin, uid) = self.load_customer(phone).await?;
-        let work_no = work_no.to_string();
+        let work_no = Self::scoped(&self.scope, work_no);
         let active = self
             .with_conn(move |conn| {
                 conn.query_row(
@@ -108,7 +110,7 @@ impl IdentityStore for EmbeddedStore {
         expected_version: u64,
         c: Counters,
     ) -> Result<bool, StoreError> {
-        let phone = phone.clone();
+        let phone = Self::scoped(&self.scope, phone.as_str());
         self.with_conn(move |conn| {
             let changed = conn
                 .prepare_cached(UPDATE_COUNTERS)
@@ -118,7 +120,7 @@ impl IdentityStore for EmbeddedStore {
                     c.window_start,
                     c.locked_until,
                     to_i64(expected_version),
-                    phone.as_str()
+                    phone
                 ])
                 .map_err(from_sqlite)?;
             Ok(changed == 1)
@@ -131,8 +133,13 @@ impl IdentityStore for EmbeddedStore {
         record: &VerificationRecord,
         update: Option<CountersUpdate<'_>>,
     ) -> Result<bool, StoreError> {
-        let record = record.clone();
-        let update = update.map(|u| (u.number.clone(), u.expected_version, u.counters));
+        let mut record = record.clone();
+        record.number_key = Self::scoped(&self.scope, &record.number_key);
+        let scope = self.scope.clone();
+        let update = update.map(|u| {
+            let number = Self::scoped(&scope, u.number.as_str());
+            (number, u.expected_version, u.counters)
+        });
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(from_sqlite)?;
             if let Some((phone, version, c)) = update {
@@ -144,7 +151,7 @@ impl IdentityStore for EmbeddedStore {
                         c.window_start,
                         c.locked_until,
                         to_i64(version),
-                        phone.as_str()
+                        phone
                     ])
                     .map_err(from_sqlite)?;
                 if changed != 1 {
@@ -176,7 +183,10 @@ impl IdentityStore for EmbeddedStore {
     }
 
     async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
-        let pins = pins.to_vec();
+        let pins: Vec<(String, PinDigest)> = pins
+            .iter()
+            .map(|(number, digest)| (Self::scoped(&self.scope, number.as_str()), digest.clone()))
+            .collect();
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(from_sqlite)?;
             {
@@ -188,12 +198,8 @@ impl IdentityStore for EmbeddedStore {
                     )
                     .map_err(from_sqlite)?;
                 for (phone, digest) in &pins {
-                    stmt.execute(params![
-                        phone.as_str(),
-                        digest.to_hex(),
-                        to_i64(fresh_version())
-                    ])
-                    .map_err(from_sqlite)?;
+                    stmt.execute(params![phone, digest.to_hex(), to_i64(fresh_version())])
+                        .map_err(from_sqlite)?;
                 }
             }
             tx.commit().map_err(from_sqlite)
@@ -202,13 +208,13 @@ impl IdentityStore for EmbeddedStore {
     }
 
     async fn unlock(&self, phone: &NumberIndex) -> Result<bool, StoreError> {
-        let phone = phone.clone();
+        let phone = Self::scoped(&self.scope, phone.as_str());
         self.with_conn(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE pins SET failures = 0, window_start = 0, locked_until = 0,
                      version = version + 1 WHERE number_index = ?1",
-                    params![phone.as_str()],
+                    params![phone],
                 )
                 .map_err(from_sqlite)?;
             Ok(changed == 1)
@@ -218,29 +224,41 @@ impl IdentityStore for EmbeddedStore {
 
     async fn list_records(&self, q: &RecordQuery) -> Result<Vec<VerificationRecord>, StoreError> {
         let q = q.clone();
+        let scope = self.scope.clone();
         self.with_conn(move |conn| {
+            // This store's scope only: a tenant's keys start with it, the default tenant's
+            // never start with "T#" (hex, or empty).
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT number_key, time, id, masked_number, agent, verify_type_code, result,
                      reason, expires_at FROM verification_records
                      WHERE (?1 IS NULL OR number_key = ?1) AND (?2 IS NULL OR agent = ?2)
                        AND time >= ?3 AND expires_at > ?4
+                       AND CASE WHEN ?6 = '' THEN substr(number_key, 1, 2) <> 'T#'
+                           ELSE substr(number_key, 1, length(?6)) = ?6 END
                      ORDER BY time DESC, id DESC LIMIT ?5",
                 )
                 .map_err(from_sqlite)?;
             let rows = stmt
                 .query_map(
                     params![
-                        q.number_key,
+                        q.number_key.as_deref().map(|k| Self::scoped(&scope, k)),
                         q.agent,
                         q.since.unwrap_or(0),
                         q.now,
-                        q.limit as i64
+                        q.limit as i64,
+                        scope
                     ],
                     record_from_row,
                 )
                 .map_err(from_sqlite)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(from_sqlite)
+            let mut records = rows.collect::<Result<Vec<_>, _>>().map_err(from_sqlite)?;
+            for r in &mut records {
+                if let Some(key) = r.number_key.strip_prefix(scope.as_str()) {
+                    r.number_key = key.to_string();
+                }
+            }
+            Ok(records)
         })
         .await
     }

@@ -4,12 +4,13 @@
 //! 1. what releases before number protection wrote (never versioned: `user_version` 0 with
 //!    tables in the file): numbers in the clear in `number_map.phone` and `pins.phone`;
 //! 2. numbers only as a blind index and sealed (`domain::protect`);
-//! 3. layout 2 and platform mode's tenant registry (`tenants`, `tenant_credentials`).
+//! 3. layout 2 and platform mode's tenant registry (`tenants`, `tenant_credentials`);
+//! 4. layout 3 and each tenant's lookup keys (`tenants.lookup`, for identity verification).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
 //! transaction, so an interruption leaves layout 1 whole and the command can simply be run
-//! again. Going from 2 to 3 only adds empty tables: opening does it.
+//! again. Going from 2 to 3 or 4 only adds empty tables and a column: opening does it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ use crate::domain::uid::Uid;
 use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
-pub const LAYOUT_VERSION: usize = 3;
+pub const LAYOUT_VERSION: usize = 4;
 
 /// Layout 1: what releases before number protection wrote (and never versioned).
 const LAYOUT_1: &str = "
@@ -130,6 +131,8 @@ CREATE TABLE tenant_credentials (
 ) WITHOUT ROWID;
 ";
 
+const LAYOUT_4: &str = "ALTER TABLE tenants ADD COLUMN lookup TEXT NOT NULL DEFAULT '';";
+
 /// A store this release cannot use as it is, and what to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -159,6 +162,7 @@ fn migrations(protection: Option<NumberProtection>, counts: Arc<Counts>) -> Migr
         M::up(LAYOUT_1),
         M::up_with_hook(LAYOUT_2, hook),
         M::up(LAYOUT_3),
+        M::up(LAYOUT_4),
     ])
 }
 
@@ -256,7 +260,9 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
     let tables: &[&str] = match (found_layout(conn)?, what) {
         (0, _) | (1, KeyUse::IndexKey | KeyUse::Keyring) => &[],
         (found, _) if found > LAYOUT_VERSION => return Ok(true),
-        (_, KeyUse::IndexKey) => &["number_map", "pins"],
+        (2 | 3, KeyUse::IndexKey) => &["number_map", "pins"],
+        // The registry holds the tenants' lookup keys wrapped under the index key.
+        (_, KeyUse::IndexKey) => &["number_map", "pins", "tenants"],
         (2, KeyUse::Keyring) => &["number_map"],
         // The registry holds the tenants' keys wrapped under the keyring.
         (_, KeyUse::Keyring) => &["number_map", "tenants"],
@@ -279,8 +285,9 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
 pub(super) fn open_current(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let path = path.display().to_string();
     match found_layout(conn)? {
-        // New, or layout 2 (numbers protected): what follows only adds tables.
-        0 | 2 => migrations(None, Arc::default())
+        // New, or layout 2 or 3 (numbers protected): what follows only adds tables and a
+        // column.
+        0 | 2 | 3 => migrations(None, Arc::default())
             .to_latest(conn)
             .map_err(failed),
         LAYOUT_VERSION => Ok(()),

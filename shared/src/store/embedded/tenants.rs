@@ -1,5 +1,5 @@
 //! The tenant registry of the embedded store: tables `tenants` and `tenant_credentials`
-//! (layout 3).
+//! (layout 3; the `lookup` column layout 4).
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -7,26 +7,36 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, Row};
 
 use super::{failed, from_sqlite, EmbeddedStore};
-use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
+use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::store::{
     tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
 };
 
-const TENANT_COLUMNS: &str = "id, name, created_at, suspended, keys";
+const TENANT_COLUMNS: &str = "id, name, created_at, suspended, keys, lookup";
 
-fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, bool, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+type TenantRow = (String, String, i64, bool, String, String);
+
+fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-fn tenant(row: (String, String, i64, bool, String)) -> Result<Tenant, StoreError> {
-    let (id, name, created_at, suspended, keys) = row;
+fn tenant(row: TenantRow) -> Result<Tenant, StoreError> {
+    let (id, name, created_at, suspended, keys, lookup) = row;
     Ok(Tenant {
         id: TenantId::parse(&id).map_err(|_| failed("a stored tenant ID is malformed"))?,
         name,
         created_at,
         suspended,
         keys: WrappedKeys::from_stored(keys),
+        lookup: WrappedLookup::from_stored(lookup),
     })
 }
 
@@ -94,14 +104,15 @@ impl TenantRegistry for EmbeddedStore {
         self.with_conn(move |conn| {
             let n = conn
                 .execute(
-                    "INSERT INTO tenants (id, name, created_at, suspended, keys)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO tenants (id, name, created_at, suspended, keys, lookup)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
                     params![
                         t.id.as_str(),
                         t.name,
                         t.created_at,
                         t.suspended,
-                        t.keys.as_str()
+                        t.keys.as_str(),
+                        t.lookup.as_str()
                     ],
                 )
                 .map_err(from_sqlite)?;
