@@ -129,19 +129,8 @@ async fn seed_tenant(
     let id = cc_shared::domain::tenant::TenantId::parse(TENANT).map_err(|e| e.to_string())?;
     let stack = crate::scenarios::keys()?;
     let tenant_keys = TenantKeys::generate().map_err(|e| e.to_string())?;
-    let wrapped = tenant_keys
-        .wrap(stack.keyring.as_deref().ok_or("no keyring")?, &id)
+    let tenant = Tenant::new(id.clone(), "bench".into(), 0, &tenant_keys, &stack)
         .map_err(|e| e.to_string())?;
-    let tenant = Tenant {
-        id: id.clone(),
-        name: "bench".into(),
-        created_at: 0,
-        suspended: false,
-        keys: wrapped,
-        lookup: tenant_keys
-            .wrap_lookup(&stack.index, &id)
-            .map_err(|e| e.to_string())?,
-    };
     store.add_tenant(&tenant).await.map_err(|e| e.to_string())?;
     for function in ["number-mapping", "identity-verification"] {
         let credential = TenantCredential {

@@ -65,26 +65,15 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 .into());
             }
             let stack = stores.keys().await?;
-            let keyring = stack
-                .keyring
-                .as_deref()
-                .ok_or("the stack's keyring is needed to wrap a tenant's keys")?;
             let keys = TenantKeys::generate()?;
-            let tenant = Tenant {
-                keys: keys.wrap(keyring, &id)?,
-                lookup: keys.wrap_lookup(&stack.index, &id)?,
-                id: id.clone(),
-                name,
-                created_at: now_epoch(),
-                suspended: false,
-            };
+            let tenant = Tenant::new(id.clone(), name, now_epoch(), &keys, &stack)?;
             if !registry.add_tenant(&tenant).await? {
                 return Err(format!("tenant {id} exists already ({})", stores.describe()).into());
             }
             println!(
                 "added tenant {id}: its own number keys generated, wrapped under keyring \
                  version {} ({})",
-                keyring.current_version(),
+                tenant.keys.version().unwrap_or_default(),
                 stores.describe()
             );
             Ok(())

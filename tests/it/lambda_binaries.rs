@@ -821,14 +821,7 @@ async fn register_acme(
     let stack = support::keys();
     let keys = TenantKeys::generate().unwrap();
     store
-        .add_tenant(&Tenant {
-            id: acme.clone(),
-            name: String::new(),
-            created_at: 0,
-            suspended: false,
-            keys: keys.wrap(stack.keyring.as_deref().unwrap(), &acme).unwrap(),
-            lookup: keys.wrap_lookup(&stack.index, &acme).unwrap(),
-        })
+        .add_tenant(&Tenant::new(acme.clone(), String::new(), 0, &keys, &stack).unwrap())
         .await
         .unwrap();
     let credential = TenantCredential {

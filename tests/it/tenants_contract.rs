@@ -15,16 +15,7 @@ fn id(s: &str) -> TenantId {
 fn tenant(s: &str) -> Tenant {
     let stack = support::keys();
     let keys = TenantKeys::generate().unwrap();
-    Tenant {
-        id: id(s),
-        name: format!("{s} Ltd."),
-        created_at: 1_700_000_000,
-        suspended: false,
-        keys: keys
-            .wrap(stack.keyring.as_deref().unwrap(), &id(s))
-            .unwrap(),
-        lookup: keys.wrap_lookup(&stack.index, &id(s)).unwrap(),
-    }
+    Tenant::new(id(s), format!("{s} Ltd."), 1_700_000_000, &keys, &stack).unwrap()
 }
 
 fn credential(user: &str, function: &str) -> TenantCredential {

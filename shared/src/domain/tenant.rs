@@ -312,6 +312,30 @@ pub struct Tenant {
     pub lookup: WrappedLookup,
 }
 
+impl Tenant {
+    /// A new tenant, not suspended, holding `keys`: wrapped under the stack's keyring and, its
+    /// lookup keys, under the stack's index key.
+    pub fn new(
+        id: TenantId,
+        name: String,
+        created_at: i64,
+        keys: &TenantKeys,
+        stack: &NumberProtection,
+    ) -> Result<Self, KeyError> {
+        let ring = stack.keyring.as_deref().ok_or_else(|| {
+            KeyError::Malformed("the stack's keyring is needed to wrap a tenant's keys".into())
+        })?;
+        Ok(Tenant {
+            keys: keys.wrap(ring, &id)?,
+            lookup: keys.wrap_lookup(&stack.index, &id)?,
+            id,
+            name,
+            created_at,
+            suspended: false,
+        })
+    }
+}
+
 /// One caller's credential of a tenant: valid for one function only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantCredential {
