@@ -147,7 +147,7 @@ impl Stores {
         if entry.tenant.lookup.as_str().is_empty() {
             return Err(format!(
                 "tenant {id} has no lookup keys (registered before identity verification served \
-                 tenants): remove it and add it again"
+                 tenants): run `cc-callbacks numbers rekey` once"
             )
             .into());
         }
@@ -195,9 +195,10 @@ impl Stores {
         let mut keys = self.tenant_keys(&entry.tenant, stack)?;
         let version = keys.keyring.add_version()?;
         let new = keys.wrap(ring, id)?;
+        let lookup = keys.wrap_lookup(&stack.index, id)?;
         if !self
             .tenants
-            .rewrap_keys(id, &entry.tenant.keys, &new)
+            .rewrap_keys(id, &entry.tenant.keys, &new, &lookup)
             .await?
         {
             return Err(format!(
@@ -209,7 +210,8 @@ impl Stores {
     }
 
     /// Re-wraps every tenant's keys under the stack keyring's current version (after
-    /// `numbers add-key`): (re-wrapped now, tenants).
+    /// `numbers add-key`), and wraps the lookup keys of a tenant registered without them (the
+    /// first platform-mode release): (re-wrapped now, tenants).
     pub async fn rewrap_tenants(
         &self,
         stack: &NumberProtection,
@@ -219,11 +221,19 @@ impl Stores {
         let mut rewrapped = 0;
         for entry in &entries {
             let t = &entry.tenant;
-            if t.keys.version() == Some(ring.current_version()) {
+            if t.keys.version() == Some(ring.current_version()) && !t.lookup.as_str().is_empty() {
                 continue;
             }
-            let new = self.tenant_keys(t, stack)?.wrap(ring, &t.id)?;
-            if self.tenants.rewrap_keys(&t.id, &t.keys, &new).await? {
+            let keys = self.tenant_keys(t, stack)?;
+            let (new, lookup) = (
+                keys.wrap(ring, &t.id)?,
+                keys.wrap_lookup(&stack.index, &t.id)?,
+            );
+            if self
+                .tenants
+                .rewrap_keys(&t.id, &t.keys, &new, &lookup)
+                .await?
+            {
                 rewrapped += 1;
             }
         }

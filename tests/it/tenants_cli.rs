@@ -207,3 +207,71 @@ fn tenants_and_their_credentials_dynamodb() {
     assert!(dump.contains("TENANTS"), "the dump is empty");
     assert_no_secret(&dump, &passwords, "the DynamoDB table");
 }
+
+/// A tenant registered before identity verification served tenants (no lookup keys): the
+/// commands that need them say what to run, and `numbers rekey` wraps them once, on both
+/// backends' code paths (here the embedded store, the registry's column emptied by hand).
+#[test]
+fn numbers_rekey_wraps_the_lookup_keys_of_an_older_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        env: Vec::new(),
+    };
+    ok(&cli, &["tenants", "add", "acme"]);
+    let csv = tempfile::tempdir().unwrap();
+    let pins = csv.path().join("pins.csv");
+    std::fs::write(&pins, "number,pin\n13912345678,2468\n").unwrap();
+    let import = ["pins", "import", pins.to_str().unwrap(), "--tenant", "acme"];
+    {
+        let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
+        db.execute("UPDATE tenants SET lookup = ''", []).unwrap();
+    }
+    refused(&cli, &import, "run `cc-callbacks numbers rekey` once");
+    // Identity verification answers the tenant's caller `unavailable` meanwhile.
+    let out = ok(
+        &cli,
+        &[
+            "credentials",
+            "new",
+            "--user",
+            "huawei",
+            "--tenant",
+            "acme",
+            "--function",
+            "identity-verification",
+        ],
+    );
+    let password = out
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("password (give it to the caller, then forget it): "))
+        .unwrap()
+        .to_string();
+    let mut cmd = cli.cmd();
+    cmd.env("TENANT_CACHE_SECONDS", "0");
+    let gw = support::cli::spawn(cmd);
+    let verify = || {
+        let body = r#"{"calldata":{"verifyServiceNo":"13912345678","verifyWorkNo":"371","verifyCode":"2468"}}"#;
+        let auth = cc_shared::web::auth::basic_header("huawei@acme", &password);
+        let (status, body) = support::cli::post(&gw.addr, "/identity/verify", Some(&auth), body);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["calldata"]["data"]["verifyReturn1"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(verify(), "unavailable");
+    refused(
+        &cli,
+        &["records", "list", "--tenant", "acme"],
+        "has no lookup keys",
+    );
+    let out = ok(&cli, &["numbers", "rekey"]);
+    assert!(out.contains("1 of 1 tenants' keys re-wrapped"), "{out}");
+    assert!(ok(&cli, &import).contains("enrolled 1 PINs"));
+    assert_eq!(verify(), "ok");
+    let again = ok(&cli, &["numbers", "rekey"]);
+    assert!(again.contains("0 of 1 tenants' keys re-wrapped"), "{again}");
+}

@@ -82,19 +82,29 @@ contract!(suspension_and_rewrapping_are_per_tenant, |store: Arc<
     assert!(store.set_suspended(&id("acme"), false).await.unwrap());
     assert!(!get("acme").await.suspended);
 
-    let new = tenant("acme").keys;
+    let renewed = tenant("acme");
+    let (new, lookup) = (renewed.keys, renewed.lookup);
     assert!(store
-        .rewrap_keys(&id("acme"), &acme.keys, &new)
+        .rewrap_keys(&id("acme"), &acme.keys, &new, &lookup)
         .await
         .unwrap());
-    assert_eq!(get("acme").await.keys, new);
+    assert_eq!(
+        (get("acme").await.keys, get("acme").await.lookup),
+        (new.clone(), lookup.clone())
+    );
     // Only where the keys are still the old ones: a concurrent rotation wins.
     assert!(!store
-        .rewrap_keys(&id("acme"), &acme.keys, &acme.keys)
+        .rewrap_keys(&id("acme"), &acme.keys, &acme.keys, &acme.lookup)
         .await
         .unwrap());
-    assert_eq!(get("acme").await.keys, new);
-    assert!(!store.rewrap_keys(&id("nobody"), &new, &new).await.unwrap());
+    assert_eq!(
+        (get("acme").await.keys, get("acme").await.lookup),
+        (new.clone(), lookup.clone())
+    );
+    assert!(!store
+        .rewrap_keys(&id("nobody"), &new, &new, &lookup)
+        .await
+        .unwrap());
 });
 
 contract!(

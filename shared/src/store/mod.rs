@@ -14,7 +14,7 @@ use crate::domain::agents::{Agent, SyncState};
 use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::{NumberIndex, SealedNumber};
-use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys};
+use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::domain::uid::Uid;
 
 #[cfg(feature = "dynamodb")]
@@ -384,12 +384,14 @@ pub trait TenantRegistry: TenantLookup {
     /// the tenant sealed can be opened again); false when there was none.
     async fn remove_tenant(&self, id: &TenantId) -> Result<bool, StoreError>;
 
-    /// Replaces the tenant's wrapped keys, only where they are still `old` (key rotation);
-    /// false when they are not (or the tenant is gone).
+    /// Replaces the tenant's wrapped keys, only where they are still `old` (key rotation),
+    /// and its wrapped lookup keys with `lookup` (filling them in for a tenant registered
+    /// without); false when they are not (or the tenant is gone).
     async fn rewrap_keys(
         &self,
         id: &TenantId,
         old: &WrappedKeys,
         new: &WrappedKeys,
+        lookup: &WrappedLookup,
     ) -> Result<bool, StoreError>;
 }

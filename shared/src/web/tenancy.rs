@@ -87,7 +87,7 @@ fn open_keys(
             if tenant.lookup.as_str().is_empty() {
                 return Err(StoreError::Failed(format!(
                     "tenant {id} has no lookup keys (registered before identity verification \
-                     served tenants): remove it and add it again"
+                     served tenants): run `cc-callbacks numbers rekey` once"
                 )));
             }
             let keys = LookupKeys::unwrap(&tenant.lookup, index, id)

@@ -365,13 +365,18 @@ impl TenantRegistry for DynamoStore {
         id: &TenantId,
         old: &WrappedKeys,
         new: &WrappedKeys,
+        lookup: &WrappedLookup,
     ) -> Result<bool, StoreError> {
         self.update_tenant(
             id,
-            "SET #keys = :new",
+            "SET #keys = :new, #lookup = :lookup",
             "attribute_exists(#pk) AND #keys = :old",
-            &[("#keys", "keys")],
-            vec![(":new", s(new.as_str())), (":old", s(old.as_str()))],
+            &[("#keys", "keys"), ("#lookup", "lookup")],
+            vec![
+                (":new", s(new.as_str())),
+                (":old", s(old.as_str())),
+                (":lookup", s(lookup.as_str())),
+            ],
         )
         .await
     }

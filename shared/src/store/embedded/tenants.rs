@@ -261,13 +261,14 @@ impl TenantRegistry for EmbeddedStore {
         id: &TenantId,
         old: &WrappedKeys,
         new: &WrappedKeys,
+        lookup: &WrappedLookup,
     ) -> Result<bool, StoreError> {
-        let (id, old, new) = (id.clone(), old.clone(), new.clone());
+        let (id, old, new, lookup) = (id.clone(), old.clone(), new.clone(), lookup.clone());
         self.with_conn(move |conn| {
             let n = conn
                 .execute(
-                    "UPDATE tenants SET keys = ?3 WHERE id = ?1 AND keys = ?2",
-                    params![id.as_str(), old.as_str(), new.as_str()],
+                    "UPDATE tenants SET keys = ?3, lookup = ?4 WHERE id = ?1 AND keys = ?2",
+                    params![id.as_str(), old.as_str(), new.as_str(), lookup.as_str()],
                 )
                 .map_err(from_sqlite)?;
             Ok(n == 1)
