@@ -4,7 +4,9 @@ use crate::support;
 
 use std::sync::Arc;
 
-use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantId, TenantKeys};
+use cc_shared::domain::tenant::{
+    password_digest, Tenant, TenantCredential, TenantId, TenantKeys, WrappedKeys, WrappedLookup,
+};
 use cc_shared::store::{CredentialAdded, KeyUse, MAX_TENANT_CREDENTIALS};
 use support::Store;
 
@@ -84,23 +86,25 @@ contract!(suspension_and_rewrapping_are_per_tenant, |store: Arc<
 
     let renewed = tenant("acme");
     let (new, lookup) = (renewed.keys, renewed.lookup);
-    assert!(store
-        .rewrap_keys(&id("acme"), &acme.keys, &new, &lookup)
-        .await
-        .unwrap());
+    let rewrap = |old: WrappedKeys, with: WrappedKeys, lookup: WrappedLookup| {
+        let store = store.clone();
+        async move {
+            let done = store
+                .rewrap_keys(&id("acme"), &old, &with, &lookup)
+                .await
+                .unwrap();
+            let now = store.tenant(&id("acme")).await.unwrap().unwrap().tenant;
+            (done, now.keys, now.lookup)
+        }
+    };
+    let after = (true, new.clone(), lookup.clone());
     assert_eq!(
-        (get("acme").await.keys, get("acme").await.lookup),
-        (new.clone(), lookup.clone())
+        rewrap(acme.keys.clone(), new.clone(), lookup.clone()).await,
+        after
     );
     // Only where the keys are still the old ones: a concurrent rotation wins.
-    assert!(!store
-        .rewrap_keys(&id("acme"), &acme.keys, &acme.keys, &acme.lookup)
-        .await
-        .unwrap());
-    assert_eq!(
-        (get("acme").await.keys, get("acme").await.lookup),
-        (new.clone(), lookup.clone())
-    );
+    let lost = rewrap(acme.keys.clone(), acme.keys.clone(), acme.lookup.clone()).await;
+    assert_eq!(lost, (false, new.clone(), lookup.clone()));
     assert!(!store
         .rewrap_keys(&id("nobody"), &new, &new, &lookup)
         .await
