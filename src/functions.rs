@@ -27,6 +27,10 @@ pub struct Function {
     pub credentials_var: &'static str,
     /// The variables naming its secrets in Secrets Manager.
     pub secret_arn_vars: &'static [&'static str],
+    /// Whether it serves platform mode's tenants' callers (`NAME@ID`) beside the default
+    /// tenant's (its `Callback::tenancy`): `credentials new --tenant` is refused for one that
+    /// does not.
+    pub serves_tenants: bool,
     /// For a function that calls a vendor: whether it is configured in this process (None:
     /// it needs nothing beyond the store and the keys).
     pub vendor: Option<Vendor>,
@@ -68,6 +72,7 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/number-mapping",
         credentials_var: number_mapping::CREDENTIALS_VAR,
         secret_arn_vars: &[INDEX_KEY_ARN_VAR, KEYRING_ARN_VAR],
+        serves_tenants: true,
         vendor: None,
         build: |res| Box::pin(async move { boxed(number_mapping::init(res).await) }),
     },
@@ -79,6 +84,7 @@ pub const FUNCTIONS: &[Function] = &[
             identity_verification::config::PEPPER_ARN_VAR,
             INDEX_KEY_ARN_VAR,
         ],
+        serves_tenants: true,
         vendor: None,
         build: |res| Box::pin(async move { boxed(identity_verification::init(res).await) }),
     },
@@ -87,6 +93,7 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/token-exchange",
         credentials_var: token_exchange::CREDENTIALS_VAR,
         secret_arn_vars: &[token_exchange::SECRET_ARN_VAR],
+        serves_tenants: false,
         vendor: Some(Vendor {
             configured: token_exchange::config::configured,
             missing: token_exchange::config::UNCONFIGURED,
@@ -99,6 +106,7 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/agents/softphone",
         credentials_var: agent_sync::CREDENTIALS_VAR,
         secret_arn_vars: &[agent_sync::SECRET_ARN_VAR],
+        serves_tenants: false,
         vendor: Some(Vendor {
             configured: agent_sync::config::configured,
             missing: agent_sync::config::UNCONFIGURED,

@@ -60,62 +60,46 @@ fn tenants_end_to_end(cli: &Cli) -> Vec<String> {
         assert!(out.contains(&format!("{user}@acme")), "{out}");
         passwords.push(password.to_string());
     }
-    refused(
-        cli,
-        &[
-            "credentials",
-            "new",
-            "--user",
+    for (user, tenant, function, why) in [
+        (
             "tencent",
-            "--tenant",
             "acme",
-            "--function",
             "number-mapping",
-        ],
-        "has a credential tencent for number-mapping already",
-    );
-    refused(
-        cli,
-        &[
-            "credentials",
-            "new",
-            "--user",
+            "has a credential tencent for number-mapping already",
+        ),
+        ("x", "nobody", "number-mapping", "no tenant nobody"),
+        (
             "x",
-            "--tenant",
-            "nobody",
-            "--function",
-            "number-mapping",
-        ],
-        "no tenant nobody",
-    );
-    refused(
-        cli,
-        &[
-            "credentials",
-            "new",
-            "--user",
-            "x",
-            "--tenant",
             "acme",
-            "--function",
             "fax",
-        ],
-        "--function must be one of: number-mapping",
-    );
-    refused(
-        cli,
-        &[
+            "--function must be one of: number-mapping",
+        ),
+        ("a@b", "acme", "number-mapping", "--user"),
+        (
+            "x",
+            "acme",
+            "token-exchange",
+            "does not serve tenants' callers yet",
+        ),
+        (
+            "x",
+            "acme",
+            "agent-sync",
+            "does not serve tenants' callers yet",
+        ),
+    ] {
+        let args = [
             "credentials",
             "new",
             "--user",
-            "a@b",
+            user,
             "--tenant",
-            "acme",
+            tenant,
             "--function",
-            "number-mapping",
-        ],
-        "--user",
-    );
+            function,
+        ];
+        refused(cli, &args, why);
+    }
 
     let listed = ok(cli, &["credentials", "list", "--tenant", "acme"]);
     for line in [
