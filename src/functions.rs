@@ -54,7 +54,8 @@ impl Function {
         self.name.replace('-', "_")
     }
 
-    /// Whether the gateway serves it here.
+    /// Whether its vendor is configured here for the default tenant (a function that serves
+    /// tenants is served without: its tenants bring their own settings).
     pub fn is_configured(&self) -> bool {
         self.vendor.as_ref().is_none_or(|v| (v.configured)())
     }
@@ -92,8 +93,8 @@ pub const FUNCTIONS: &[Function] = &[
         name: token_exchange::FUNCTION,
         route: "/token-exchange",
         credentials_var: token_exchange::CREDENTIALS_VAR,
-        secret_arn_vars: &[token_exchange::SECRET_ARN_VAR],
-        serves_tenants: false,
+        secret_arn_vars: &[token_exchange::SECRET_ARN_VAR, INDEX_KEY_ARN_VAR],
+        serves_tenants: true,
         vendor: Some(Vendor {
             configured: token_exchange::config::configured,
             missing: token_exchange::config::UNCONFIGURED,

@@ -37,11 +37,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Each function of the list built by its own `init` from `res`, as its Lambda `main`
-    /// builds it; one that calls a vendor only when that vendor is configured here.
+    /// builds it; one that calls a vendor only when that vendor is configured here or the
+    /// function serves tenants (each with its own vendor settings; it answers the default
+    /// tenant's callers 503 itself).
     pub async fn new(res: &Resources) -> Result<Gateway, ConfigError> {
         let mut served = Vec::with_capacity(FUNCTIONS.len());
         for f in FUNCTIONS {
-            let svc = if f.is_configured() {
+            let svc = if f.is_configured() || f.serves_tenants {
                 Some((f.build)(res).await?)
             } else {
                 None
@@ -74,11 +76,11 @@ impl Gateway {
         }
     }
 
-    /// The functions not served here for want of their vendor's settings, with what to set.
+    /// The functions whose vendor is not configured here for the default tenant.
     pub fn unconfigured(&self) -> impl Iterator<Item = &'static Function> + '_ {
         self.served
             .iter()
-            .filter(|(_, svc)| svc.is_none())
+            .filter(|(f, _)| !f.is_configured())
             .map(|(f, _)| *f)
     }
 

@@ -143,6 +143,13 @@ impl Stores {
         &self,
         id: &TenantId,
     ) -> Result<(Arc<dyn IdentityStore>, LookupKeys), Failure> {
+        let (_, keys) = self.tenant_lookup(id).await?;
+        Ok((self.res.stores.for_tenant(id).identity(), keys))
+    }
+
+    /// A registered tenant's registry entry and its lookup keys (index key, PIN pepper, the
+    /// key of its sealed settings), opened with the stack's index key as the functions do.
+    pub async fn tenant_lookup(&self, id: &TenantId) -> Result<(TenantEntry, LookupKeys), Failure> {
         let entry = self.registered(id).await?;
         if entry.tenant.lookup.as_str().is_empty() {
             return Err(format!(
@@ -158,7 +165,7 @@ impl Stores {
                  stack's index key"
             )
         })?;
-        Ok((self.res.stores.for_tenant(id).identity(), keys))
+        Ok((entry, keys))
     }
 
     async fn registered(&self, id: &TenantId) -> Result<TenantEntry, Failure> {

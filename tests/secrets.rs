@@ -69,7 +69,10 @@ async fn secrets_come_from_secrets_manager_at_init() {
 
     let read = pepper(&res).await.unwrap();
     assert_eq!(read.as_bytes(), "p".repeat(48).as_bytes());
-    let fuyun = token_exchange::FuyunSecrets::load(&res).await.unwrap();
+    let fuyun = token_exchange::FuyunSecrets::load(&res)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(fuyun.client_secret, "cs-1");
     assert!(fuyun.private_key.unwrap().contains("BEGIN PRIVATE KEY"));
     let cec = agent_sync::CecSecrets::load(&res).await.unwrap();

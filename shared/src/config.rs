@@ -10,16 +10,76 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// Where settings are read from: the process's environment, or a map of the same names (a
+/// platform-mode tenant's own settings, `tenants set`), so that both are read and checked by
+/// the same code.
+#[derive(Debug, Clone, Copy)]
+pub enum Vars<'a> {
+    Env,
+    Map(&'a std::collections::BTreeMap<String, String>),
+}
+
+impl Vars<'_> {
+    /// A set, non-empty setting, trimmed.
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        let raw = match self {
+            Vars::Env => env::var(name).ok(),
+            Vars::Map(map) => map.get(name).cloned(),
+        };
+        raw.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A number with a default, rejected when it does not parse or falls outside `range`.
+    pub fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        let v: T = raw.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("'{raw}' is not a number"),
+        })?;
+        if !range.contains(&v) {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v} is outside {}..={}", range.start(), range.end()),
+            });
+        }
+        Ok(v)
+    }
+
+    /// A boolean setting: `true` or `false`, else the default.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(ConfigError::Invalid {
+                name,
+                reason: "must be true or false".into(),
+            }),
+        }
+    }
+}
+
 /// A set, non-empty variable, trimmed.
 pub fn optional(name: &'static str) -> Option<String> {
-    env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    Vars::Env.optional(name)
 }
 
 pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    optional(name).ok_or(ConfigError::Missing(name))
+    Vars::Env.required(name)
 }
 
 /// A number with a default, rejected when it does not parse or falls outside `range`.
@@ -31,20 +91,7 @@ pub fn number<T>(
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
-    let Some(raw) = optional(name) else {
-        return Ok(default);
-    };
-    let v: T = raw.parse().map_err(|_| ConfigError::Invalid {
-        name,
-        reason: format!("'{raw}' is not a number"),
-    })?;
-    if !range.contains(&v) {
-        return Err(ConfigError::Invalid {
-            name,
-            reason: format!("{v} is outside {}..={}", range.start(), range.end()),
-        });
-    }
-    Ok(v)
+    Vars::Env.number(name, default, range)
 }
 
 /// A comma-separated list (empty when unset).
@@ -67,15 +114,7 @@ pub fn in_lambda() -> bool {
 
 /// A boolean setting: `true` or `false`, else the default.
 pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match optional(name).as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(_) => Err(ConfigError::Invalid {
-            name,
-            reason: "must be true or false".into(),
-        }),
-    }
+    Vars::Env.flag(name, default)
 }
 
 /// Where the stores live, chosen once at start-up.

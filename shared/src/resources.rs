@@ -102,6 +102,14 @@ impl StoreSet {
             StoreSet::Each { identity, .. } => identity.clone(),
         }
     }
+
+    pub fn audit(&self) -> Arc<dyn AuditStore> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { audit, .. } => audit.clone(),
+        }
+    }
 }
 
 impl Resources {
@@ -133,11 +141,7 @@ impl Resources {
     }
 
     pub fn audit(&self) -> Arc<dyn AuditStore> {
-        match &self.stores {
-            #[cfg(feature = "dynamodb")]
-            StoreSet::Dynamo(store) => store.clone(),
-            StoreSet::Each { audit, .. } => audit.clone(),
-        }
+        self.stores.audit()
     }
 
     pub fn agents(&self) -> Arc<dyn AgentStore> {

@@ -14,6 +14,7 @@ mod preflight;
 mod records;
 mod serve;
 mod table;
+mod tenant_settings;
 mod tenants;
 
 use std::path::PathBuf;

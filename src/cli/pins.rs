@@ -9,7 +9,6 @@ use clap::Subcommand;
 use cc_shared::domain::identity::{valid_pin, Pepper, PinDigest};
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::domain::protect::IndexKey;
-use cc_shared::domain::tenant::LookupKeys;
 use cc_shared::store::IdentityStore;
 
 use super::csv_import::{self, Duplicates, RowKind};
@@ -46,15 +45,16 @@ pub enum Command {
 async fn open(
     stores: &Stores,
     tenant: Option<&str>,
-) -> Result<(Arc<dyn IdentityStore>, LookupKeys), Failure> {
+) -> Result<(Arc<dyn IdentityStore>, IndexKey, Pepper), Failure> {
     match tenant {
         None => {
             let (pepper, index) = (stores.pepper().await?, stores.index_key().await?);
-            Ok((stores.identity(), LookupKeys { index, pepper }))
+            Ok((stores.identity(), index, pepper))
         }
         Some(tenant) => {
             let id = super::tenants::tenant_id(tenant)?;
-            stores.tenant_identity(&id).await
+            let (store, keys) = stores.tenant_identity(&id).await?;
+            Ok((store, keys.index, keys.pepper))
         }
     }
 }
@@ -63,9 +63,9 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     match command {
         Command::Import { file, tenant } => {
             let stores = Stores::open(data_dir, None).await?;
-            let (store, keys) = open(&stores, tenant.as_deref()).await?;
+            let (store, index, pepper) = open(&stores, tenant.as_deref()).await?;
             let phones = cc_shared::config::phone_normalizer()?;
-            let report = import(&*store, &phones, &keys.pepper, &keys.index, &file).await?;
+            let report = import(&*store, &phones, &pepper, &index, &file).await?;
             println!(
                 "enrolled {} PINs, rejected {} rows ({})",
                 report.enrolled,
@@ -82,8 +82,8 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             let phone = cc_shared::config::phone_normalizer()?
                 .normalize(&number)
                 .map_err(|e| format!("the number: {e}"))?;
-            let (store, keys) = open(&stores, tenant.as_deref()).await?;
-            if store.unlock(&keys.index.index(&phone)).await? {
+            let (store, index, _) = open(&stores, tenant.as_deref()).await?;
+            if store.unlock(&index.index(&phone)).await? {
                 println!("unlocked {}", phone.masked());
                 Ok(())
             } else {

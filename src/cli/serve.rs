@@ -45,7 +45,15 @@ pub async fn run(data_dir: &Path, Args { listen, limits }: Args) -> CliResult {
     }
     for f in gateway.unconfigured() {
         let missing = f.vendor.as_ref().map_or("", |v| v.missing);
-        eprintln!("  {} is off: {missing} (see README)", f.name);
+        if f.serves_tenants {
+            eprintln!(
+                "  {} is off for the default tenant: {missing} (platform tenants use their own \
+                 settings; see README)",
+                f.name
+            );
+        } else {
+            eprintln!("  {} is off: {missing} (see README)", f.name);
+        }
     }
     if gateway.dev_credentials {
         eprintln!(

@@ -36,6 +36,24 @@ pub enum Command {
     Suspend { id: String },
     /// Serve a suspended tenant's callers again.
     Resume { id: String },
+    /// Set the tenant's own vendor settings (its AICCS app, its Huawei CEC), named as the
+    /// single-enterprise variables: `NAME=VALUE`, `NAME=` unsets. Secrets
+    /// (FUYUN_CLIENT_SECRET, FUYUN_PRIVATE_KEY, CEC_APP_SECRET) only as `NAME=@FILE` or
+    /// `NAME=-` (standard input). Checked as the functions check them; nothing is changed
+    /// when one is refused.
+    Set {
+        id: String,
+        /// NAME=VALUE, NAME=@FILE, NAME=- or NAME=
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+    },
+    /// The tenant: its state, credentials and settings (secrets only as set or unset).
+    Show {
+        id: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase everything held for the tenant: mappings, PINs, lockout state, verification
     /// records, credentials and its keys (final: what it sealed can never be opened again).
     /// Idempotent; a second run finishes an interrupted one.
@@ -45,6 +63,18 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A tenant as `tenants list|show --json` print it, with its `credentials` (a count, or the
+/// list).
+pub fn tenant_json(t: &Tenant, credentials: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id.as_str(),
+        "name": t.name,
+        "created": rfc3339(t.created_at),
+        "suspended": t.suspended,
+        "credentials": credentials,
+    })
 }
 
 /// A tenant ID given on the command line, checked.
@@ -89,15 +119,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             if json {
                 let rows: Vec<serde_json::Value> = rows
                     .iter()
-                    .map(|(t, credentials)| {
-                        serde_json::json!({
-                            "id": t.id.as_str(),
-                            "name": t.name,
-                            "created": rfc3339(t.created_at),
-                            "suspended": t.suspended,
-                            "credentials": credentials,
-                        })
-                    })
+                    .map(|(t, credentials)| tenant_json(t, serde_json::json!(credentials)))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
                 return Ok(());
@@ -119,6 +141,8 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             println!("{} tenants ({})", rows.len(), stores.describe());
             Ok(())
         }
+        Command::Set { id, settings } => super::tenant_settings::set(&stores, &id, &settings).await,
+        Command::Show { id, json } => super::tenant_settings::show(&stores, &id, json).await,
         Command::Suspend { id } => set_suspended(&stores, &id, true).await,
         Command::Resume { id } => set_suspended(&stores, &id, false).await,
         Command::Remove { id, yes } => {

@@ -20,6 +20,31 @@ pub const REDIRECT_URL: &str = "https://crm.example.com/aiccs/callback";
 pub const ISSUER: &str = "https://crm.example.com";
 pub const APP_NAME: &str = "crmapp";
 
+/// The AICCS app the fake stands for: its client credentials and what the requests must name.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: String,
+    pub redirect_url: String,
+    pub issuer: String,
+    pub app_name: String,
+}
+
+impl Default for App {
+    /// The constants above.
+    fn default() -> Self {
+        App {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            scope: SCOPE.into(),
+            redirect_url: REDIRECT_URL.into(),
+            issuer: ISSUER.into(),
+            app_name: APP_NAME.into(),
+        }
+    }
+}
+
 /// What the fake answers.
 #[derive(Clone, Debug)]
 pub enum Behavior {
@@ -100,6 +125,11 @@ pub struct FakeIdp {
 impl FakeIdp {
     /// Starts the fake on an ephemeral loopback port (open gate).
     pub async fn start(jwt: JwtExpectation) -> FakeIdp {
+        Self::start_for(jwt, App::default()).await
+    }
+
+    /// The fake of another app (a platform tenant's own).
+    pub async fn start_for(jwt: JwtExpectation, app: App) -> FakeIdp {
         let behavior = Arc::new(Mutex::new(Behavior::Success { expires_in: 3600 }));
         let requests = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -112,6 +142,7 @@ impl FakeIdp {
             gate: gate.clone(),
             first_request: first_request.clone(),
             jwt,
+            app,
         });
         let base = crate::serve_loopback(move |req| {
             let state = state.clone();
@@ -172,6 +203,7 @@ struct State {
     gate: Arc<tokio::sync::watch::Sender<bool>>,
     first_request: Arc<tokio::sync::Notify>,
     jwt: JwtExpectation,
+    app: App,
 }
 
 type Answer = http::Response<Full<Bytes>>;
@@ -246,7 +278,7 @@ impl State {
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD
-                .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+                .encode(format!("{}:{}", self.app.client_id, self.app.client_secret))
         );
         if parts
             .headers
@@ -280,10 +312,10 @@ impl State {
         if fields["grant_type"] != "urn:ietf:params:oauth:grant-type:token-exchange" {
             v.push("grant_type".into());
         }
-        if fields["scope"] != SCOPE {
+        if fields["scope"] != self.app.scope {
             v.push("scope".into());
         }
-        if fields["redirect_url"] != REDIRECT_URL {
+        if fields["redirect_url"] != self.app.redirect_url {
             v.push("redirect_url".into());
         }
         let subject = fields["subject_token"].clone();
@@ -293,8 +325,8 @@ impl State {
             .subject_tokens
             .push(subject.clone());
         match fields["subject_issuer"].as_str() {
-            ISSUER => self.check_jwt(&subject, &mut v),
-            APP_NAME => {
+            i if i == self.app.issuer => self.check_jwt(&subject, &mut v),
+            a if a == self.app.app_name => {
                 if subject.split('.').count() == 3 && subject.starts_with("eyJ") {
                     v.push("a JWT was sent in OAuth mode".into());
                 }
@@ -307,7 +339,7 @@ impl State {
     fn check_jwt(&self, token: &str, v: &mut Vec<String>) {
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.validate_exp = false; // checked below, in either unit
-        validation.set_issuer(&[ISSUER]);
+        validation.set_issuer(&[&self.app.issuer]);
         validation.set_required_spec_claims(&["iss", "exp"]);
         let data =
             match jsonwebtoken::decode::<serde_json::Value>(token, &self.jwt.key, &validation) {

@@ -419,29 +419,15 @@ fn the_embedded_store_is_private() {
 /// `numbers import` reads a pipe once (it needs two passes: the input is spooled).
 #[test]
 fn numbers_import_reads_a_pipe() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let cli = cli(false, dir.path());
-    let mut child = cli
-        .cmd()
-        .args(["numbers", "import", "/dev/stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("number,uid\n{N1},crm-1\n{N2},crm-2\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, stdout, stderr) = cli.run_with_stdin(
+        &["numbers", "import", "/dev/stdin"],
+        format!("number,uid\n{N1},crm-1\n{N2},crm-2\n").as_bytes(),
+    );
     assert!(
-        out.status.success() && stdout.contains("2 rows: 2 written"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        ok && stdout.contains("2 rows: 2 written"),
+        "{stdout}{stderr}"
     );
     assert_none_of(&NUMBERS, &stdout, "stdout");
 }

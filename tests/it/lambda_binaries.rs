@@ -180,6 +180,7 @@ async fn binaries(
                 ("FUYUN_REDIRECT_URL", "https://crm.example.com/cb"),
                 ("FUYUN_APP_NAME", "crm"),
                 ("FUYUN_TOKEN_URL", "http://127.0.0.1:9/oauth/token_exchange"),
+                ("NUMBER_INDEX_KEY", support::INDEX_KEY),
             ]),
             "/token-exchange",
         ),
@@ -813,11 +814,23 @@ async fn register_acme(
     function: &str,
     password: &str,
 ) -> cc_shared::domain::tenant::TenantKeys {
+    register(store, "acme", user, function, password).await
+}
+
+/// Registers tenant `tenant` in `store` with a credential `user@tenant` for `function`; its
+/// keys.
+async fn register(
+    store: &cc_shared::store::dynamo::DynamoStore,
+    tenant: &str,
+    user: &str,
+    function: &str,
+    password: &str,
+) -> cc_shared::domain::tenant::TenantKeys {
     use cc_shared::domain::tenant::TenantKeys;
     use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantId};
     use cc_shared::store::TenantRegistry;
 
-    let acme = TenantId::parse("acme").unwrap();
+    let acme = TenantId::parse(tenant).unwrap();
     let stack = support::keys();
     let keys = TenantKeys::generate().unwrap();
     store
@@ -927,4 +940,101 @@ async fn identity_verification_serves_a_tenant_in_lambda() {
     proxy.set(Fault::None);
     let (status, again) = http_answer(&f.invoke(&as_user("huawei@acme", password)).await);
     assert_eq!((status, reason(&again)), (200, json!("ok")));
+}
+
+/// Platform mode's token exchange in the Lambda binary: two tenants, each with its own AICCS
+/// app (settings sealed in the registry as `tenants set` seals them), each exchanged at its
+/// own fake IdP (the JWT checked against its own key); the default tenant, configured with no
+/// app on this stack, gets 503; a tenant's hanging IdP answers it 504 in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_serves_tenants_at_their_own_idp_in_lambda() {
+    use cc_shared::domain::tenant::TenantId;
+    use cc_shared::domain::tenant_settings::TenantSettings;
+    use cc_shared::store::TenantRegistry;
+    use support::fake_idp::{decoding_key, App, Behavior, FakeIdp, JwtExpectation, KeyPair};
+
+    let (store, _) = support::dynamo_store().await;
+    let mut idps = Vec::new();
+    for tenant in ["acme", "globex"] {
+        let keys = register(&store, tenant, "crm", "token-exchange", "crm-password-0001").await;
+        let pair = KeyPair::generate();
+        let app = App {
+            client_id: format!("{tenant}-client"),
+            client_secret: format!("{tenant}-secret"),
+            issuer: format!("https://{tenant}.example.com"),
+            app_name: format!("{tenant}app"),
+            ..App::default()
+        };
+        let idp = FakeIdp::start_for(
+            JwtExpectation {
+                key: decoding_key(&pair),
+                exp_millis: false,
+            },
+            app.clone(),
+        )
+        .await;
+        let mut settings = TenantSettings::default();
+        for (name, value) in [
+            ("FUYUN_CLIENT_ID", app.client_id.as_str()),
+            ("FUYUN_CLIENT_SECRET", app.client_secret.as_str()),
+            ("FUYUN_PRIVATE_KEY", pair.private_pem.as_str()),
+            ("FUYUN_SCOPE", app.scope.as_str()),
+            ("FUYUN_REDIRECT_URL", app.redirect_url.as_str()),
+            ("FUYUN_ISSUER", app.issuer.as_str()),
+            ("FUYUN_TOKEN_URL", idp.url.as_str()),
+        ] {
+            settings.set(name, Some(value.into())).unwrap();
+        }
+        let id = TenantId::parse(tenant).unwrap();
+        let sealed = settings
+            .seal(&keys.lookup().unwrap().settings, &id, 1)
+            .unwrap();
+        assert!(store.set_settings(&id, 0, &sealed).await.unwrap());
+        idps.push(idp);
+    }
+    let (_, mut env, path) = binaries(&support::dynamodb_endpoint()).await.remove(2);
+    env.retain(|(k, _)| *k != "TABLE_NAME" && !k.starts_with("FUYUN_"));
+    env.push(("TABLE_NAME", store.table().to_string()));
+    env.push(("TENANT_CACHE_SECONDS", "0".into()));
+    env.push(("FUYUN_TIMEOUT_MS", "2000".into()));
+    let f = start("token-exchange", &env).await;
+    let body = r#"{"mode":"jwt","accountName":"agent007"}"#;
+    let as_user = |user: &str| event_as(path, body, user, "crm-password-0001");
+    let token = |answer: &(u16, Value)| {
+        assert_eq!(answer.0, 200, "{}", answer.1);
+        answer.1["access_token"].as_str().unwrap().to_string()
+    };
+    let acme = token(&http_answer(&f.invoke(&as_user("crm@acme")).await));
+    let globex = token(&http_answer(&f.invoke(&as_user("crm@globex")).await));
+    assert_ne!(acme, globex);
+    assert_eq!((idps[0].requests(), idps[1].requests()), (1, 1));
+    // Cached per tenant.
+    assert_eq!(
+        token(&http_answer(&f.invoke(&as_user("crm@acme")).await)),
+        acme
+    );
+    assert_eq!(idps[0].requests(), 1);
+    let (status, answer) = http_answer(&f.invoke(&event_as(path, body, "dev", "dev")).await);
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (503, json!("temporarily_unavailable"))
+    );
+
+    idps[1].set(Behavior::Hang);
+    let started = Instant::now();
+    let other = r#"{"mode":"jwt","accountName":"agent008"}"#;
+    let hung = http_answer(
+        &f.invoke(&event_as(path, other, "crm@globex", "crm-password-0001"))
+            .await,
+    );
+    assert_eq!(hung.0, 504, "{}", hung.1);
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    let acme_other = token(&http_answer(
+        &f.invoke(&event_as(path, other, "crm@acme", "crm-password-0001"))
+            .await,
+    ));
+    assert_ne!(acme_other, acme);
+    for idp in &idps {
+        idp.assert_no_violations();
+    }
 }

@@ -50,6 +50,27 @@ impl Cli {
         (out.status.success(), stdout, stderr)
     }
 
+    /// (success, stdout, stderr) of a command fed `input` on its standard input.
+    pub(crate) fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> (bool, String, String) {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// The stdout of a command that must succeed.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let (ok, stdout, stderr) = self.run(args);

@@ -78,12 +78,6 @@ fn tenants_end_to_end(cli: &Cli) -> Vec<String> {
         (
             "x",
             "acme",
-            "token-exchange",
-            "does not serve tenants' callers yet",
-        ),
-        (
-            "x",
-            "acme",
             "agent-sync",
             "does not serve tenants' callers yet",
         ),

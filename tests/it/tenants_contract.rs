@@ -111,6 +111,47 @@ contract!(suspension_and_rewrapping_are_per_tenant, |store: Arc<
         .unwrap());
 });
 
+contract!(settings_change_only_from_the_revision_read, |store: Arc<
+    dyn Store,
+>| async move {
+    use cc_shared::domain::tenant_settings::StoredSettings;
+    store.add_tenant(&tenant("acme")).await.unwrap();
+    store.add_tenant(&tenant("globex")).await.unwrap();
+    let fresh = store.tenant(&id("acme")).await.unwrap().unwrap().settings;
+    assert_eq!(fresh, StoredSettings::default());
+    let at = |rev: u64, scope: &str| StoredSettings {
+        rev,
+        values: [("FUYUN_SCOPE".to_string(), scope.to_string())].into(),
+    };
+    assert!(store
+        .set_settings(&id("acme"), 0, &at(1, "a"))
+        .await
+        .unwrap());
+    // A second writer that read revision 0 loses: nothing of it is written.
+    assert!(!store
+        .set_settings(&id("acme"), 0, &at(1, "b"))
+        .await
+        .unwrap());
+    assert!(store
+        .set_settings(&id("acme"), 1, &at(2, "c"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.tenant(&id("acme")).await.unwrap().unwrap().settings,
+        at(2, "c")
+    );
+    assert_eq!(
+        store.tenant(&id("globex")).await.unwrap().unwrap().settings,
+        StoredSettings::default()
+    );
+    assert!(!store
+        .set_settings(&id("nobody"), 0, &at(1, "a"))
+        .await
+        .unwrap());
+    let listed = store.list_tenants().await.unwrap();
+    assert_eq!(listed[0].settings, at(2, "c"));
+});
+
 contract!(
     credentials_belong_to_one_tenant_and_function,
     |store: Arc<dyn Store>| async move {
@@ -251,7 +292,7 @@ async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
 /// A file of the release before identity verification served tenants (layout 3: tenants
 /// without lookup keys) opens as it is, its tenants kept, without lookup keys.
 #[tokio::test]
-async fn embedded_layout_3_gains_the_lookup_column_on_opening() {
+async fn embedded_layout_3_gains_the_lookup_and_settings_columns_on_opening() {
     use cc_shared::store::embedded::EmbeddedStore;
     use cc_shared::store::{TenantLookup, TenantRegistry};
 
@@ -263,8 +304,11 @@ async fn embedded_layout_3_gains_the_lookup_column_on_opening() {
     }
     {
         let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
-        db.execute_batch("ALTER TABLE tenants DROP COLUMN lookup;")
-            .unwrap();
+        db.execute_batch(
+            "ALTER TABLE tenants DROP COLUMN lookup; ALTER TABLE tenants DROP COLUMN settings; \
+             ALTER TABLE tenants DROP COLUMN settings_rev;",
+        )
+        .unwrap();
         db.pragma_update(None, "user_version", 3).unwrap();
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use cc_shared::config::{self, ConfigError};
+use cc_shared::config::{self, ConfigError, Vars};
+use cc_shared::domain::tenant_settings::{TenantSettings, Vendor};
 use cc_shared::resources::Resources;
 
 use crate::cec_client::{self, CecClient, CecSettings};
@@ -65,7 +66,12 @@ pub fn cec_budget() -> Result<Duration, ConfigError> {
 /// `AGENT_SYNC_MAX_DEACTIVATE_PERCENT` (1 to 100), or the default: how many of the active agents
 /// one sync may deactivate.
 pub fn deactivation_guard() -> Result<DeactivationGuard, ConfigError> {
-    let percent = config::number(
+    deactivation_guard_in(Vars::Env)
+}
+
+/// The same, from `vars` (the stack's environment or a tenant's settings).
+pub fn deactivation_guard_in(vars: Vars<'_>) -> Result<DeactivationGuard, ConfigError> {
+    let percent = vars.number(
         "AGENT_SYNC_MAX_DEACTIVATE_PERCENT",
         DeactivationGuard::DEFAULT_PERCENT,
         1..=100,
@@ -119,22 +125,74 @@ impl CecSecrets {
     }
 }
 
+/// The CEC's timeouts: the stack's, for every tenant (`CEC_CONNECT_TIMEOUT_MS`,
+/// `CEC_TIMEOUT_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct CecTimeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl CecTimeouts {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(CecTimeouts {
+            connect: Duration::from_millis(config::number(
+                "CEC_CONNECT_TIMEOUT_MS",
+                2000,
+                50..=30_000,
+            )?),
+            total: Duration::from_millis(config::number("CEC_TIMEOUT_MS", 10_000, 50..=60_000)?),
+        })
+    }
+}
+
 /// The CEC client from `CEC_BASE_URL`, `CEC_AGENT_INFO_PATH`, `CEC_TOKEN_EXPIRE_SECONDS`,
 /// `CEC_CONNECT_TIMEOUT_MS` and `CEC_TIMEOUT_MS`.
 pub fn cec_from_env(secrets: CecSecrets) -> Result<CecClient, ConfigError> {
+    cec_in(Vars::Env, secrets, CecTimeouts::from_env()?)
+}
+
+/// The CEC client from `vars` (the stack's environment or a tenant's settings).
+pub fn cec_in(
+    vars: Vars<'_>,
+    secrets: CecSecrets,
+    timeouts: CecTimeouts,
+) -> Result<CecClient, ConfigError> {
     CecClient::new(CecSettings {
-        base_url: config::required("CEC_BASE_URL")?,
-        agent_info_path: config::optional("CEC_AGENT_INFO_PATH")
+        base_url: vars.required("CEC_BASE_URL")?,
+        agent_info_path: vars
+            .optional("CEC_AGENT_INFO_PATH")
             .unwrap_or_else(|| cec_client::DEFAULT_AGENT_INFO_PATH.into()),
         app_key: secrets.app_key,
         app_secret: secrets.app_secret,
-        token_expire_seconds: config::number("CEC_TOKEN_EXPIRE_SECONDS", 3600, 120..=3600)?,
-        connect_timeout: Duration::from_millis(config::number(
-            "CEC_CONNECT_TIMEOUT_MS",
-            2000,
-            50..=30_000,
-        )?),
-        timeout: Duration::from_millis(config::number("CEC_TIMEOUT_MS", 10_000, 50..=60_000)?),
-        tenant_space_id: config::optional("CEC_TENANT_SPACE_ID"),
+        token_expire_seconds: vars.number("CEC_TOKEN_EXPIRE_SECONDS", 3600, 120..=3600)?,
+        connect_timeout: timeouts.connect,
+        timeout: timeouts.total,
+        tenant_space_id: vars.optional("CEC_TENANT_SPACE_ID"),
     })
+}
+
+/// A platform tenant's own CEC client and deactivation guard, from its settings.
+pub fn tenant_cec(
+    settings: &TenantSettings,
+    timeouts: CecTimeouts,
+) -> Result<(CecClient, DeactivationGuard), ConfigError> {
+    let vars = Vars::Map(settings.values());
+    let secrets = CecSecrets {
+        app_key: vars.required("CEC_APP_KEY")?,
+        app_secret: vars.required("CEC_APP_SECRET")?,
+    };
+    Ok((
+        cec_in(vars, secrets, timeouts)?,
+        deactivation_guard_in(vars)?,
+    ))
+}
+
+/// Checks a tenant's settings as the function will read them (`tenants set`): Ok when they
+/// configure no CEC at all.
+pub fn check_tenant(settings: &TenantSettings) -> Result<(), ConfigError> {
+    if settings.has(Vendor::Cec) {
+        tenant_cec(settings, CecTimeouts::from_env()?)?;
+    }
+    Ok(())
 }

@@ -55,7 +55,9 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::Unauthorized => "unauthorized",
         ApiError::MethodNotAllowed | ApiError::BadRequest(_) => "invalid_request",
         ApiError::NotFound(_) => "not_found",
-        ApiError::UpstreamRefused { .. } | ApiError::UpstreamFailed { .. } => "upstream_error",
+        ApiError::UpstreamRefused { .. }
+        | ApiError::UpstreamFailed { .. }
+        | ApiError::Unconfigured(_) => "upstream_error",
         ApiError::Store(_) => "unavailable",
     };
     let mut resp = no_store(json_response(

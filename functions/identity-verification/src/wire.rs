@@ -105,15 +105,16 @@ fn error_body(err: &ApiError) -> Response<Body> {
             );
             resp
         }
-        ApiError::Store(_) | ApiError::UpstreamFailed { .. } | ApiError::UpstreamRefused { .. } => {
-            response(
-                StatusCode::OK,
-                verify_result(Reason::Unavailable),
-                Reason::Unavailable.as_str(),
-                None,
-                Some(err.public_message()),
-            )
-        }
+        ApiError::Store(_)
+        | ApiError::UpstreamFailed { .. }
+        | ApiError::UpstreamRefused { .. }
+        | ApiError::Unconfigured(_) => response(
+            StatusCode::OK,
+            verify_result(Reason::Unavailable),
+            Reason::Unavailable.as_str(),
+            None,
+            Some(err.public_message()),
+        ),
         ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::MethodNotAllowed => response(
             StatusCode::OK,
             verify_result(Reason::BadRequest),

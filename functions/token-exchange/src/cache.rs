@@ -94,6 +94,13 @@ impl TokenCache {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Drops every ready token whose key starts with `prefix` (a tenant's tokens of settings
+    /// that changed); flights under way finish and are not cached past their own use.
+    pub fn forget_prefix(&self, prefix: &str) {
+        self.lock()
+            .retain(|k, s| !(k.starts_with(prefix) && matches!(s, Slot::Ready { .. })));
+    }
+
     /// The token for `key`: from the cache while fresh at `now()`, else from `fetch`, run by
     /// one request at a time per key.
     pub async fn get<F, Fut>(

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use cc_shared::config::{self, ConfigError};
+use cc_shared::config::{self, ConfigError, Vars};
+use cc_shared::domain::tenant_settings::{TenantSettings, Vendor};
 use cc_shared::resources::Resources;
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::StoreBudget;
@@ -23,7 +24,8 @@ pub const CREDENTIALS_VAR: &str = "TOKEN_EXCHANGE_CREDENTIALS";
 pub const SECRET_ARN_VAR: &str = "FUYUN_SECRET_ARN";
 
 /// Whether the Fuyun IdP is configured in this process (`FUYUN_CLIENT_ID`, or its secret's
-/// ARN): the local gateway serves token exchange only then, and answers 503 otherwise.
+/// ARN) for the default tenant; without, the default tenant's callers are answered 503 (a
+/// platform's tenants are served with their own settings either way).
 pub fn configured() -> bool {
     cc_shared::config::optional("FUYUN_CLIENT_ID").is_some()
         || cc_shared::config::optional(SECRET_ARN_VAR).is_some()
@@ -31,6 +33,9 @@ pub fn configured() -> bool {
 
 /// What to set when it is not.
 pub const UNCONFIGURED: &str = "FUYUN_CLIENT_ID is not set";
+/// The default tenant's answer while it is not (the words of the local gateway's answer).
+pub const UNCONFIGURED_ANSWER: &str = "token exchange is not configured on this gateway \
+                                       (set FUYUN_CLIENT_ID and the other FUYUN_* settings)";
 /// The store budget of one request (`STORE_BUDGET_MS`): the audit record written after the
 /// exchange, one PutItem. 2 s on top of the IdP's 5 s timeout stays inside the function's 10 s.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 2000;
@@ -69,8 +74,16 @@ impl FuyunSecrets {
         })
     }
 
-    /// From the secret named by `FUYUN_SECRET_ARN` when set, else the environment.
-    pub async fn load(res: &Resources) -> Result<Self, ConfigError> {
+    /// From the secret named by `FUYUN_SECRET_ARN` when set, else the environment; None
+    /// when the default tenant's IdP is not configured here (`configured`).
+    pub async fn load(res: &Resources) -> Result<Option<Self>, ConfigError> {
+        if !configured() {
+            return Ok(None);
+        }
+        Self::read(res).await.map(Some)
+    }
+
+    async fn read(res: &Resources) -> Result<Self, ConfigError> {
         match res.secret(SECRET_ARN_VAR).await? {
             Some(json) => Self::from_json(&json),
             // In Lambda the secret is expected; the environment is for local runs (and the
@@ -83,45 +96,67 @@ impl FuyunSecrets {
     }
 }
 
-/// Settings read once at start-up.
-pub struct Config {
-    pub credentials: Credentials,
+/// The IdP's timeouts: the stack's, for every tenant (`FUYUN_CONNECT_TIMEOUT_MS`,
+/// `FUYUN_TIMEOUT_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct IdpTimeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl IdpTimeouts {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(IdpTimeouts {
+            connect: Duration::from_millis(config::number(
+                "FUYUN_CONNECT_TIMEOUT_MS",
+                2000,
+                50..=30_000,
+            )?),
+            // At most 7.5 s: with the audit write's budget (2 s) inside the function's 10 s.
+            total: Duration::from_millis(config::number("FUYUN_TIMEOUT_MS", 5000, 50..=7_500)?),
+        })
+    }
+}
+
+/// One enterprise's AICCS app, built: the stack's own (the environment) or a platform
+/// tenant's (`tenants set`), read and checked by the same code.
+pub struct Fuyun {
     /// JWT mode, when `FUYUN_ISSUER` and a private key are configured.
     pub signer: Option<Signer>,
     /// OAuth mode's `subject_issuer`, when `FUYUN_APP_NAME` is configured.
     pub app_name: Option<String>,
     pub idp: IdpClient,
-    pub cache_margin_seconds: i64,
-    pub audit_ttl_days: i64,
-    pub store_budget: StoreBudget,
 }
 
-impl Config {
-    pub fn from_env(
-        fallback: Option<Credentials>,
+impl Fuyun {
+    /// From `vars` (the `FUYUN_*` names) and the two secrets.
+    pub fn read(
+        vars: Vars<'_>,
         secrets: FuyunSecrets,
+        timeouts: IdpTimeouts,
     ) -> Result<Self, ConfigError> {
-        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let url = cc_shared::upstream::url_setting(
             "FUYUN_TOKEN_URL",
-            &config::optional("FUYUN_TOKEN_URL").unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
+            &vars
+                .optional("FUYUN_TOKEN_URL")
+                .unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
         )?;
-        let signer = match (config::optional("FUYUN_ISSUER"), secrets.private_key) {
+        let signer = match (vars.optional("FUYUN_ISSUER"), secrets.private_key) {
             (Some(issuer), Some(key)) => {
                 let invalid = |e: jwt::KeyError| ConfigError::Invalid {
                     name: "FUYUN_PRIVATE_KEY",
                     reason: e.to_string(),
                 };
                 let key = jwt::parse_private_key(&key).map_err(invalid)?;
-                let exp_millis = config::flag("FUYUN_JWT_EXP_MILLIS", false)?;
-                let ttl = config::number("FUYUN_JWT_TTL_SECONDS", 300, 10..=3600)?;
+                let exp_millis = vars.flag("FUYUN_JWT_EXP_MILLIS", false)?;
+                let ttl = vars.number("FUYUN_JWT_TTL_SECONDS", 300, 10..=3600)?;
                 Some(Signer::new(key, issuer, ttl, exp_millis).map_err(invalid)?)
             }
             (Some(_), None) => return Err(ConfigError::Missing("FUYUN_PRIVATE_KEY")),
             (None, Some(_)) => return Err(ConfigError::Missing("FUYUN_ISSUER")),
             (None, None) => None,
         };
-        let app_name = config::optional("FUYUN_APP_NAME");
+        let app_name = vars.optional("FUYUN_APP_NAME");
         if signer.is_none() && app_name.is_none() {
             return Err(ConfigError::Invalid {
                 name: "FUYUN_ISSUER",
@@ -132,26 +167,80 @@ impl Config {
         }
         let idp = IdpClient::new(IdpSettings {
             url,
-            client_id: config::required("FUYUN_CLIENT_ID")?,
+            client_id: vars.required("FUYUN_CLIENT_ID")?,
             client_secret: secrets.client_secret,
-            scope: config::required("FUYUN_SCOPE")?,
-            redirect_url: config::required("FUYUN_REDIRECT_URL")?,
-            connect_timeout: Duration::from_millis(config::number(
-                "FUYUN_CONNECT_TIMEOUT_MS",
-                2000,
-                50..=30_000,
-            )?),
-            // At most 7.5 s: with the audit write's budget (2 s) inside the function's 10 s.
-            timeout: Duration::from_millis(config::number("FUYUN_TIMEOUT_MS", 5000, 50..=7_500)?),
+            scope: vars.required("FUYUN_SCOPE")?,
+            redirect_url: vars.required("FUYUN_REDIRECT_URL")?,
+            connect_timeout: timeouts.connect,
+            timeout: timeouts.total,
         })?;
-        Ok(Config {
-            credentials,
+        Ok(Fuyun {
             signer,
             app_name,
             idp,
+        })
+    }
+
+    /// A platform tenant's own, from its settings (`FUYUN_CLIENT_SECRET` and
+    /// `FUYUN_PRIVATE_KEY` among them).
+    pub fn for_tenant(
+        settings: &TenantSettings,
+        timeouts: IdpTimeouts,
+    ) -> Result<Self, ConfigError> {
+        let vars = Vars::Map(settings.values());
+        let secrets = FuyunSecrets {
+            client_secret: vars.required("FUYUN_CLIENT_SECRET")?,
+            private_key: vars.optional("FUYUN_PRIVATE_KEY"),
+        };
+        Self::read(vars, secrets, timeouts)
+    }
+}
+
+/// Checks a tenant's settings as the function will read them (`tenants set`): Ok when they
+/// configure no Fuyun IdP at all.
+pub fn check_tenant(settings: &TenantSettings) -> Result<(), ConfigError> {
+    if settings.has(Vendor::Fuyun) {
+        Fuyun::for_tenant(settings, IdpTimeouts::from_env()?)?;
+    }
+    Ok(())
+}
+
+/// Settings read once at start-up.
+pub struct Config {
+    pub credentials: Credentials,
+    /// The default tenant's IdP; None when it is not configured here.
+    pub fuyun: Option<std::sync::Arc<Fuyun>>,
+    pub timeouts: IdpTimeouts,
+    pub cache_margin_seconds: i64,
+    pub audit_ttl_days: i64,
+    pub store_budget: StoreBudget,
+    /// How long a tenant's registry entry (and the clients built from its settings) is kept.
+    pub tenant_cache: Duration,
+}
+
+impl Config {
+    pub fn from_env(
+        fallback: Option<Credentials>,
+        secrets: Option<FuyunSecrets>,
+    ) -> Result<Self, ConfigError> {
+        let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
+        let timeouts = IdpTimeouts::from_env()?;
+        let fuyun = match secrets {
+            Some(secrets) => Some(std::sync::Arc::new(Fuyun::read(
+                Vars::Env,
+                secrets,
+                timeouts,
+            )?)),
+            None => None,
+        };
+        Ok(Config {
+            credentials,
+            fuyun,
+            timeouts,
             cache_margin_seconds: config::number("TOKEN_CACHE_MARGIN_SECONDS", 60, 0..=3600)?,
             audit_ttl_days: config::number("TOKEN_AUDIT_TTL_DAYS", 90, 1..=3650)?,
             store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
+            tenant_cache: cc_shared::web::tenancy::cache_time_from_env()?,
         })
     }
 }

@@ -2,19 +2,24 @@
 //! upstream exchange (audited), logged in one line (never a token).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cc_shared::domain::audit::{token_fingerprint, AuditRecord};
 use cc_shared::metrics::{self, name};
+use cc_shared::store::AuditStore;
 use cc_shared::web::auth::Credentials;
-use cc_shared::web::envelope::{self, latency_ms, Callback, Caller, RequestLine};
+use cc_shared::web::envelope::{self, latency_ms, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
+use cc_shared::web::tenancy::StackKeys;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::cache::Source;
+use crate::config::Fuyun;
 use crate::config::{MAX_ACCOUNT_NAME_CHARS, MAX_BODY_BYTES, MAX_SUBJECT_TOKEN_CHARS};
+use crate::tenants::cache_prefix;
 use crate::wire::{self, TokenRequest, TokenResponse};
 use crate::{TokenExchange, FUNCTION};
 
@@ -40,11 +45,16 @@ impl Subject {
         }
     }
 
-    fn cache_key(&self) -> String {
+    /// Its key in the token cache, after `prefix` (a tenant's and its settings revision's,
+    /// so that no token of one tenant is ever served to another).
+    fn cache_key(&self, prefix: &str) -> String {
         match self {
-            Subject::Jwt { account } => format!("jwt:{account}"),
+            Subject::Jwt { account } => format!("{prefix}jwt:{account}"),
             Subject::OAuth { token } => {
-                format!("oauth:{}", hex::encode(Sha256::digest(token.as_bytes())))
+                format!(
+                    "{prefix}oauth:{}",
+                    hex::encode(Sha256::digest(token.as_bytes()))
+                )
             }
         }
     }
@@ -71,6 +81,13 @@ impl Callback for TokenExchange {
 
     fn credentials(&self) -> &Credentials {
         &self.config.credentials
+    }
+
+    fn tenancy(&self) -> Option<TenancyRef<'_>> {
+        self.tenants.as_ref().map(|t| TenancyRef {
+            tenancy: &t.tenancy,
+            stack: StackKeys::Index(&t.index),
+        })
     }
 
     fn work(
@@ -119,7 +136,7 @@ impl Callback for TokenExchange {
     }
 }
 
-fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
+fn parse(fuyun: &Fuyun, body: &[u8]) -> Result<Subject, ApiError> {
     let request: TokenRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let text = |v: Option<String>, field: &str, max: usize| -> Result<String, ApiError> {
@@ -141,7 +158,7 @@ fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
                     "subjectToken is not used in jwt mode",
                 ));
             }
-            if svc.config.signer.is_none() {
+            if fuyun.signer.is_none() {
                 return Err(ApiError::bad_request("jwt mode is not configured here"));
             }
             Ok(Subject::Jwt {
@@ -154,7 +171,7 @@ fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
                     "accountName is not used in oauth mode",
                 ));
             }
-            if svc.config.app_name.is_none() {
+            if fuyun.app_name.is_none() {
                 return Err(ApiError::bad_request("oauth mode is not configured here"));
             }
             Ok(Subject::OAuth {
@@ -169,6 +186,33 @@ fn parse(svc: &TokenExchange, body: &[u8]) -> Result<Subject, ApiError> {
     }
 }
 
+/// The caller's IdP, where its token cache entries live, and where its audit records go.
+struct Route {
+    fuyun: Arc<Fuyun>,
+    cache_prefix: String,
+    audit: Arc<dyn AuditStore>,
+}
+
+/// The default tenant's IdP, or the caller's tenant's own (platform mode).
+fn route(svc: &TokenExchange, caller: &Caller) -> Result<Route, ApiError> {
+    match (&caller.tenant, &svc.tenants) {
+        (Some(tenant), Some(tenants)) => Ok(Route {
+            fuyun: tenants.fuyun(tenant, svc.config.timeouts, &svc.cache)?,
+            cache_prefix: cache_prefix(&tenant.id, tenant.settings.rev),
+            audit: tenants.audit(&tenant.id),
+        }),
+        _ => {
+            Ok(Route {
+                fuyun: svc.config.fuyun.clone().ok_or_else(|| {
+                    ApiError::Unconfigured(crate::config::UNCONFIGURED_ANSWER.into())
+                })?,
+                cache_prefix: String::new(),
+                audit: svc.store.clone(),
+            })
+        }
+    }
+}
+
 async fn process(
     svc: &TokenExchange,
     caller: &Caller,
@@ -176,15 +220,16 @@ async fn process(
     facts: &mut Facts,
 ) -> Result<TokenResponse, ApiError> {
     let user = caller.user.as_str();
-    let subject = parse(svc, body)?;
+    let route = route(svc, caller)?;
+    let subject = parse(&route.fuyun, body)?;
     facts.mode = Some(subject.mode());
     facts.subject = Some(subject.audit_name());
     let (result, source) = svc
         .cache
         .get(
-            &subject.cache_key(),
+            &subject.cache_key(&route.cache_prefix),
             || svc.clock.now(),
-            || exchange(svc, &subject, user),
+            || exchange(svc, &route, &subject, user),
         )
         .await;
     facts.source = Some(source);
@@ -195,22 +240,21 @@ async fn process(
 /// be recorded is not handed out (nor cached).
 async fn exchange(
     svc: &TokenExchange,
+    route: &Route,
     subject: &Subject,
     caller: &str,
 ) -> Result<TokenResponse, ApiError> {
+    let fuyun = &route.fuyun;
     let now = svc.clock.now();
     let asked = Instant::now();
     let (result, jti) = match subject {
         Subject::Jwt { account } => {
             // Checked in `parse`: JWT mode is only accepted with a signer.
-            let Some(signer) = &svc.config.signer else {
+            let Some(signer) = &fuyun.signer else {
                 return Err(ApiError::bad_request("jwt mode is not configured here"));
             };
             match signer.sign(account, now) {
-                Ok((jwt, jti)) => (
-                    svc.config.idp.exchange(&jwt, signer.issuer()).await,
-                    Some(jti),
-                ),
+                Ok((jwt, jti)) => (fuyun.idp.exchange(&jwt, signer.issuer()).await, Some(jti)),
                 Err(e) => (
                     Err(ApiError::UpstreamFailed {
                         timeout: false,
@@ -221,8 +265,8 @@ async fn exchange(
             }
         }
         Subject::OAuth { token } => {
-            let app = svc.config.app_name.as_deref().unwrap_or_default();
-            (svc.config.idp.exchange(token, app).await, None)
+            let app = fuyun.app_name.as_deref().unwrap_or_default();
+            (fuyun.idp.exchange(token, app).await, None)
         }
     };
     metrics::count(name::UPSTREAM_EXCHANGES, 1);
@@ -249,7 +293,7 @@ async fn exchange(
         expires_at: now + svc.config.audit_ttl_days * 86_400,
     };
     let budget = svc.config.store_budget;
-    budget.run(svc.store.put_audit(&record)).await?;
+    budget.run(route.audit.put_audit(&record)).await?;
     if let Err(e) = &result {
         tracing::warn!(function = FUNCTION, error = %e, outcome, "exchange failed");
     }

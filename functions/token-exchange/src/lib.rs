@@ -13,18 +13,23 @@ pub mod config;
 pub mod handler;
 pub mod idp;
 pub mod jwt;
+pub mod tenants;
 pub mod wire;
 
 use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
 use cc_shared::domain::clock::{Clock, SystemClock};
-use cc_shared::resources::Resources;
+use cc_shared::domain::protect::IndexKey;
+use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::AuditStore;
 use cc_shared::web::auth::Credentials;
+use cc_shared::web::tenancy::Tenancy;
 
 use cache::TokenCache;
-pub use config::{Config, FuyunSecrets, CACHE_CAPACITY, CREDENTIALS_VAR, SECRET_ARN_VAR};
+pub use config::{
+    Config, Fuyun, FuyunSecrets, IdpTimeouts, CACHE_CAPACITY, CREDENTIALS_VAR, SECRET_ARN_VAR,
+};
 pub use handler::handle;
 
 /// The function's name, as in its log lines.
@@ -36,6 +41,8 @@ pub struct TokenExchange {
     cache: TokenCache,
     store: Arc<dyn AuditStore>,
     clock: Arc<dyn Clock>,
+    /// Platform mode: each tenant's own IdP (`tenants.rs`).
+    tenants: Option<tenants::Tenants>,
 }
 
 impl TokenExchange {
@@ -52,20 +59,40 @@ impl TokenExchange {
             cache,
             store,
             clock,
+            tenants: None,
         }
+    }
+
+    /// Serving the tenants of `stores`' registry too, each with its own IdP settings
+    /// (platform mode); `index` is the stack's index key, which opens their lookup keys and
+    /// so their sealed settings.
+    pub fn serving_tenants(mut self, tenancy: Tenancy, stores: StoreSet, index: IndexKey) -> Self {
+        self.tenants = Some(tenants::Tenants::new(
+            tenancy.with_settings(),
+            stores,
+            index,
+        ));
+        self
     }
 }
 
-/// Builds the function from `res`: the Fuyun secrets (Secrets Manager in Lambda), the IdP
-/// client and the signer.
+/// Builds the function from `res`: the default tenant's Fuyun secrets (Secrets Manager in
+/// Lambda; none when it is not configured), the stack's index key (which opens the tenants'
+/// sealed settings), both read at once; the IdP client and the signer.
 pub async fn init(res: &Resources) -> Result<TokenExchange, ConfigError> {
-    let secrets = FuyunSecrets::load(res).await?;
-    let config = Config::from_env(res.dev_credentials.clone(), secrets)?;
-    Ok(TokenExchange::new(
-        config,
-        res.audit(),
-        Arc::new(SystemClock),
-    ))
+    let (secrets, index) = tokio::join!(
+        FuyunSecrets::load(res),
+        cc_shared::number_keys::index_key(res)
+    );
+    let config = Config::from_env(res.dev_credentials.clone(), secrets?)?;
+    let tenancy = Tenancy::new(FUNCTION, res.tenants(), config.tenant_cache);
+    Ok(
+        TokenExchange::new(config, res.audit(), Arc::new(SystemClock)).serving_tenants(
+            tenancy,
+            res.stores.clone(),
+            index?,
+        ),
+    )
 }
 
 #[cfg(test)]

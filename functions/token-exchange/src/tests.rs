@@ -38,18 +38,25 @@ async fn fixture() -> (
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let config = Config {
         credentials: Credentials::parse("T", &entry_for("crm", "pw")).unwrap(),
-        signer: None,
-        app_name: Some(fake_idp::APP_NAME.into()),
-        idp: idp::IdpClient::new(idp::IdpSettings {
-            url: idp.url.parse().unwrap(),
-            client_id: fake_idp::CLIENT_ID.into(),
-            client_secret: fake_idp::CLIENT_SECRET.into(),
-            scope: fake_idp::SCOPE.into(),
-            redirect_url: fake_idp::REDIRECT_URL.into(),
-            connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(5),
-        })
-        .unwrap(),
+        fuyun: Some(Arc::new(crate::Fuyun {
+            signer: None,
+            app_name: Some(fake_idp::APP_NAME.into()),
+            idp: idp::IdpClient::new(idp::IdpSettings {
+                url: idp.url.parse().unwrap(),
+                client_id: fake_idp::CLIENT_ID.into(),
+                client_secret: fake_idp::CLIENT_SECRET.into(),
+                scope: fake_idp::SCOPE.into(),
+                redirect_url: fake_idp::REDIRECT_URL.into(),
+                connect_timeout: Duration::from_secs(2),
+                timeout: Duration::from_secs(5),
+            })
+            .unwrap(),
+        })),
+        timeouts: crate::IdpTimeouts {
+            connect: Duration::from_secs(2),
+            total: Duration::from_secs(5),
+        },
+        tenant_cache: Duration::from_secs(60),
         cache_margin_seconds: 60,
         audit_ttl_days: 90,
         store_budget: cc_shared::web::StoreBudget::from_millis(2000),

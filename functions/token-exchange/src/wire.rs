@@ -62,7 +62,7 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::UpstreamRefused { error, .. } => {
             error.clone().unwrap_or_else(|| "access_denied".to_string())
         }
-        ApiError::UpstreamFailed { .. } | ApiError::Store(_) => {
+        ApiError::UpstreamFailed { .. } | ApiError::Store(_) | ApiError::Unconfigured(_) => {
             "temporarily_unavailable".to_string()
         }
     };
@@ -93,16 +93,9 @@ fn error_body(err: &ApiError) -> Response<Body> {
     resp
 }
 
-/// The local gateway's answer while the Fuyun IdP is not configured there
-/// (`config::configured`).
+/// The answer while the default tenant's Fuyun IdP is not configured (`config::configured`).
 pub fn unconfigured_response() -> Response<Body> {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &serde_json::json!({
-            "error": "temporarily_unavailable",
-            "error_description": "token exchange is not configured on this gateway \
-                                  (set FUYUN_CLIENT_ID and the other FUYUN_* settings)",
-            "retryable": false
-        }),
-    )
+    error_response(&ApiError::Unconfigured(
+        crate::config::UNCONFIGURED_ANSWER.into(),
+    ))
 }

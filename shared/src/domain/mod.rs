@@ -8,4 +8,5 @@ pub mod identity;
 pub mod phone;
 pub mod protect;
 pub mod tenant;
+pub mod tenant_settings;
 pub mod uid;

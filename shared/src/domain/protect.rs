@@ -152,12 +152,7 @@ impl IndexKey {
     /// keys, so that a function given the index key alone (identity verification, never the
     /// keyring) can resolve a tenant.
     pub(crate) fn wrapping_keyring(&self) -> Keyring {
-        let key =
-            UnboundKey::new(&AES_256_GCM, &self.wrapping).expect("32 bytes is an AES-256 key"); // ok: AES_256_GCM takes exactly 32 bytes
-        Keyring {
-            current: 1,
-            keys: BTreeMap::from([(1, LessSafeKey::new(key))]),
-        }
+        Keyring::single(&self.wrapping)
     }
 
     pub fn index(&self, phone: &PhoneKey) -> NumberIndex {
@@ -275,6 +270,15 @@ impl Keyring {
             current: text.current,
             keys,
         })
+    }
+
+    /// A one-version keyring of one derived AES-256 key (what wraps or seals small secrets).
+    pub(crate) fn single(key: &[u8; 32]) -> Keyring {
+        let key = UnboundKey::new(&AES_256_GCM, key).expect("32 bytes is an AES-256 key"); // ok: AES_256_GCM takes exactly 32 bytes
+        Keyring {
+            current: 1,
+            keys: BTreeMap::from([(1, LessSafeKey::new(key))]),
+        }
     }
 
     pub fn current_version(&self) -> u32 {

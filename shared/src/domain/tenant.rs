@@ -23,6 +23,7 @@ use super::protect::{
     derive, generate_key_text, IndexKey, KeyError, Keyring, KeyringText, NumberProtection,
     OpenError,
 };
+use super::tenant_settings::SettingsKey;
 
 /// Longest tenant ID.
 pub const TENANT_ID_MAX: usize = 32;
@@ -243,6 +244,8 @@ fn lookup_aad(tenant: &TenantId) -> Vec<u8> {
 pub struct LookupKeys {
     pub index: IndexKey,
     pub pepper: Pepper,
+    /// What seals its secret settings (`domain::tenant_settings`).
+    pub settings: SettingsKey,
 }
 
 impl fmt::Debug for LookupKeys {
@@ -257,6 +260,7 @@ impl LookupKeys {
         Ok(LookupKeys {
             index: IndexKey::from_text(text)?,
             pepper: Pepper::new(pepper.to_vec()).map_err(KeyError::Malformed)?,
+            settings: SettingsKey::from_index_text(text)?,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
+use crate::domain::tenant_settings::StoredSettings;
 use crate::domain::uid::Uid;
 
 #[cfg(feature = "dynamodb")]
@@ -320,6 +321,8 @@ pub const MAX_TENANT_CREDENTIALS: usize = 100;
 pub struct TenantEntry {
     pub tenant: Tenant,
     pub credentials: Vec<TenantCredential>,
+    /// Its own vendor settings (`tenants set`), secrets sealed.
+    pub settings: StoredSettings,
 }
 
 /// What adding a credential did.
@@ -365,6 +368,16 @@ pub trait TenantRegistry: TenantLookup {
 
     /// Removes every credential of the caller `user` (all functions); how many there were.
     async fn revoke_credentials(&self, id: &TenantId, user: &str) -> Result<usize, StoreError>;
+
+    /// Replaces the tenant's settings with `settings` (its `rev` one past `expected_rev`),
+    /// only while they are still at `expected_rev` (so two concurrent changes never lose one);
+    /// false when they are not (or the tenant is gone).
+    async fn set_settings(
+        &self,
+        id: &TenantId,
+        expected_rev: u64,
+        settings: &StoredSettings,
+    ) -> Result<bool, StoreError>;
 
     /// How many parts `erase_page` may be run in at once.
     fn erase_segments(&self) -> usize;

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// An upstream service failed, answered garbage or did not answer: retryable.
     #[error("the upstream service failed: {reason}")]
     UpstreamFailed { timeout: bool, reason: String },
+    /// The vendor this request needs is not configured for its caller (the stack's settings,
+    /// or a platform tenant's own): 503, not retryable; the message says what to set.
+    #[error("{0}")]
+    Unconfigured(String),
 }
 
 impl ApiError {
@@ -47,9 +51,9 @@ impl ApiError {
                 Class::ClientError
             }
             ApiError::Store(_) => Class::StoreFailure,
-            ApiError::UpstreamRefused { .. } | ApiError::UpstreamFailed { .. } => {
-                Class::UpstreamFailure
-            }
+            ApiError::UpstreamRefused { .. }
+            | ApiError::UpstreamFailed { .. }
+            | ApiError::Unconfigured(_) => Class::UpstreamFailure,
         }
     }
 
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::UpstreamRefused { status, .. } => *status,
             ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Unconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -18,6 +18,7 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::domain::identity::Pepper;
 use crate::domain::protect::{IndexKey, Keyring, NumberProtection, OpenError};
 use crate::domain::tenant::{LookupKeys, Tenant, TenantId, TenantKeys, TenantUser};
+use crate::domain::tenant_settings::{SettingsKey, TenantSettings};
 use crate::store::{StoreError, TenantLookup};
 
 /// The variable of the cache time, in seconds (read in each function's `config.rs`).
@@ -43,6 +44,9 @@ pub struct TenantCaller {
     pub protection: NumberProtection,
     /// The tenant's own PIN pepper.
     pub pepper: Pepper,
+    /// Its own vendor settings, secrets opened (empty unless the function reads them:
+    /// [`Tenancy::with_settings`]).
+    pub settings: TenantSettings,
 }
 
 /// What opens a tenant's keys in this function: the stack's keyring (a function that reads
@@ -68,7 +72,7 @@ fn unopened(id: &TenantId, what: &str, e: OpenError) -> StoreError {
 fn open_keys(
     tenant: &Tenant,
     stack: &StackKeys<'_>,
-) -> Result<(NumberProtection, Pepper), StoreError> {
+) -> Result<(NumberProtection, Pepper, SettingsKey), StoreError> {
     let id = &tenant.id;
     let failed = |e: crate::domain::protect::KeyError| {
         StoreError::Failed(format!("tenant {id}'s keys: {e}"))
@@ -80,8 +84,12 @@ fn open_keys(
             })?;
             let keys =
                 TenantKeys::unwrap(&tenant.keys, ring, id).map_err(|e| unopened(id, "keys", e))?;
-            let pepper = keys.lookup().map_err(failed)?.pepper;
-            Ok((keys.protection().map_err(failed)?, pepper))
+            let lookup = keys.lookup().map_err(failed)?;
+            Ok((
+                keys.protection().map_err(failed)?,
+                lookup.pepper,
+                lookup.settings,
+            ))
         }
         StackKeys::Index(index) => {
             if tenant.lookup.as_str().is_empty() {
@@ -96,7 +104,7 @@ fn open_keys(
                 index: keys.index,
                 keyring: None,
             };
-            Ok((protection, keys.pepper))
+            Ok((protection, keys.pepper, keys.settings))
         }
     }
 }
@@ -118,6 +126,8 @@ pub struct Tenancy {
     registry: Arc<dyn TenantLookup>,
     ttl: Duration,
     cache: Mutex<HashMap<TenantId, Cached>>,
+    /// Whether the function reads the tenants' own vendor settings (opens their secrets).
+    settings: bool,
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -131,7 +141,15 @@ impl Tenancy {
             registry,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            settings: false,
         }
+    }
+
+    /// Opening each tenant's own vendor settings too (token exchange, the agent directory):
+    /// a function that does not use them never holds their secrets.
+    pub fn with_settings(mut self) -> Self {
+        self.settings = true;
+        self
     }
 
     /// The tenant's caller `user` is with `password`; None when not (unknown or suspended
@@ -172,7 +190,15 @@ impl Tenancy {
             None => None,
             Some(entry) => {
                 // Not cached when the keys do not open: the stack's keys may be re-read.
-                let (protection, pepper) = open_keys(&entry.tenant, stack)?;
+                let (protection, pepper, settings_key) = open_keys(&entry.tenant, stack)?;
+                let settings = if self.settings {
+                    entry
+                        .settings
+                        .open(&settings_key, id)
+                        .map_err(|e| StoreError::Failed(format!("tenant {id}'s settings: {e}")))?
+                } else {
+                    TenantSettings::default()
+                };
                 let credentials = entry
                     .credentials
                     .iter()
@@ -190,6 +216,7 @@ impl Tenancy {
                         id: id.clone(),
                         protection,
                         pepper,
+                        settings,
                     }),
                 }))
             }

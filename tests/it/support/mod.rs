@@ -360,18 +360,25 @@ pub fn token_exchange(
             &cc_shared::web::auth::entry_for("crm", CRM_PASSWORD),
         )
         .unwrap(),
-        signer,
-        app_name: Some(APP_NAME.into()),
-        idp: token_exchange::idp::IdpClient::new(token_exchange::idp::IdpSettings {
-            url: setup.idp_url.parse().unwrap(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            scope: SCOPE.into(),
-            redirect_url: REDIRECT_URL.into(),
-            connect_timeout: std::time::Duration::from_millis(setup.timeout_ms),
-            timeout: std::time::Duration::from_millis(setup.timeout_ms),
-        })
-        .unwrap(),
+        fuyun: Some(Arc::new(token_exchange::Fuyun {
+            signer,
+            app_name: Some(APP_NAME.into()),
+            idp: token_exchange::idp::IdpClient::new(token_exchange::idp::IdpSettings {
+                url: setup.idp_url.parse().unwrap(),
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+                scope: SCOPE.into(),
+                redirect_url: REDIRECT_URL.into(),
+                connect_timeout: std::time::Duration::from_millis(setup.timeout_ms),
+                timeout: std::time::Duration::from_millis(setup.timeout_ms),
+            })
+            .unwrap(),
+        })),
+        timeouts: token_exchange::IdpTimeouts {
+            connect: std::time::Duration::from_millis(setup.timeout_ms),
+            total: std::time::Duration::from_millis(setup.timeout_ms),
+        },
+        tenant_cache: std::time::Duration::from_secs(60),
         cache_margin_seconds: 60,
         audit_ttl_days: 90,
         store_budget: cc_shared::web::StoreBudget::from_millis(9000),

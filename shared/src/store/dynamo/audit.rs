@@ -1,4 +1,5 @@
-//! Audit items: `pk = "TXA#<caller>"`, `sk = "<12-digit epoch>#<id>"`, listed by time through
+//! Audit items: `pk = "TXA#<caller>"` (a platform tenant's under its scope,
+//! `T#<tenant>#TXA#<caller>`, so `tenants remove` erases them), `sk = "<12-digit epoch>#<id>"`, listed by time through
 //! index `gsi2` (`gsi2pk = "TXAUDIT"`), expiring through the table's TTL.
 
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ impl AuditStore for DynamoStore {
     async fn put_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
         let sk = format!("{:012}#{}", r.time.max(0), r.id);
         let mut item = HashMap::from([
-            (PK.to_string(), s(format!("TXA#{}", r.caller))),
+            (PK.to_string(), s(format!("{}TXA#{}", self.scope, r.caller))),
             (SK.to_string(), s(sk.clone())),
             ("gsi2pk".into(), s(AUDIT_ALL)),
             ("gsi2sk".into(), s(sk)),

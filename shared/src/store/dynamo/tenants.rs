@@ -14,6 +14,7 @@ use super::identity::{PIN_PREFIX, RECORD_NUMBER_PREFIX};
 use super::mapping::NUMBER_PREFIX;
 use super::{classify, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
+use crate::domain::tenant_settings::StoredSettings;
 use crate::store::{
     tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
@@ -26,6 +27,8 @@ const ERASE_PAGE: i32 = 500;
 /// The registry's partition.
 pub const REGISTRY_PK: &str = "TENANTS";
 const CREDS: &str = "creds";
+const SETTINGS: &str = "settings";
+const SETTINGS_REV: &str = "settings_rev";
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -85,6 +88,31 @@ fn parse_credentials(
     Ok(out)
 }
 
+fn parse_settings(item: &HashMap<String, AttributeValue>) -> Result<StoredSettings, StoreError> {
+    let mut settings = StoredSettings {
+        rev: number_attr(item, SETTINGS_REV).unwrap_or(0).max(0) as u64,
+        ..StoredSettings::default()
+    };
+    if let Some(AttributeValue::M(values)) = item.get(SETTINGS) {
+        for (name, value) in values {
+            let AttributeValue::S(value) = value else {
+                return Err(failed("a tenant setting is malformed"));
+            };
+            settings.values.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(settings)
+}
+
+/// The registry item read as an entry.
+fn parse_entry(item: &HashMap<String, AttributeValue>) -> Result<TenantEntry, StoreError> {
+    Ok(TenantEntry {
+        tenant: parse_tenant(item)?,
+        credentials: parse_credentials(item)?,
+        settings: parse_settings(item)?,
+    })
+}
+
 fn condition_failed<R>(e: &SdkError<UpdateItemError, R>) -> bool {
     matches!(
         e,
@@ -133,10 +161,7 @@ impl TenantLookup for DynamoStore {
         let Some(item) = self.batch_get_items(vec![key(id)], None).await?.pop() else {
             return Ok(None);
         };
-        Ok(Some(TenantEntry {
-            tenant: parse_tenant(&item)?,
-            credentials: parse_credentials(&item)?,
-        }))
+        Ok(Some(parse_entry(&item)?))
     }
 }
 
@@ -189,10 +214,7 @@ impl TenantRegistry for DynamoStore {
                 .await
                 .map_err(classify)?;
             for item in out.items() {
-                tenants.push(TenantEntry {
-                    tenant: parse_tenant(item)?,
-                    credentials: parse_credentials(item)?,
-                });
+                tenants.push(parse_entry(item)?);
             }
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -285,6 +307,36 @@ impl TenantRegistry for DynamoStore {
         self.update_tenant(id, &update, "attribute_exists(#pk)", &refs, vec![])
             .await?;
         Ok(keys.len())
+    }
+
+    async fn set_settings(
+        &self,
+        id: &TenantId,
+        expected_rev: u64,
+        settings: &StoredSettings,
+    ) -> Result<bool, StoreError> {
+        let values = settings
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), s(v.clone())))
+            .collect();
+        let condition = if expected_rev == 0 {
+            "attribute_exists(#pk) AND (attribute_not_exists(#rev) OR #rev = :old)"
+        } else {
+            "attribute_exists(#pk) AND #rev = :old"
+        };
+        self.update_tenant(
+            id,
+            "SET #settings = :settings, #rev = :rev",
+            condition,
+            &[("#settings", SETTINGS), ("#rev", SETTINGS_REV)],
+            vec![
+                (":settings", AttributeValue::M(values)),
+                (":rev", n(settings.rev)),
+                (":old", n(expected_rev)),
+            ],
+        )
+        .await
     }
 
     fn erase_segments(&self) -> usize {

@@ -5,12 +5,14 @@
 //!    tables in the file): numbers in the clear in `number_map.phone` and `pins.phone`;
 //! 2. numbers only as a blind index and sealed (`domain::protect`);
 //! 3. layout 2 and platform mode's tenant registry (`tenants`, `tenant_credentials`);
-//! 4. layout 3 and each tenant's lookup keys (`tenants.lookup`, for identity verification).
+//! 4. layout 3 and each tenant's lookup keys (`tenants.lookup`, for identity verification);
+//! 5. layout 4 and each tenant's own vendor settings (`tenants.settings`, a JSON object,
+//!    secrets sealed; `tenants.settings_rev`).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
 //! transaction, so an interruption leaves layout 1 whole and the command can simply be run
-//! again. Going from 2 to 3 or 4 only adds empty tables and a column: opening does it.
+//! again. Going from 2 to 3, 4 or 5 only adds empty tables and columns: opening does it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +28,7 @@ use crate::domain::uid::Uid;
 use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
-pub const LAYOUT_VERSION: usize = 4;
+pub const LAYOUT_VERSION: usize = 5;
 
 /// Layout 1: what releases before number protection wrote (and never versioned).
 const LAYOUT_1: &str = "
@@ -133,6 +135,11 @@ CREATE TABLE tenant_credentials (
 
 const LAYOUT_4: &str = "ALTER TABLE tenants ADD COLUMN lookup TEXT NOT NULL DEFAULT '';";
 
+const LAYOUT_5: &str = "
+ALTER TABLE tenants ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE tenants ADD COLUMN settings_rev INTEGER NOT NULL DEFAULT 0;
+";
+
 /// A store this release cannot use as it is, and what to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -163,6 +170,7 @@ fn migrations(protection: Option<NumberProtection>, counts: Arc<Counts>) -> Migr
         M::up_with_hook(LAYOUT_2, hook),
         M::up(LAYOUT_3),
         M::up(LAYOUT_4),
+        M::up(LAYOUT_5),
     ])
 }
 
@@ -285,9 +293,9 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
 pub(super) fn open_current(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let path = path.display().to_string();
     match found_layout(conn)? {
-        // New, or layout 2 or 3 (numbers protected): what follows only adds tables and a
-        // column.
-        0 | 2 | 3 => migrations(None, Arc::default())
+        // New, or layout 2 to 4 (numbers protected): what follows only adds tables and
+        // columns.
+        0 | 2..=4 => migrations(None, Arc::default())
             .to_latest(conn)
             .map_err(failed),
         LAYOUT_VERSION => Ok(()),

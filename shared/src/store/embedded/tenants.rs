@@ -1,5 +1,5 @@
 //! The tenant registry of the embedded store: tables `tenants` and `tenant_credentials`
-//! (layout 3; the `lookup` column layout 4).
+//! (layout 3; the `lookup` column layout 4, `settings` and `settings_rev` layout 5).
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -8,14 +8,16 @@ use rusqlite::{params, Connection, Row};
 
 use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
+use crate::domain::tenant_settings::StoredSettings;
 use crate::store::{
     tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
     MAX_TENANT_CREDENTIALS,
 };
 
-const TENANT_COLUMNS: &str = "id, name, created_at, suspended, keys, lookup";
+const TENANT_COLUMNS: &str =
+    "id, name, created_at, suspended, keys, lookup, settings, settings_rev";
 
-type TenantRow = (String, String, i64, bool, String, String);
+type TenantRow = (String, String, i64, bool, String, String, String, i64);
 
 fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
     Ok((
@@ -25,19 +27,27 @@ fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
     ))
 }
 
-fn tenant(row: TenantRow) -> Result<Tenant, StoreError> {
-    let (id, name, created_at, suspended, keys, lookup) = row;
-    Ok(Tenant {
+fn tenant(row: TenantRow) -> Result<(Tenant, StoredSettings), StoreError> {
+    let (id, name, created_at, suspended, keys, lookup, settings, rev) = row;
+    let settings = StoredSettings {
+        rev: rev.max(0) as u64,
+        values: serde_json::from_str(&settings)
+            .map_err(|_| failed("a tenant's stored settings are malformed"))?,
+    };
+    let tenant = Tenant {
         id: TenantId::parse(&id).map_err(|_| failed("a stored tenant ID is malformed"))?,
         name,
         created_at,
         suspended,
         keys: WrappedKeys::from_stored(keys),
         lookup: WrappedLookup::from_stored(lookup),
-    })
+    };
+    Ok((tenant, settings))
 }
 
 /// The tenant `only` (or every tenant) with its credentials, by ID, read in one transaction.
@@ -80,9 +90,11 @@ fn entries(conn: &mut Connection, only: Option<&TenantId>) -> Result<Vec<TenantE
     rows.into_iter()
         .map(|row| {
             let credentials = credentials.remove(&row.0).unwrap_or_default();
+            let (tenant, settings) = tenant(row)?;
             Ok(TenantEntry {
-                tenant: tenant(row)?,
+                tenant,
                 credentials,
+                settings,
             })
         })
         .collect()
@@ -197,6 +209,28 @@ impl TenantRegistry for EmbeddedStore {
         .await
     }
 
+    async fn set_settings(
+        &self,
+        id: &TenantId,
+        expected_rev: u64,
+        settings: &StoredSettings,
+    ) -> Result<bool, StoreError> {
+        let id = id.clone();
+        let values = serde_json::to_string(&settings.values).map_err(failed)?;
+        let rev = settings.rev as i64;
+        self.with_conn(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tenants SET settings = ?2, settings_rev = ?3
+                     WHERE id = ?1 AND settings_rev = ?4",
+                    params![id.as_str(), values, rev, expected_rev as i64],
+                )
+                .map_err(from_sqlite)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     fn erase_segments(&self) -> usize {
         1
     }
@@ -210,6 +244,7 @@ impl TenantRegistry for EmbeddedStore {
         _start: Option<String>,
     ) -> Result<(Erased, Option<String>), StoreError> {
         let scope = tenant_scope(id);
+        let id = id.clone();
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -222,11 +257,18 @@ impl TenantRegistry for EmbeddedStore {
                 )
                 .map_err(from_sqlite)
             };
+            // Token-exchange audit records name the tenant's caller `NAME@ID`.
+            let audit = tx
+                .execute(
+                    "DELETE FROM token_audit WHERE substr(caller, -length(?1)) = ?1",
+                    params![format!("@{id}")],
+                )
+                .map_err(from_sqlite)?;
             let erased = Erased {
                 mappings: delete("number_map", "number_index")?,
                 pins: delete("pins", "number_index")?,
                 records: delete("verification_records", "number_key")?,
-                other: 0,
+                other: audit,
             };
             tx.commit().map_err(from_sqlite)?;
             Ok((erased, None))
