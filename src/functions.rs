@@ -106,8 +106,8 @@ pub const FUNCTIONS: &[Function] = &[
         name: agent_sync::FUNCTION,
         route: "/agents/softphone",
         credentials_var: agent_sync::CREDENTIALS_VAR,
-        secret_arn_vars: &[agent_sync::SECRET_ARN_VAR],
-        serves_tenants: false,
+        secret_arn_vars: &[agent_sync::SECRET_ARN_VAR, INDEX_KEY_ARN_VAR],
+        serves_tenants: true,
         vendor: Some(Vendor {
             configured: agent_sync::config::configured,
             missing: agent_sync::config::UNCONFIGURED,

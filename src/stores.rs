@@ -9,6 +9,7 @@ use cc_shared::config::{ConfigError, StoreLocation};
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::tenant::{LookupKeys, Tenant, TenantId, TenantKeys};
+use cc_shared::domain::tenant_settings::TenantSettings;
 use cc_shared::number_keys::{self, KeyPlace};
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::dynamo::{self, DynamoStore};
@@ -280,6 +281,20 @@ impl Stores {
         }
         let secrets = agent_sync::CecSecrets::load(&self.res).await?;
         agent_sync::cec_from_env(secrets).map(Some)
+    }
+
+    /// A registered tenant's agent directory (its scope) and its own settings, opened with
+    /// the stack's index key as the functions open them.
+    pub async fn tenant_agents(
+        &self,
+        id: &TenantId,
+    ) -> Result<(Arc<dyn cc_shared::store::AgentStore>, TenantSettings), Failure> {
+        let (entry, keys) = self.tenant_lookup(id).await?;
+        let settings = entry
+            .settings
+            .open(&keys.settings, id)
+            .map_err(|e| format!("tenant {id}'s settings do not open ({e})"))?;
+        Ok((self.res.stores.for_tenant(id).agents(), settings))
     }
 
     pub fn describe(&self) -> String {

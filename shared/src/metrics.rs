@@ -73,6 +73,9 @@ pub mod name {
     pub const AGENTS_DEACTIVATED: &str = "AgentsDeactivated";
     pub const SYNC_SUCCEEDED: &str = "SyncSucceeded";
     pub const SYNC_FAILURES: &str = "SyncFailures";
+    /// Platform tenants whose sync failed in a run and last succeeded longer ago than the
+    /// stale time (or never).
+    pub const SYNC_STALE_TENANTS: &str = "SyncStaleTenants";
 }
 
 /// Every metric name with its CloudWatch unit.
@@ -114,6 +117,7 @@ pub const UNITS: &[(&str, Unit)] = {
         (AGENTS_DEACTIVATED, Count),
         (SYNC_SUCCEEDED, Count),
         (SYNC_FAILURES, Count),
+        (SYNC_STALE_TENANTS, Count),
     ]
 };
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::config::{self, ConfigError};
 use crate::domain::tenant::TenantId;
 use crate::store::{
-    AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantLookup, TenantScoped,
+    AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantListing, TenantLookup,
+    TenantScoped,
 };
 use crate::web::auth::Credentials;
 
@@ -48,6 +49,7 @@ pub enum StoreSet {
         audit: Arc<dyn AuditStore>,
         agents: Arc<dyn AgentStore>,
         tenants: Arc<dyn TenantLookup>,
+        listing: Arc<dyn TenantListing>,
         /// The same stores in a tenant's scope.
         scoped: ScopedStores,
     },
@@ -62,6 +64,7 @@ impl StoreSet {
             + AuditStore
             + AgentStore
             + TenantLookup
+            + TenantListing
             + TenantScoped
             + 'static,
     {
@@ -71,7 +74,8 @@ impl StoreSet {
             identity: store.clone(),
             audit: store.clone(),
             agents: store.clone(),
-            tenants: store,
+            tenants: store.clone(),
+            listing: store,
             scoped: Arc::new(move |tenant: &TenantId| {
                 StoreSet::each(Arc::new(scoped.for_tenant(tenant)))
             }),
@@ -110,6 +114,23 @@ impl StoreSet {
             StoreSet::Each { audit, .. } => audit.clone(),
         }
     }
+
+    pub fn agents(&self) -> Arc<dyn AgentStore> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { agents, .. } => agents.clone(),
+        }
+    }
+
+    /// Every tenant of the registry (the scheduled agent sync).
+    pub fn tenant_listing(&self) -> Arc<dyn TenantListing> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { listing, .. } => listing.clone(),
+        }
+    }
 }
 
 impl Resources {
@@ -145,11 +166,7 @@ impl Resources {
     }
 
     pub fn agents(&self) -> Arc<dyn AgentStore> {
-        match &self.stores {
-            #[cfg(feature = "dynamodb")]
-            StoreSet::Dynamo(store) => store.clone(),
-            StoreSet::Each { agents, .. } => agents.clone(),
-        }
+        self.stores.agents()
     }
 
     /// The registry of platform mode's tenants.

@@ -7,11 +7,15 @@ use std::path::Path;
 use clap::Subcommand;
 
 use cc_shared::domain::agents::{printable, Agent, SyncState};
+use std::sync::Arc;
+
 use cc_shared::domain::clock::SystemClock;
+use cc_shared::domain::tenant_settings::{TenantSettings, Vendor};
+use cc_shared::store::AgentStore;
 
 use super::output::rfc3339;
 use super::CliResult;
-use crate::stores::Stores;
+use crate::stores::{Failure, Stores};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -21,12 +25,19 @@ pub enum Command {
         /// otherwise refused past AGENT_SYNC_MAX_DEACTIVATE_PERCENT of the active agents).
         #[arg(long)]
         allow_mass_deactivation: bool,
+        /// The tenant whose directory to sync, from its own CEC (platform mode; absent: the
+        /// default tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List the agents of the store.
     List {
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// The tenant whose directory to list (platform mode; absent: the default tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Link a business-system account to an (active) agent.
     Link {
@@ -34,7 +45,26 @@ pub enum Command {
         account: String,
         /// The agent's work number.
         work_no: String,
+        /// The tenant whose account and agent these are (platform mode; absent: the default
+        /// tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
     },
+}
+
+/// The directory of `tenant` (None: the default tenant's) and its own settings.
+async fn directory(
+    stores: &Stores,
+    tenant: Option<&str>,
+) -> Result<(Arc<dyn AgentStore>, Option<TenantSettings>), Failure> {
+    match tenant {
+        None => Ok((stores.agents(), None)),
+        Some(tenant) => {
+            let id = super::tenants::tenant_id(tenant)?;
+            let (store, settings) = stores.tenant_agents(&id).await?;
+            Ok((store, Some(settings)))
+        }
+    }
 }
 
 pub async fn run(data_dir: &Path, command: Command) -> CliResult {
@@ -42,17 +72,36 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
     match command {
         Command::Sync {
             allow_mass_deactivation,
+            tenant,
         } => {
-            let cec = stores
-                .cec()
-                .await?
-                .ok_or("CEC_BASE_URL is not set: configure the CEC (see README)")?;
+            let (store, settings) = directory(&stores, tenant.as_deref()).await?;
+            let (cec, guard) = match (&settings, tenant.as_deref()) {
+                (Some(settings), Some(id)) => {
+                    if !settings.has(Vendor::Cec) {
+                        return Err(format!(
+                            "tenant {id} has no CEC: set its CEC_* settings with `cc-callbacks \
+                             tenants set {id} ...`"
+                        )
+                        .into());
+                    }
+                    let timeouts = agent_sync::config::CecTimeouts::from_env()?;
+                    agent_sync::config::tenant_cec(settings, timeouts)
+                        .map_err(|e| format!("tenant {id}: {e}"))?
+                }
+                _ => {
+                    let cec = stores
+                        .cec()
+                        .await?
+                        .ok_or("CEC_BASE_URL is not set: configure the CEC (see README)")?;
+                    (cec, agent_sync::deactivation_guard()?)
+                }
+            };
             let guard = if allow_mass_deactivation {
                 agent_sync::DeactivationGuard::OFF
             } else {
-                agent_sync::deactivation_guard()?
+                guard
             };
-            let c = agent_sync::sync(&*stores.agents(), &cec, &SystemClock, guard).await?;
+            let c = agent_sync::sync(&*store, &cec, &SystemClock, guard).await?;
             println!(
                 "added {}, updated {}, deactivated {}, unchanged {} ({})",
                 c.added,
@@ -63,22 +112,30 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             );
             Ok(())
         }
-        Command::List { json } => {
-            let agents = stores.agents().list_agents().await?;
-            let last = stores.agents().last_sync().await?;
+        Command::List { json, tenant } => {
+            let (store, _) = directory(&stores, tenant.as_deref()).await?;
+            let agents = store.list_agents().await?;
+            let last = store.last_sync().await?;
             print_agents(&mut std::io::stdout().lock(), &agents, last.as_ref(), json)?;
             Ok(())
         }
-        Command::Link { account, work_no } => link(&stores, account.trim(), &work_no).await,
+        Command::Link {
+            account,
+            work_no,
+            tenant,
+        } => {
+            let (store, _) = directory(&stores, tenant.as_deref()).await?;
+            link(&*store, account.trim(), &work_no).await
+        }
     }
 }
 
 /// Links `account` to `work_no`, an active agent of the directory.
-async fn link(stores: &Stores, account: &str, work_no: &str) -> CliResult {
+async fn link(store: &dyn AgentStore, account: &str, work_no: &str) -> CliResult {
     if !cc_shared::domain::agents::valid_account(account) {
         return Err("the account must be 1 to 128 characters, without control characters".into());
     }
-    match stores.agents().get_agent(work_no).await? {
+    match store.get_agent(work_no).await? {
         Some(a) if a.active => {}
         Some(_) => return Err(format!("agent {work_no} is inactive").into()),
         None => {
@@ -88,7 +145,7 @@ async fn link(stores: &Stores, account: &str, work_no: &str) -> CliResult {
             .into())
         }
     }
-    stores.agents().link_account(account, work_no).await?;
+    store.link_account(account, work_no).await?;
     println!("linked {account} to agent {work_no}");
     Ok(())
 }

@@ -26,7 +26,8 @@ pub enum Command {
         #[arg(long, default_value = "")]
         name: String,
     },
-    /// Every tenant: ID, name, created, suspended, credentials.
+    /// Every tenant: ID, name, created, suspended, credentials, when its agent directory was
+    /// last synced from its own CEC (stale past AGENT_SYNC_STALE_HOURS).
     List {
         /// One JSON array instead of a table.
         #[arg(long)]
@@ -63,6 +64,41 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// When a tenant's agent directory was last synced successfully.
+enum AgentsSynced {
+    /// It has no CEC of its own.
+    NoCec,
+    Never,
+    At(i64),
+}
+
+/// Each tenant's last successful agent sync, read from its directory (at most 16 at once).
+async fn agents_synced(
+    stores: &Stores,
+    entries: &[cc_shared::store::TenantEntry],
+) -> Result<Vec<AgentsSynced>, cc_shared::store::StoreError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(16) {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, e) in chunk.iter().enumerate() {
+            if !e.settings.values.contains_key("CEC_BASE_URL") {
+                continue;
+            }
+            let store = stores.stores.for_tenant(&e.tenant.id).agents();
+            reads.spawn(async move { (i, store.last_sync().await) });
+        }
+        let mut found: Vec<AgentsSynced> = chunk.iter().map(|_| AgentsSynced::NoCec).collect();
+        while let Some(joined) = reads.join_next().await {
+            let (i, state) = joined.map_err(|e| {
+                cc_shared::store::StoreError::Failed(format!("reading a sync state: {e}"))
+            })?;
+            found[i] = state?.map_or(AgentsSynced::Never, |s| AgentsSynced::At(s.at));
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 /// A tenant as `tenants list|show --json` print it, with its `credentials` (a count, or the
@@ -110,31 +146,54 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
         }
         Command::List { json } => {
             // The credentials sit in each tenant's one record: counted from the same read.
-            let rows: Vec<(Tenant, usize)> = registry
-                .list_tenants()
-                .await?
+            let entries = registry.list_tenants().await?;
+            let synced = agents_synced(&stores, &entries).await?;
+            let stale_after = agent_sync::config::RunLimits::from_env()?.stale_after_seconds;
+            let now = now_epoch();
+            let rows: Vec<(Tenant, usize, AgentsSynced)> = entries
                 .into_iter()
-                .map(|e| (e.tenant, e.credentials.len()))
+                .zip(synced)
+                .map(|(e, synced)| (e.tenant, e.credentials.len(), synced))
                 .collect();
+            let stale = |s: &AgentsSynced| match s {
+                AgentsSynced::NoCec => false,
+                AgentsSynced::Never => true,
+                AgentsSynced::At(at) => now - at > stale_after,
+            };
             if json {
                 let rows: Vec<serde_json::Value> = rows
                     .iter()
-                    .map(|(t, credentials)| tenant_json(t, serde_json::json!(credentials)))
+                    .map(|(t, credentials, synced)| {
+                        let mut row = tenant_json(t, serde_json::json!(credentials));
+                        row["agents_synced"] = match synced {
+                            AgentsSynced::At(at) => serde_json::json!(rfc3339(*at)),
+                            _ => serde_json::Value::Null,
+                        };
+                        row["agents_stale"] = serde_json::json!(stale(synced));
+                        row
+                    })
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
                 return Ok(());
             }
             println!(
-                "{:<32}  {:<20}  {:<9}  {:>11}  name",
-                "id", "created", "suspended", "credentials"
+                "{:<32}  {:<20}  {:<9}  {:>11}  {:<26}  name",
+                "id", "created", "suspended", "credentials", "agents synced"
             );
-            for (t, credentials) in &rows {
+            for (t, credentials, synced) in &rows {
+                let synced_text = match synced {
+                    AgentsSynced::NoCec => "-".to_string(),
+                    AgentsSynced::Never => "never (stale)".to_string(),
+                    AgentsSynced::At(at) if stale(synced) => format!("{} (stale)", rfc3339(*at)),
+                    AgentsSynced::At(at) => rfc3339(*at),
+                };
                 println!(
-                    "{:<32}  {:<20}  {:<9}  {:>11}  {}",
+                    "{:<32}  {:<20}  {:<9}  {:>11}  {:<26}  {}",
                     t.id.as_str(),
                     rfc3339(t.created_at),
                     if t.suspended { "yes" } else { "no" },
                     credentials,
+                    synced_text,
                     t.name
                 );
             }

@@ -62,6 +62,9 @@ struct State {
     violations: Mutex<Vec<String>>,
     /// The `X-TenantSpaceID` every call must carry (None: none may).
     tenant: Mutex<Option<String>>,
+    /// The AK/SK this CEC issues tokens for.
+    app_key: String,
+    app_secret: String,
 }
 
 pub struct FakeCec {
@@ -79,7 +82,14 @@ fn answer(status: u16, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
 
 impl FakeCec {
     pub async fn start() -> FakeCec {
+        Self::start_with(APP_KEY, APP_SECRET).await
+    }
+
+    /// A CEC with its own AK/SK (a platform tenant's).
+    pub async fn start_with(app_key: &str, app_secret: &str) -> FakeCec {
         let state = Arc::new(State {
+            app_key: app_key.into(),
+            app_secret: app_secret.into(),
             behavior: Mutex::new(Behavior::Directory(directory(&[1001, 1002, 1003], false))),
             tokens: Mutex::new(Vec::new()),
             token_requests: AtomicUsize::new(0),
@@ -180,7 +190,8 @@ impl State {
                 let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
                     return self.violation("token: body is not JSON".into());
                 };
-                let expected = serde_json::json!({"app_key": APP_KEY, "app_secret": APP_SECRET});
+                let expected =
+                    serde_json::json!({"app_key": self.app_key, "app_secret": self.app_secret});
                 if json != expected {
                     return self.violation("token: body is not {app_key, app_secret}".into());
                 }
@@ -203,7 +214,7 @@ impl State {
                 if parts.method != http::Method::GET {
                     return self.violation(format!("agents: method {}", parts.method));
                 }
-                if header("x-app-key").as_deref() != Some(APP_KEY) {
+                if header("x-app-key").as_deref() != Some(self.app_key.as_str()) {
                     return self.violation("agents: X-APP-Key is not the app key".into());
                 }
                 let Some(token) = header("authorization")

@@ -192,6 +192,7 @@ async fn binaries(
                 ("CEC_BASE_URL", "http://127.0.0.1:9"),
                 ("CEC_APP_KEY", "key"),
                 ("CEC_APP_SECRET", "secret"),
+                ("NUMBER_INDEX_KEY", support::INDEX_KEY),
             ]),
             "/agents/softphone",
         ),
@@ -1036,5 +1037,141 @@ async fn token_exchange_serves_tenants_at_their_own_idp_in_lambda() {
     assert_ne!(acme_other, acme);
     for idp in &idps {
         idp.assert_no_violations();
+    }
+}
+
+/// Registers `tenant` with its own CEC at `cec` (AK/SK `<tenant>-ak`/`<tenant>-sk`), its
+/// settings sealed as `tenants set` seals them.
+async fn register_with_cec(store: &cc_shared::store::dynamo::DynamoStore, tenant: &str, cec: &str) {
+    use cc_shared::domain::tenant::TenantId;
+    use cc_shared::domain::tenant_settings::TenantSettings;
+    use cc_shared::store::TenantRegistry;
+
+    let keys = register(store, tenant, "crm", "agent-sync", "crm-password-0001").await;
+    let mut settings = TenantSettings::default();
+    for (name, value) in [
+        ("CEC_BASE_URL", cec.to_string()),
+        ("CEC_APP_KEY", format!("{tenant}-ak")),
+        ("CEC_APP_SECRET", format!("{tenant}-sk")),
+    ] {
+        settings.set(name, Some(value)).unwrap();
+    }
+    let id = TenantId::parse(tenant).unwrap();
+    let sealed = settings
+        .seal(&keys.lookup().unwrap().settings, &id, 1)
+        .unwrap();
+    assert!(store.set_settings(&id, 0, &sealed).await.unwrap());
+}
+
+/// The scheduled role's environment on `store`'s table, with `extra` settings.
+async fn scheduler_env(
+    store: &cc_shared::store::dynamo::DynamoStore,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let (_, mut env, _) = binaries(&support::dynamodb_endpoint()).await.remove(3);
+    env.retain(|(k, _)| !matches!(*k, "AGENT_SYNC_ROLE" | "TABLE_NAME") && !k.starts_with("CEC_"));
+    env.push(("AGENT_SYNC_ROLE", "schedule".into()));
+    env.push(("TABLE_NAME", store.table().to_string()));
+    env.extend(extra.iter().cloned());
+    env
+}
+
+/// One scheduled run's report.
+async fn scheduled_run(f: &Function) -> Value {
+    let event = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    let (_, outcome) = f
+        .api
+        .invoke(serde_json::to_vec(&event).unwrap().into())
+        .await
+        .unwrap();
+    assert!(outcome.ok, "{}", String::from_utf8_lossy(&outcome.body));
+    serde_json::from_slice(&outcome.body).unwrap()
+}
+
+/// A scheduled run syncs the default tenant and every tenant with a CEC of its own, each into
+/// its own directory; a tenant whose CEC stalls costs only its own budget, is reported failed
+/// and stale (it never synced), and the run still ends well inside the function's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_run_syncs_every_tenant_and_a_stalled_cec_holds_only_its_own() {
+    use cc_shared::domain::tenant::TenantId;
+    use cc_shared::store::AgentStore;
+    use support::fake_cec::{directory, Behavior, FakeCec, APP_KEY, APP_SECRET};
+
+    let (store, _) = support::dynamo_store().await;
+    let default_cec = FakeCec::start().await;
+    default_cec.set(Behavior::Directory(directory(&[1001], false)));
+    let acme_cec = FakeCec::start_with("acme-ak", "acme-sk").await;
+    acme_cec.set(Behavior::Directory(directory(&[1001, 1002], false)));
+    let globex_cec = FakeCec::start_with("globex-ak", "globex-sk").await;
+    globex_cec.set(Behavior::Stall);
+    register_with_cec(&store, "acme", &acme_cec.base_url).await;
+    register_with_cec(&store, "globex", &globex_cec.base_url).await;
+    register(&store, "initech", "crm", "agent-sync", "crm-password-0001").await;
+
+    let env = scheduler_env(
+        &store,
+        &[
+            ("CEC_BASE_URL", default_cec.base_url.clone()),
+            ("CEC_APP_KEY", APP_KEY.into()),
+            ("CEC_APP_SECRET", APP_SECRET.into()),
+            ("AGENT_SYNC_CONCURRENCY", "2".into()),
+            ("AGENT_SYNC_TENANT_BUDGET_MS", "1500".into()),
+            ("AGENT_SYNC_RUN_BUDGET_MS", "8000".into()),
+        ],
+    )
+    .await;
+    let f = start("agent-sync", &env).await;
+    let started = Instant::now();
+    let report = scheduled_run(&f).await;
+    assert!(started.elapsed() < Duration::from_millis(5000), "{report}");
+    assert_eq!(report["default"]["added"], 1, "{report}");
+    assert_eq!(report["tenants_synced"], 1, "{report}");
+    assert_eq!(report["tenants_failed"], json!(["globex"]), "{report}");
+    assert_eq!(report["tenants_stale"], 1, "{report}");
+    assert_eq!(report["tenants_left"], 0, "{report}");
+    let works = |agents: Vec<cc_shared::domain::agents::Agent>| {
+        agents.into_iter().map(|a| a.work_no).collect::<Vec<_>>()
+    };
+    let acme = store.for_tenant(&TenantId::parse("acme").unwrap());
+    assert_eq!(works(acme.list_agents().await.unwrap()), ["1001", "1002"]);
+    assert_eq!(works(store.list_agents().await.unwrap()), ["1001"]);
+    for cec in [&default_cec, &acme_cec, &globex_cec] {
+        cec.assert_no_violations();
+    }
+}
+
+/// More tenants than one run starts: each run goes on after the last tenant the previous one
+/// started, and the round starts over once every tenant was reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_round_of_tenants_goes_on_where_the_last_run_stopped() {
+    use support::fake_cec::{directory, Behavior, FakeCec};
+
+    let (store, _) = support::dynamo_store().await;
+    let mut cecs = Vec::new();
+    for tenant in ["acme", "globex"] {
+        let cec = FakeCec::start_with(&format!("{tenant}-ak"), &format!("{tenant}-sk")).await;
+        cec.set(Behavior::Directory(directory(&[1001], false)));
+        register_with_cec(&store, tenant, &cec.base_url).await;
+        cecs.push(cec);
+    }
+    let env = scheduler_env(&store, &[("AGENT_SYNC_TENANTS_PER_RUN", "1".into())]).await;
+    let f = start("agent-sync", &env).await;
+    let runs = [(1, 0, 1), (0, 1, 0), (1, 0, 1)];
+    for (i, (acme, globex, left)) in runs.into_iter().enumerate() {
+        let before = (cecs[0].agent_requests(), cecs[1].agent_requests());
+        let report = scheduled_run(&f).await;
+        assert_eq!(
+            report["default"],
+            Value::Null,
+            "no default CEC here: {report}"
+        );
+        assert_eq!(report["tenants_synced"], 1, "run {i}: {report}");
+        assert_eq!(report["tenants_left"], left, "run {i}: {report}");
+        let after = (cecs[0].agent_requests(), cecs[1].agent_requests());
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (acme, globex),
+            "run {i}"
+        );
     }
 }

@@ -24,6 +24,7 @@ mod numbers_contract;
 mod numbers_migrate;
 mod openapi;
 mod platform;
+mod platform_agents;
 mod platform_token;
 mod preflight;
 mod store_contract;

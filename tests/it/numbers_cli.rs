@@ -93,6 +93,26 @@ impl Cli {
     }
 }
 
+/// Runs `scenario` with the CLI on a new embedded store, or (`dynamodb`) on a new DynamoDB
+/// Local table named after `prefix`, and a dump of everything that store holds.
+pub(crate) fn on_backend(
+    dynamodb: bool,
+    prefix: &str,
+    scenario: impl FnOnce(&Cli, &dyn Fn() -> String),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    if dynamodb {
+        let (cli, table) = Cli::on_new_table(dir.path(), prefix);
+        scenario(&cli, &|| dump_table(&table));
+    } else {
+        let cli = Cli {
+            dir: dir.path().to_path_buf(),
+            env: Vec::new(),
+        };
+        scenario(&cli, &|| support::dump_embedded(dir.path()));
+    }
+}
+
 /// Every item of DynamoDB Local's `table`, as `support::dump_dynamo` prints them.
 pub(crate) fn dump_table(table: &str) -> String {
     tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -20,7 +20,7 @@ fn ok(cli: &Cli, args: &[&str]) -> String {
 }
 
 /// A new credential's password.
-fn credential(cli: &Cli, user: &str, tenant: &str, function: &str) -> String {
+pub(crate) fn credential(cli: &Cli, user: &str, tenant: &str, function: &str) -> String {
     let out = ok(
         cli,
         &[

@@ -6,7 +6,7 @@
 //! apart; a hanging IdP of one tenant does not hold the other's answers; a changed setting
 //! drops the tenant's cached tokens; `tenants remove` leaves none of its secrets anywhere.
 
-use crate::numbers_cli::{dump_table, Cli};
+use crate::numbers_cli::{on_backend, Cli};
 use crate::support;
 use support::cli::{post, spawn};
 use support::fake_idp::{decoding_key, App, Behavior, FakeIdp, JwtExpectation, KeyPair};
@@ -68,21 +68,7 @@ fn set(cli: &Cli, id: &str, args: &[String]) -> (bool, String, String) {
 
 /// A new token-exchange credential of `tenant`: its password.
 fn credential(cli: &Cli, tenant: &str) -> String {
-    let out = cli.ok(&[
-        "credentials",
-        "new",
-        "--user",
-        "crm",
-        "--tenant",
-        tenant,
-        "--function",
-        "token-exchange",
-    ]);
-    out.lines()
-        .next()
-        .and_then(|l| l.strip_prefix("password (give it to the caller, then forget it): "))
-        .unwrap()
-        .to_string()
+    crate::platform::credential(cli, "crm", tenant, "token-exchange")
 }
 
 /// (status, body) of a JWT-mode exchange for `account` as `auth`.
@@ -322,17 +308,10 @@ fn tenants_exchange_apart(cli: &Cli, dump: &dyn Fn() -> String) {
 
 #[test]
 fn tenants_exchange_at_their_own_idp_embedded() {
-    let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        dir: dir.path().to_path_buf(),
-        env: Vec::new(),
-    };
-    tenants_exchange_apart(&cli, &|| support::dump_embedded(dir.path()));
+    on_backend(false, "cc-platform-token", tenants_exchange_apart);
 }
 
 #[test]
 fn tenants_exchange_at_their_own_idp_dynamodb() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cli, table) = Cli::on_new_table(dir.path(), "cc-platform-token");
-    tenants_exchange_apart(&cli, &|| dump_table(&table));
+    on_backend(true, "cc-platform-token", tenants_exchange_apart);
 }

@@ -75,12 +75,6 @@ fn tenants_end_to_end(cli: &Cli) -> Vec<String> {
             "--function must be one of: number-mapping",
         ),
         ("a@b", "acme", "number-mapping", "--user"),
-        (
-            "x",
-            "acme",
-            "agent-sync",
-            "does not serve tenants' callers yet",
-        ),
     ] {
         let args = [
             "credentials",

@@ -10,6 +10,10 @@ use cc_shared::domain::tenant::{
 use cc_shared::store::{CredentialAdded, KeyUse, MAX_TENANT_CREDENTIALS};
 use support::Store;
 
+/// What layout 5 adds as tables: dropped to make a file of an earlier layout.
+const LAYOUT_5_TABLES: &str =
+    "DROP TABLE tenant_account_links; DROP TABLE tenant_agent_sync; DROP TABLE agent_sync_cursor;";
+
 fn id(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()
 }
@@ -263,7 +267,7 @@ contract!(
 #[tokio::test]
 async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
     use cc_shared::store::embedded::EmbeddedStore;
-    use cc_shared::store::{MappingStore, TenantRegistry};
+    use cc_shared::store::{MappingStore, TenantListing, TenantRegistry};
 
     let dir = tempfile::tempdir().unwrap();
     let (numbers, seal) = support::sealer(&["13988888888", "95588"]);
@@ -274,8 +278,10 @@ async fn a_layout_2_store_gains_the_registry_and_keeps_its_mappings() {
     {
         // What the previous release left: layout 2, without the registry's tables.
         let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
-        db.execute_batch("DROP TABLE tenant_credentials; DROP TABLE tenants;")
-            .unwrap();
+        db.execute_batch(&format!(
+            "DROP TABLE tenant_credentials; DROP TABLE tenants; {LAYOUT_5_TABLES}"
+        ))
+        .unwrap();
         db.pragma_update(None, "user_version", 2).unwrap();
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();
@@ -304,10 +310,10 @@ async fn embedded_layout_3_gains_the_lookup_and_settings_columns_on_opening() {
     }
     {
         let db = rusqlite::Connection::open(dir.path().join("cc-callbacks.sqlite3")).unwrap();
-        db.execute_batch(
+        db.execute_batch(&format!(
             "ALTER TABLE tenants DROP COLUMN lookup; ALTER TABLE tenants DROP COLUMN settings; \
-             ALTER TABLE tenants DROP COLUMN settings_rev;",
-        )
+             ALTER TABLE tenants DROP COLUMN settings_rev; {LAYOUT_5_TABLES}"
+        ))
         .unwrap();
         db.pragma_update(None, "user_version", 3).unwrap();
     }

@@ -45,6 +45,49 @@ pub fn configured() -> bool {
 
 /// What to set when it is not.
 pub const UNCONFIGURED: &str = "CEC_BASE_URL is not set";
+/// The default tenant's answer while it is not (platform tenants bring their own CEC).
+pub const UNCONFIGURED_ANSWER: &str = "the agent directory is not configured on this gateway \
+                                       (set CEC_BASE_URL, CEC_APP_KEY and CEC_APP_SECRET)";
+
+/// The default tenant's CEC client, None when `CEC_BASE_URL` is not set here.
+pub async fn default_cec(res: &Resources) -> Result<Option<CecClient>, ConfigError> {
+    if !configured() {
+        return Ok(None);
+    }
+    cec_from_env(CecSecrets::load(res).await?).map(Some)
+}
+
+/// The bounds of one scheduled run over the default tenant and every tenant with a CEC.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Tenants synced at once (`AGENT_SYNC_CONCURRENCY`, 1 to 32, default 8).
+    pub concurrency: usize,
+    /// The whole run (`AGENT_SYNC_RUN_BUDGET_MS`, default 50 s of the function's 60 s): no
+    /// tenant's sync starts unless it can end inside it.
+    pub run_budget: Duration,
+    /// One tenant's sync (`AGENT_SYNC_TENANT_BUDGET_MS`, default 20 s).
+    pub tenant_budget: Duration,
+    /// Most tenants one run starts (`AGENT_SYNC_TENANTS_PER_RUN`, default 1000).
+    pub per_run: usize,
+    /// A tenant whose last successful sync is older is stale (`AGENT_SYNC_STALE_HOURS`,
+    /// default 3, the stack's `AgentSyncStaleHours`).
+    pub stale_after_seconds: i64,
+}
+
+impl RunLimits {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let run_budget = config::number("AGENT_SYNC_RUN_BUDGET_MS", 50_000u64, 1_000..=55_000)?;
+        let tenant_budget =
+            config::number("AGENT_SYNC_TENANT_BUDGET_MS", 20_000u64, 500..=run_budget)?;
+        Ok(RunLimits {
+            concurrency: config::number("AGENT_SYNC_CONCURRENCY", 8usize, 1..=32)?,
+            run_budget: Duration::from_millis(run_budget),
+            tenant_budget: Duration::from_millis(tenant_budget),
+            per_run: config::number("AGENT_SYNC_TENANTS_PER_RUN", 1000usize, 1..=100_000)?,
+            stale_after_seconds: config::number("AGENT_SYNC_STALE_HOURS", 3i64, 1..=168)? * 3600,
+        })
+    }
+}
 /// Largest accepted softphone request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// The store budget of one softphone request (`STORE_BUDGET_MS`): two reads (the link, the

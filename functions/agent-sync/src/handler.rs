@@ -3,14 +3,17 @@
 //! in one line (never the softphone password).
 
 use std::future::Future;
+use std::sync::Arc;
 
-use cc_shared::store::StoreError;
+use cc_shared::store::{AgentStore, StoreError};
 use cc_shared::web::auth::Credentials;
-use cc_shared::web::envelope::{self, Callback, Caller, RequestLine};
+use cc_shared::web::envelope::{self, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
 use cc_shared::web::http::describe_json_error;
+use cc_shared::web::tenancy::StackKeys;
 use lambda_http::{Body, Request, Response};
 
+use crate::cec_client::CecClient;
 use crate::config::MAX_BODY_BYTES;
 use crate::wire::{self, Softphone, SoftphoneRequest};
 use crate::{AgentDirectory, FUNCTION};
@@ -37,13 +40,20 @@ impl Callback for AgentDirectory {
         &self.credentials
     }
 
+    fn tenancy(&self) -> Option<TenancyRef<'_>> {
+        self.tenants.as_ref().map(|t| TenancyRef {
+            tenancy: &t.tenancy,
+            stack: StackKeys::Index(&t.index),
+        })
+    }
+
     fn work(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         body: &[u8],
         _facts: &mut Facts,
     ) -> impl Future<Output = Result<Softphone, ApiError>> + Send {
-        softphone(self, body)
+        softphone(self, caller, body)
     }
 
     fn respond(&self, result: Result<Softphone, ApiError>, facts: &mut Facts) -> Response<Body> {
@@ -68,7 +78,28 @@ impl Callback for AgentDirectory {
     }
 }
 
-async fn softphone(svc: &AgentDirectory, body: &[u8]) -> Result<Softphone, ApiError> {
+/// The caller's directory and CEC: the default tenant's, or its tenant's own.
+fn route(
+    svc: &AgentDirectory,
+    caller: &Caller,
+) -> Result<(Arc<dyn AgentStore>, Arc<CecClient>), ApiError> {
+    match (&caller.tenant, &svc.tenants) {
+        (Some(tenant), Some(tenants)) => Ok((tenants.agents(&tenant.id), tenants.cec(tenant)?)),
+        _ => {
+            let cec = svc
+                .cec
+                .clone()
+                .ok_or_else(|| ApiError::Unconfigured(crate::config::UNCONFIGURED_ANSWER.into()))?;
+            Ok((svc.store.clone(), cec))
+        }
+    }
+}
+
+async fn softphone(
+    svc: &AgentDirectory,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Softphone, ApiError> {
     let request: SoftphoneRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let account = request.account.trim();
@@ -77,11 +108,12 @@ async fn softphone(svc: &AgentDirectory, body: &[u8]) -> Result<Softphone, ApiEr
             "account must be 1 to 128 characters, without control characters",
         ));
     }
+    let (store, cec) = route(svc, caller)?;
     let lookup = async {
-        let Some(work_no) = svc.store.linked_work_no(account).await? else {
+        let Some(work_no) = store.linked_work_no(account).await? else {
             return Ok((None, None));
         };
-        let agent = svc.store.get_agent(&work_no).await?;
+        let agent = store.get_agent(&work_no).await?;
         Ok::<_, StoreError>((Some(work_no), agent))
     };
     let (work_no, agent) = svc.store_budget.run(lookup).await?;
@@ -95,7 +127,7 @@ async fn softphone(svc: &AgentDirectory, body: &[u8]) -> Result<Softphone, ApiEr
             ))
         }
     }
-    let live = tokio::time::timeout(svc.cec_budget, svc.cec.directory(svc.clock.now()))
+    let live = tokio::time::timeout(svc.cec_budget, cec.directory(svc.clock.now()))
         .await
         .map_err(|_| ApiError::UpstreamFailed {
             timeout: true,

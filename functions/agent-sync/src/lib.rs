@@ -8,7 +8,9 @@
 pub mod cec_client;
 pub mod config;
 pub mod handler;
+pub mod schedule;
 pub mod sync;
+pub mod tenants;
 pub mod wire;
 
 use std::sync::Arc;
@@ -19,11 +21,13 @@ use cc_shared::domain::clock::{Clock, SystemClock};
 use cc_shared::resources::Resources;
 use cc_shared::store::AgentStore;
 use cc_shared::web::auth::Credentials;
+use cc_shared::web::tenancy::Tenancy;
 use cc_shared::web::StoreBudget;
 
 use cec_client::CecClient;
 pub use config::{cec_from_env, deactivation_guard, CecSecrets, CREDENTIALS_VAR, SECRET_ARN_VAR};
 pub use handler::handle;
+pub use schedule::{run, Platform, RunReport, Scheduler};
 pub use sync::{plan, sync, DeactivationGuard, SyncError};
 
 /// The function's name, as in its log lines (both roles).
@@ -32,17 +36,30 @@ pub const FUNCTION: &str = "agent-sync";
 /// The softphone endpoint's dependencies, built once per process.
 pub struct AgentDirectory {
     credentials: Credentials,
-    cec: Arc<CecClient>,
+    /// The default tenant's CEC (None: not configured here; its callers get 503).
+    cec: Option<Arc<CecClient>>,
     store: Arc<dyn AgentStore>,
     clock: Arc<dyn Clock>,
     store_budget: StoreBudget,
     cec_budget: Duration,
+    /// Platform mode: each tenant's own CEC and directory.
+    tenants: Option<tenants::Tenants>,
 }
 
 impl AgentDirectory {
     pub fn new(
         credentials: Credentials,
         cec: Arc<CecClient>,
+        store: Arc<dyn AgentStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::with_default_cec(credentials, Some(cec), store, clock)
+    }
+
+    /// The default tenant's CEC may be absent (a platform whose tenants bring their own).
+    pub fn with_default_cec(
+        credentials: Credentials,
+        cec: Option<Arc<CecClient>>,
         store: Arc<dyn AgentStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -53,6 +70,7 @@ impl AgentDirectory {
             clock,
             store_budget: StoreBudget::from_millis(config::DEFAULT_STORE_BUDGET_MS),
             cec_budget: Duration::from_millis(config::DEFAULT_CEC_BUDGET_MS),
+            tenants: None,
         }
     }
 
@@ -67,35 +85,66 @@ impl AgentDirectory {
         self.cec_budget = budget;
         self
     }
+
+    /// Serving platform tenants' callers too, each from its own CEC and directory.
+    pub fn serving_tenants(mut self, tenants: tenants::Tenants) -> Self {
+        self.tenants = Some(tenants);
+        self
+    }
 }
 
-/// The scheduled sync's dependencies.
-pub struct Scheduler {
-    pub cec: CecClient,
-    pub store: Arc<dyn AgentStore>,
-    pub guard: DeactivationGuard,
-}
-
-/// The softphone endpoint from `res`: its credentials, the CEC client (AK/SK from Secrets
-/// Manager in Lambda), the store budget and the CEC budget.
+/// The softphone endpoint from `res`: its credentials, the default tenant's CEC client (AK/SK
+/// from Secrets Manager in Lambda; none when not configured), the budgets, and platform mode
+/// (the stack's index key opens the tenants' settings).
 pub async fn init(res: &Resources) -> Result<AgentDirectory, ConfigError> {
-    let cec = cec_from_env(CecSecrets::load(res).await?)?;
-    Ok(AgentDirectory::new(
+    let (cec, index) = tokio::join!(
+        config::default_cec(res),
+        cc_shared::number_keys::index_key(res)
+    );
+    let tenancy = Tenancy::new(
+        FUNCTION,
+        res.tenants(),
+        cc_shared::web::tenancy::cache_time_from_env()?,
+    )
+    .with_settings();
+    let tenants = tenants::Tenants::new(
+        tenancy,
+        res.stores.clone(),
+        index?,
+        config::CecTimeouts::from_env()?,
+    );
+    Ok(AgentDirectory::with_default_cec(
         Credentials::from_env(CREDENTIALS_VAR, res.dev_credentials.clone())?,
-        Arc::new(cec),
+        cec?.map(Arc::new),
         res.agents(),
         Arc::new(SystemClock),
     )
     .with_store_budget(StoreBudget::from_env(config::DEFAULT_STORE_BUDGET_MS)?)
-    .with_cec_budget(config::cec_budget()?))
+    .with_cec_budget(config::cec_budget()?)
+    .serving_tenants(tenants))
 }
 
-/// The scheduled sync from `res`.
+/// The scheduled sync from `res`: the default tenant's CEC (if configured) and every
+/// tenant's of the registry.
 pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
+    let (cec, index) = tokio::join!(
+        config::default_cec(res),
+        cc_shared::number_keys::index_key(res)
+    );
+    let default = match cec? {
+        Some(cec) => Some((cec, config::deactivation_guard()?)),
+        None => None,
+    };
     Ok(Scheduler {
-        cec: cec_from_env(CecSecrets::load(res).await?)?,
+        default,
         store: res.agents(),
-        guard: config::deactivation_guard()?,
+        platform: Some(Platform {
+            listing: res.stores.tenant_listing(),
+            stores: res.stores.clone(),
+            index: index?,
+            timeouts: config::CecTimeouts::from_env()?,
+        }),
+        limits: config::RunLimits::from_env()?,
     })
 }
 

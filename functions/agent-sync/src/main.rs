@@ -1,13 +1,14 @@
 //! The Lambda entry point, in one of two roles (`AGENT_SYNC_ROLE`), each its own function in
 //! template.yaml with its own least-privilege policy:
-//! - `schedule`: an EventBridge schedule (or `aws lambda invoke`) runs one sync;
+//! - `schedule`: an EventBridge schedule (or `aws lambda invoke`) runs one sync of the default
+//!   tenant and every platform tenant with a CEC (`schedule::run`);
 //! - `softphone`: API Gateway's `POST /agents/softphone`.
 
 use std::sync::Arc;
 
 use agent_sync::config::{self, Role};
-use agent_sync::{handle, init, init_scheduler, sync, FUNCTION};
-use cc_shared::domain::clock::SystemClock;
+use agent_sync::{handle, init, init_scheduler, run, FUNCTION};
+use cc_shared::domain::clock::{Clock, SystemClock};
 use cc_shared::resources::Resources;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::Error;
@@ -37,7 +38,8 @@ async fn main() -> Result<(), Error> {
                     let s = scheduler.clone();
                     let span = cc_shared::web::lambda::invocation_span(&event.context, "");
                     async move {
-                        let result = sync(&*s.store, &s.cec, &SystemClock, s.guard).await;
+                        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+                        let result = run(s, clock).await;
                         cc_shared::metrics::flush();
                         Ok::<_, Error>(serde_json::to_value(result?)?)
                     }

@@ -55,10 +55,8 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::Unauthorized => "unauthorized",
         ApiError::MethodNotAllowed | ApiError::BadRequest(_) => "invalid_request",
         ApiError::NotFound(_) => "not_found",
-        ApiError::UpstreamRefused { .. }
-        | ApiError::UpstreamFailed { .. }
-        | ApiError::Unconfigured(_) => "upstream_error",
-        ApiError::Store(_) => "unavailable",
+        ApiError::UpstreamRefused { .. } | ApiError::UpstreamFailed { .. } => "upstream_error",
+        ApiError::Store(_) | ApiError::Unconfigured(_) => "unavailable",
     };
     let mut resp = no_store(json_response(
         err.status(),
@@ -76,14 +74,9 @@ fn error_body(err: &ApiError) -> Response<Body> {
     resp
 }
 
-/// The local gateway's answer while the CEC is not configured there (`config::configured`).
+/// The answer while the default tenant's CEC is not configured (`config::configured`).
 pub fn unconfigured_response() -> Response<Body> {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &serde_json::json!({
-            "error": "unavailable",
-            "message": "the agent directory is not configured on this gateway \
-                        (set CEC_BASE_URL, CEC_APP_KEY and CEC_APP_SECRET)"
-        }),
-    )
+    error_response(&ApiError::Unconfigured(
+        crate::config::UNCONFIGURED_ANSWER.into(),
+    ))
 }

@@ -4,29 +4,30 @@
 //! settings revision: a changed setting takes effect when the registry's cache time has
 //! passed, and the tenant's cached tokens of the earlier revision are dropped then.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cc_shared::domain::protect::IndexKey;
 use cc_shared::domain::tenant::TenantId;
+use cc_shared::domain::tenant_settings::Vendor;
 use cc_shared::resources::StoreSet;
 use cc_shared::store::AuditStore;
 use cc_shared::web::error::ApiError;
-use cc_shared::web::tenancy::{Tenancy, TenantCaller, MAX_CACHED_TENANTS};
+use cc_shared::web::tenancy::{
+    unconfigured_tenant, unusable_settings, BuiltPerTenant, Tenancy, TenantCaller,
+};
 
 use crate::cache::TokenCache;
 use crate::config::{Fuyun, IdpTimeouts};
 use crate::FUNCTION;
 
-/// What a tenant's settings built: its IdP, or the setting that is wrong and why.
-type Built = Result<Arc<Fuyun>, Arc<(&'static str, String)>>;
+/// How this function's answers name what it does.
+const SERVICE: &str = "token exchange";
 
 pub struct Tenants {
     pub tenancy: Tenancy,
     stores: StoreSet,
     pub index: IndexKey,
-    /// By tenant: the settings revision built, and what it built.
-    built: Mutex<HashMap<TenantId, (u64, Built)>>,
+    built: BuiltPerTenant<Fuyun>,
 }
 
 /// The token cache's keys of one tenant's settings revision start with this.
@@ -40,7 +41,7 @@ impl Tenants {
             tenancy,
             stores,
             index,
-            built: Mutex::new(HashMap::new()),
+            built: BuiltPerTenant::default(),
         }
     }
 
@@ -58,56 +59,15 @@ impl Tenants {
         cache: &TokenCache,
     ) -> Result<Arc<Fuyun>, ApiError> {
         let id = &tenant.id;
-        let settings = &tenant.settings;
-        if !settings.has(cc_shared::domain::tenant_settings::Vendor::Fuyun) {
-            return Err(ApiError::Unconfigured(format!(
-                "token exchange is not configured for tenant {id}: set its FUYUN_* settings \
-                 with `cc-callbacks tenants set {id} ...` (README \"Platform mode\")"
-            )));
+        if !tenant.settings.has(Vendor::Fuyun) {
+            return Err(unconfigured_tenant(SERVICE, id, "FUYUN_*"));
         }
-        let built = {
-            let map = self.built.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(id)
-                .filter(|(rev, _)| *rev == settings.rev)
-                .map(|(_, b)| b.clone())
-        };
-        let built = match built {
-            Some(b) => b,
-            None => {
-                let b: Built = Fuyun::for_tenant(settings, timeouts)
-                    .map(Arc::new)
-                    .map_err(|e| {
-                        let name = match &e {
-                            cc_shared::config::ConfigError::Missing(n) => *n,
-                            cc_shared::config::ConfigError::Invalid { name, .. } => *name,
-                        };
-                        Arc::new((name, e.to_string()))
-                    });
-                let mut map = self.built.lock().unwrap_or_else(|p| p.into_inner());
-                if map.len() >= MAX_CACHED_TENANTS {
-                    map.clear();
-                }
-                if let Some((old, _)) = map.insert(id.clone(), (settings.rev, b.clone())) {
-                    if old != settings.rev {
-                        cache.forget_prefix(&cache_prefix(id, old));
-                    }
-                }
-                b
-            }
-        };
-        built.map_err(|e| {
-            let (name, reason) = &*e;
-            tracing::error!(
-                function = FUNCTION,
-                tenant = %id,
-                setting = name,
-                error = %reason,
-                "tenant settings unusable"
-            );
-            ApiError::Unconfigured(format!(
-                "token exchange is not available for tenant {id}: its setting {name} is not \
-                 valid (see `cc-callbacks tenants show {id}`)"
-            ))
-        })
+        let (built, replaced) = self
+            .built
+            .get(tenant, |settings| Fuyun::for_tenant(settings, timeouts));
+        if let Some(old) = replaced {
+            cache.forget_prefix(&cache_prefix(id, old));
+        }
+        built.map_err(|fault| unusable_settings(FUNCTION, SERVICE, id, &fault))
     }
 }

@@ -265,6 +265,12 @@ pub trait AgentStore: Send + Sync {
 
     /// The work number an account is linked to.
     async fn linked_work_no(&self, account: &str) -> Result<Option<String>, StoreError>;
+
+    /// Where the scheduled sync's round of tenants goes on: the tenant ID after which the
+    /// next run starts (None: from the first).
+    async fn sync_cursor(&self) -> Result<Option<String>, StoreError>;
+
+    async fn put_sync_cursor(&self, after: Option<&str>) -> Result<(), StoreError>;
 }
 
 /// What the keys of a tenant's records start with in either backend: `T#<tenant>#` (the
@@ -345,16 +351,21 @@ pub trait TenantLookup: Send + Sync {
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantEntry>, StoreError>;
 }
 
+/// Every tenant of the registry: what the scheduled agent sync reads (its own trait, so that
+/// it links the listing and none of the administration).
+#[async_trait]
+pub trait TenantListing: Send + Sync {
+    /// Every registered tenant with its credentials, by ID (on DynamoDB one Query, paged).
+    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError>;
+}
+
 /// The registry of platform mode's tenants (README "Platform mode"): each tenant with its
 /// wrapped keys, its suspension and its callers' credential digests, in one record, so that a
 /// function resolves a tenant in one read. Administered by the CLI.
 #[async_trait]
-pub trait TenantRegistry: TenantLookup {
+pub trait TenantRegistry: TenantLookup + TenantListing {
     /// Registers a new tenant; false, having written nothing, when the ID is taken.
     async fn add_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
-
-    /// Every registered tenant with its credentials, by ID (on DynamoDB one Query, paged).
-    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError>;
 
     /// Suspends or resumes; false when the tenant is not registered.
     async fn set_suspended(&self, id: &TenantId, suspended: bool) -> Result<bool, StoreError>;

@@ -233,3 +233,110 @@ impl Tenancy {
         Ok(resolved)
     }
 }
+
+/// A tenant's own vendor settings, opened with the stack's keys `stack`: for work that
+/// resolves no caller (the scheduled agent sync goes through every tenant).
+pub fn open_settings(
+    entry: &crate::store::TenantEntry,
+    stack: &StackKeys<'_>,
+) -> Result<TenantSettings, StoreError> {
+    let id = &entry.tenant.id;
+    let (_, _, key) = open_keys(&entry.tenant, stack)?;
+    entry
+        .settings
+        .open(&key, id)
+        .map_err(|e| StoreError::Failed(format!("tenant {id}'s settings: {e}")))
+}
+
+/// The setting a tenant's settings failed on, and why (never a value).
+pub type SettingFault = Arc<(&'static str, String)>;
+
+/// What a function builds from each tenant's settings (its vendor client), kept per instance
+/// and settings revision, so a warm request builds nothing and a changed setting is used once
+/// the registry's cache time has passed. A build that failed is kept too (until the settings
+/// change), so a tenant with broken settings costs no rebuild per request.
+pub struct BuiltPerTenant<T> {
+    built: Mutex<HashMap<TenantId, (u64, Built<T>)>>,
+}
+
+/// What a tenant's settings built, or the setting they failed on.
+pub type Built<T> = Result<Arc<T>, SettingFault>;
+
+impl<T> Default for BuiltPerTenant<T> {
+    fn default() -> Self {
+        BuiltPerTenant {
+            built: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> BuiltPerTenant<T> {
+    /// What `build` made of `tenant`'s current settings, and the revision it replaced (whose
+    /// cached results the caller may drop).
+    pub fn get(
+        &self,
+        tenant: &TenantCaller,
+        build: impl FnOnce(&TenantSettings) -> Result<T, crate::config::ConfigError>,
+    ) -> (Built<T>, Option<u64>) {
+        let (id, rev) = (&tenant.id, tenant.settings.rev);
+        {
+            let map = self.built.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((r, b)) = map.get(id) {
+                if *r == rev {
+                    return (b.clone(), None);
+                }
+            }
+        }
+        let built = build(&tenant.settings).map(Arc::new).map_err(|e| {
+            let name = match &e {
+                crate::config::ConfigError::Missing(n) => *n,
+                crate::config::ConfigError::Invalid { name, .. } => *name,
+            };
+            Arc::new((name, e.to_string()))
+        });
+        let mut map = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED_TENANTS {
+            map.clear();
+        }
+        let replaced = map
+            .insert(id.clone(), (rev, built.clone()))
+            .map(|(old, _)| old)
+            .filter(|old| *old != rev);
+        (built, replaced)
+    }
+}
+
+/// The answer (503, not retryable) to a tenant's caller whose settings for `service` (say
+/// "token exchange") no longer pass the checks, logged naming the tenant and the setting.
+pub fn unusable_settings(
+    function: &'static str,
+    service: &str,
+    tenant: &TenantId,
+    fault: &SettingFault,
+) -> crate::web::error::ApiError {
+    let (name, reason) = &**fault;
+    tracing::error!(
+        function,
+        tenant = %tenant,
+        setting = name,
+        error = %reason,
+        "tenant settings unusable"
+    );
+    crate::web::error::ApiError::Unconfigured(format!(
+        "{service} is not available for tenant {tenant}: its setting {name} is not valid (see \
+         `cc-callbacks tenants show {tenant}`)"
+    ))
+}
+
+/// The answer (503, not retryable) to a tenant's caller with no settings for `service`:
+/// what to set (`names`, e.g. "FUYUN_*").
+pub fn unconfigured_tenant(
+    service: &str,
+    tenant: &TenantId,
+    names: &str,
+) -> crate::web::error::ApiError {
+    crate::web::error::ApiError::Unconfigured(format!(
+        "{service} is not configured for tenant {tenant}: set its {names} settings with \
+         `cc-callbacks tenants set {tenant} ...` (README \"Platform mode\")"
+    ))
+}

@@ -1,6 +1,8 @@
 //! Agent directory items: `pk = "AGENTS"`, `sk = "AGENT#<workNo>"` (one partition, listed by one
 //! Query), the sync state `pk = "AGENTS"`, `sk = "SYNC"`, and links `pk = "LINK#<account>"`,
-//! `sk = "LINK"`. No softphone password is ever written.
+//! `sk = "LINK"`; a platform tenant's the same under its scope (`T#<tenant>#AGENTS`,
+//! `T#<tenant>#LINK#<account>`). The scheduled sync's place in the round of tenants is
+//! `pk = "AGENTS"`, `sk = "CURSOR"`. No softphone password is ever written.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,7 @@ use crate::store::{AgentStore, StoreError};
 pub(super) const AGENTS_PK: &str = "AGENTS";
 pub(super) const AGENT_SK_PREFIX: &str = "AGENT#";
 const SYNC_SK: &str = "SYNC";
+const CURSOR_SK: &str = "CURSOR";
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -30,8 +33,25 @@ pub(super) fn agent_key(work_no: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn agent_item(a: &Agent) -> HashMap<String, AttributeValue> {
+impl DynamoStore {
+    fn agents_pk(&self) -> String {
+        format!("{}{AGENTS_PK}", self.scope)
+    }
+
+    fn link_pk(&self, account: &str) -> String {
+        format!("{}LINK#{account}", self.scope)
+    }
+
+    fn scoped_agent_key(&self, work_no: &str) -> HashMap<String, AttributeValue> {
+        let mut key = agent_key(work_no);
+        key.insert(PK.into(), s(self.agents_pk()));
+        key
+    }
+}
+
+fn agent_item(pk: &str, a: &Agent) -> HashMap<String, AttributeValue> {
     let mut item = agent_key(&a.work_no);
+    item.insert(PK.into(), s(pk));
     item.insert("work_no".into(), s(a.work_no.clone()));
     item.insert("active".into(), AttributeValue::Bool(a.active));
     item.insert("first_seen".into(), n(a.first_seen));
@@ -74,7 +94,7 @@ impl AgentStore for DynamoStore {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(AGENTS_PK))
+                .expression_attribute_values(":pk", s(self.agents_pk()))
                 .expression_attribute_values(":prefix", s(AGENT_SK_PREFIX))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -94,7 +114,7 @@ impl AgentStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(agent_key(work_no)))
+            .set_key(Some(self.scoped_agent_key(work_no)))
             .consistent_read(true)
             .send()
             .await
@@ -103,7 +123,8 @@ impl AgentStore for DynamoStore {
     }
 
     async fn put_agents(&self, agents: &[Agent]) -> Result<(), StoreError> {
-        self.batch_put(agents.iter().map(agent_item).collect())
+        let pk = self.agents_pk();
+        self.batch_put(agents.iter().map(|a| agent_item(&pk, a)).collect())
             .await
     }
 
@@ -112,7 +133,7 @@ impl AgentStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PK, s(AGENTS_PK))
+            .key(PK, s(self.agents_pk()))
             .key(SK, s(SYNC_SK))
             .consistent_read(true)
             .send()
@@ -136,7 +157,7 @@ impl AgentStore for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(AGENTS_PK))
+            .item(PK, s(self.agents_pk()))
             .item(SK, s(SYNC_SK))
             .item("at", n(state.at))
             .item("added", n(c.added as i64))
@@ -153,7 +174,7 @@ impl AgentStore for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(format!("LINK#{account}")))
+            .item(PK, s(self.link_pk(account)))
             .item(SK, s("LINK"))
             .item("work_no", s(work_no))
             .send()
@@ -167,12 +188,45 @@ impl AgentStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PK, s(format!("LINK#{account}")))
+            .key(PK, s(self.link_pk(account)))
             .key(SK, s("LINK"))
             .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
         Ok(out.item.as_ref().and_then(|i| string_attr(i, "work_no")))
+    }
+
+    async fn sync_cursor(&self) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(self.agents_pk()))
+            .key(SK, s(CURSOR_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| string_attr(i, "after"))
+            .filter(|a| !a.is_empty()))
+    }
+
+    async fn put_sync_cursor(&self, after: Option<&str>) -> Result<(), StoreError> {
+        // An empty `after` is the start of the round (a PutItem either way: no DeleteItem code
+        // in the binary for this).
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(self.agents_pk()))
+            .item(SK, s(CURSOR_SK))
+            .item("after", s(after.unwrap_or_default()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

@@ -16,8 +16,8 @@ use super::{classify, failed, number_attr, string_attr, DynamoStore, PK, SK};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::domain::tenant_settings::StoredSettings;
 use crate::store::{
-    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
-    MAX_TENANT_CREDENTIALS,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantListing, TenantLookup,
+    TenantRegistry, MAX_TENANT_CREDENTIALS,
 };
 
 /// Parts a tenant's erasure scans the table in at once, and items per page.
@@ -166,6 +166,35 @@ impl TenantLookup for DynamoStore {
 }
 
 #[async_trait]
+impl TenantListing for DynamoStore {
+    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
+        let mut tenants = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(REGISTRY_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                tenants.push(parse_entry(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(tenants);
+            }
+        }
+    }
+}
+
+#[async_trait]
 impl TenantRegistry for DynamoStore {
     async fn add_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
         let mut item = key(&t.id);
@@ -194,32 +223,6 @@ impl TenantRegistry for DynamoStore {
                 Ok(false)
             }
             Err(e) => Err(classify(e)),
-        }
-    }
-
-    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
-        let mut tenants = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(REGISTRY_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                tenants.push(parse_entry(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(tenants);
-            }
         }
     }
 

@@ -7,7 +7,9 @@
 //! 3. layout 2 and platform mode's tenant registry (`tenants`, `tenant_credentials`);
 //! 4. layout 3 and each tenant's lookup keys (`tenants.lookup`, for identity verification);
 //! 5. layout 4 and each tenant's own vendor settings (`tenants.settings`, a JSON object,
-//!    secrets sealed; `tenants.settings_rev`).
+//!    secrets sealed; `tenants.settings_rev`), its agent directory's links and sync state
+//!    (`tenant_account_links`, `tenant_agent_sync`; its agents are in `agents` under its scope)
+//!    and the scheduled sync's place in the round of tenants (`agent_sync_cursor`).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
@@ -138,6 +140,24 @@ const LAYOUT_4: &str = "ALTER TABLE tenants ADD COLUMN lookup TEXT NOT NULL DEFA
 const LAYOUT_5: &str = "
 ALTER TABLE tenants ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE tenants ADD COLUMN settings_rev INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE tenant_account_links (
+    scope   TEXT NOT NULL,
+    account TEXT NOT NULL,
+    work_no TEXT NOT NULL,
+    PRIMARY KEY (scope, account)
+) WITHOUT ROWID;
+CREATE TABLE tenant_agent_sync (
+    scope       TEXT PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    updated     INTEGER NOT NULL,
+    deactivated INTEGER NOT NULL,
+    unchanged   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE agent_sync_cursor (
+    scope TEXT PRIMARY KEY,
+    after TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// A store this release cannot use as it is, and what to run.

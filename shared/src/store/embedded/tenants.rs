@@ -10,8 +10,8 @@ use super::{failed, from_sqlite, EmbeddedStore};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::domain::tenant_settings::StoredSettings;
 use crate::store::{
-    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantLookup, TenantRegistry,
-    MAX_TENANT_CREDENTIALS,
+    tenant_scope, CredentialAdded, Erased, StoreError, TenantEntry, TenantListing, TenantLookup,
+    TenantRegistry, MAX_TENANT_CREDENTIALS,
 };
 
 const TENANT_COLUMNS: &str =
@@ -110,6 +110,13 @@ impl TenantLookup for EmbeddedStore {
 }
 
 #[async_trait]
+impl TenantListing for EmbeddedStore {
+    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
+        self.with_conn(|conn| entries(conn, None)).await
+    }
+}
+
+#[async_trait]
 impl TenantRegistry for EmbeddedStore {
     async fn add_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
         let t = t.clone();
@@ -131,10 +138,6 @@ impl TenantRegistry for EmbeddedStore {
             Ok(n == 1)
         })
         .await
-    }
-
-    async fn list_tenants(&self) -> Result<Vec<TenantEntry>, StoreError> {
-        self.with_conn(|conn| entries(conn, None)).await
     }
 
     async fn set_suspended(&self, id: &TenantId, suspended: bool) -> Result<bool, StoreError> {
@@ -264,11 +267,21 @@ impl TenantRegistry for EmbeddedStore {
                     params![format!("@{id}")],
                 )
                 .map_err(from_sqlite)?;
+            // The agent directory: its agents under the scope, its links and sync state by it.
+            let mut other = audit + delete("agents", "work_no")?;
+            for table in ["tenant_account_links", "tenant_agent_sync"] {
+                other += tx
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE scope = ?1"),
+                        params![scope],
+                    )
+                    .map_err(from_sqlite)?;
+            }
             let erased = Erased {
                 mappings: delete("number_map", "number_index")?,
                 pins: delete("pins", "number_index")?,
                 records: delete("verification_records", "number_key")?,
-                other: audit,
+                other,
             };
             tx.commit().map_err(from_sqlite)?;
             Ok((erased, None))
