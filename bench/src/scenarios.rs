@@ -232,7 +232,7 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
         cc_shared::web::auth::basic_header(&format!("{TENANT_USER}@{TENANT}"), TENANT_PASSWORD);
     for (name, auth) in [
         ("verify, right PIN", None),
-        ("tenant verify, right PIN", Some(tenant_auth)),
+        ("tenant verify, right PIN", Some(tenant_auth.clone())),
     ] {
         let body = serde_json::json!({"calldata": {"verifyServiceNo": numbers[0], "verifyWorkNo": "1002", "verifyCode": "2468"}}).to_string();
         scenarios.push(Scenario {
@@ -258,11 +258,19 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             floor: None,
         });
     }
-    {
+    // JWT mode for the default tenant's caller and (platform mode: the tenant's own AICCS app
+    // built from its settings on the first invocation, then cached) a tenant's.
+    for (name, auth) in [
+        ("JWT mode (first upstream, then cached)", None),
+        (
+            "tenant JWT mode (first upstream, then cached)",
+            Some(tenant_auth.clone()),
+        ),
+    ] {
         let body = serde_json::json!({"mode": "jwt", "accountName": "agent007"}).to_string();
         scenarios.push(Scenario {
             function: "token-exchange",
-            name: "JWT mode (first upstream, then cached)".into(),
+            name: name.into(),
             env: env(&[
                 ("TOKEN_EXCHANGE_CREDENTIALS", DEV_ENTRY),
                 ("FUYUN_TOKEN_URL", idp.url.as_str()),
@@ -272,8 +280,13 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
                 ("FUYUN_REDIRECT_URL", testkit::fake_idp::REDIRECT_URL),
                 ("FUYUN_ISSUER", testkit::fake_idp::ISSUER),
                 ("FUYUN_PRIVATE_KEY", keys_pair.private_base64.as_str()),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
             ]),
-            event: Box::new(move |_| http_event("/token-exchange", &body)),
+            cold_starts: auth.is_none(),
+            event: Box::new(move |_| match &auth {
+                None => http_event("/token-exchange", &body),
+                Some(auth) => http_event_as("/token-exchange", &body, auth),
+            }),
             check: Box::new(|v| {
                 let body = http_ok(v)?;
                 body["access_token"]
@@ -283,7 +296,6 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             }),
             rt_budget: None,
             floor: None,
-            cold_starts: true,
         });
     }
     let cec_env = env(&[
@@ -292,25 +304,42 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
         ("CEC_AGENT_INFO_PATH", testkit::fake_cec::AGENTS_PATH),
         ("CEC_APP_KEY", testkit::fake_cec::APP_KEY),
         ("CEC_APP_SECRET", testkit::fake_cec::APP_SECRET),
+        ("NUMBER_INDEX_KEY", INDEX_KEY),
     ]);
+    // The softphone for the default tenant's caller and a tenant's (its own directory and
+    // CEC, the client built from its settings on the first invocation).
+    for (name, auth) in [
+        ("softphone details (live from the CEC)", None),
+        (
+            "tenant softphone details (its own CEC)",
+            Some(tenant_auth.clone()),
+        ),
+    ] {
+        scenarios.push(Scenario {
+            function: "agent-sync",
+            name: name.into(),
+            env: [cec_env.clone(), env(&[("AGENT_SYNC_ROLE", "softphone")])].concat(),
+            cold_starts: auth.is_none(),
+            event: Box::new(move |_| {
+                let body = r#"{"account":"alice"}"#;
+                match &auth {
+                    None => http_event("/agents/softphone", body),
+                    Some(auth) => http_event_as("/agents/softphone", body, auth),
+                }
+            }),
+            check: Box::new(|v| {
+                let body = http_ok(v)?;
+                (body["workNo"] == "1002")
+                    .then_some(())
+                    .ok_or(format!("{body}"))
+            }),
+            rt_budget: None,
+            floor: None,
+        });
+    }
     scenarios.push(Scenario {
         function: "agent-sync",
-        name: "softphone details (live from the CEC)".into(),
-        env: [cec_env.clone(), env(&[("AGENT_SYNC_ROLE", "softphone")])].concat(),
-        event: Box::new(|_| http_event("/agents/softphone", r#"{"account":"alice"}"#)),
-        check: Box::new(|v| {
-            let body = http_ok(v)?;
-            (body["workNo"] == "1002")
-                .then_some(())
-                .ok_or(format!("{body}"))
-        }),
-        rt_budget: None,
-        floor: None,
-        cold_starts: true,
-    });
-    scenarios.push(Scenario {
-        function: "agent-sync",
-        name: "scheduled sync, nothing changed".into(),
+        name: "scheduled sync, nothing changed (default tenant and one tenant)".into(),
         env: [cec_env, env(&[("AGENT_SYNC_ROLE", "schedule")])].concat(),
         event: Box::new(|_| {
             Bytes::from_static(
@@ -318,7 +347,9 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             )
         }),
         check: Box::new(|v| {
-            (v["unchanged"] == 3 && v["added"] == 0)
+            (v["default"]["unchanged"] == 3
+                && v["default"]["added"] == 0
+                && v["tenants_synced"] == 1)
                 .then_some(())
                 .ok_or(format!("{v}"))
         }),

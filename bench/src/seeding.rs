@@ -65,7 +65,6 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         .iter()
         .map(|k| format!("NUM#{}", k.as_str()))
         .collect();
-    let tenant_phone_pks = seed_tenant(&store, &keys).await?;
     let pepper = cc_shared::domain::identity::Pepper::new(PEPPER.as_bytes().to_vec())?;
     store
         .put_pins(&[(indexes[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
@@ -101,6 +100,13 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         exp_millis: false,
     })
     .await;
+    let apps = TenantApps {
+        idp_url: &idp.url,
+        private_key: &keys_pair.private_pem,
+        cec: &cec_client,
+        cec_url: &cec.base_url,
+    };
+    let tenant_phone_pks = seed_tenant(&store, &keys, &apps).await?;
 
     Ok(Seed {
         proxy,
@@ -116,12 +122,22 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
     })
 }
 
+/// Where the tenant's own AICCS app and CEC are (the same fakes as the default tenant's).
+struct TenantApps<'a> {
+    idp_url: &'a str,
+    private_key: &'a str,
+    cec: &'a agent_sync::cec_client::CecClient,
+    cec_url: &'a str,
+}
+
 /// Registers the tenant `TENANT` (keys wrapped under the benchmark's keyring, a credential for
-/// number mapping and one for identity verification), maps `keys` for it, as the handler
-/// would, and enrols the first one's PIN 2468 under its own keys; its number items' keys.
+/// each function, its own AICCS app and CEC in its settings, sealed as `tenants set` seals
+/// them), maps `keys` for it, as the handler would, enrols the first one's PIN 2468 under its
+/// own keys, syncs its directory and links `alice` in it; its number items' keys.
 async fn seed_tenant(
     store: &DynamoStore,
     keys: &[cc_shared::domain::phone::PhoneKey],
+    apps: &TenantApps<'_>,
 ) -> Result<Vec<String>, String> {
     use cc_shared::domain::tenant::{password_digest, Tenant, TenantCredential, TenantKeys};
     use cc_shared::store::TenantRegistry;
@@ -132,7 +148,7 @@ async fn seed_tenant(
     let tenant = Tenant::new(id.clone(), "bench".into(), 0, &tenant_keys, &stack)
         .map_err(|e| e.to_string())?;
     store.add_tenant(&tenant).await.map_err(|e| e.to_string())?;
-    for function in ["number-mapping", "identity-verification"] {
+    for function in crate::scenarios::functions() {
         let credential = TenantCredential {
             user: TENANT_USER.into(),
             function: function.into(),
@@ -171,6 +187,42 @@ async fn seed_tenant(
     )
     .await
     .map_err(|e| e.to_string())?;
+    let mut settings = cc_shared::domain::tenant_settings::TenantSettings::default();
+    for (name, value) in [
+        ("FUYUN_TOKEN_URL", apps.idp_url),
+        ("FUYUN_CLIENT_ID", testkit::fake_idp::CLIENT_ID),
+        ("FUYUN_CLIENT_SECRET", testkit::fake_idp::CLIENT_SECRET),
+        ("FUYUN_SCOPE", testkit::fake_idp::SCOPE),
+        ("FUYUN_REDIRECT_URL", testkit::fake_idp::REDIRECT_URL),
+        ("FUYUN_ISSUER", testkit::fake_idp::ISSUER),
+        ("FUYUN_PRIVATE_KEY", apps.private_key),
+        ("CEC_BASE_URL", apps.cec_url),
+        ("CEC_AGENT_INFO_PATH", testkit::fake_cec::AGENTS_PATH),
+        ("CEC_APP_KEY", testkit::fake_cec::APP_KEY),
+        ("CEC_APP_SECRET", testkit::fake_cec::APP_SECRET),
+    ] {
+        settings
+            .set(name, Some(value.into()))
+            .map_err(|e| e.to_string())?;
+    }
+    let sealed = settings
+        .seal(&lookup.settings, &id, 1)
+        .map_err(|e| e.to_string())?;
+    store
+        .set_settings(&id, 0, &sealed)
+        .await
+        .map_err(|e| e.to_string())?;
+    agent_sync::sync(
+        &scoped,
+        apps.cec,
+        &cc_shared::domain::clock::SystemClock,
+        Default::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    cc_shared::store::AgentStore::link_account(&scoped, "alice", "1002")
+        .await
+        .map_err(|e| e.to_string())?;
     let scope = cc_shared::store::tenant_scope(&id);
     Ok(indexes
         .iter()
