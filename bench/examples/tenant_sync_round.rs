@@ -94,6 +94,7 @@ async fn run() {
                 connect: Duration::from_secs(2),
                 total: Duration::from_secs(10),
             },
+            clients: Default::default(),
         }),
         limits,
     });

@@ -143,6 +143,7 @@ pub async fn init_scheduler(res: &Resources) -> Result<Scheduler, ConfigError> {
             stores: res.stores.clone(),
             index: index?,
             timeouts: config::CecTimeouts::from_env()?,
+            clients: Default::default(),
         }),
         limits: config::RunLimits::from_env()?,
     })

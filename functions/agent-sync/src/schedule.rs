@@ -22,7 +22,7 @@ use cc_shared::domain::tenant_settings::{TenantSettings, Vendor};
 use cc_shared::metrics::{self, name};
 use cc_shared::resources::StoreSet;
 use cc_shared::store::{AgentStore, StoreError, TenantListing};
-use cc_shared::web::tenancy::{open_settings, StackKeys};
+use cc_shared::web::tenancy::{open_settings, Built, BuiltPerTenant, StackKeys};
 use tracing::Instrument;
 
 use crate::cec_client::CecClient;
@@ -37,6 +37,9 @@ pub struct Platform {
     pub stores: StoreSet,
     pub index: IndexKey,
     pub timeouts: CecTimeouts,
+    /// Each tenant's CEC client and guard, kept while its settings are unchanged, so a warm
+    /// instance's next run reuses its TLS setup and its CEC token.
+    pub clients: BuiltPerTenant<(CecClient, DeactivationGuard)>,
 }
 
 /// The scheduled sync's dependencies.
@@ -114,24 +117,31 @@ fn round(
 
 /// One tenant's sync within `limits.tenant_budget`; on failure, whether it is stale.
 async fn sync_tenant(
-    job: Job,
+    id: TenantId,
+    client: Built<(CecClient, DeactivationGuard)>,
     stores: StoreSet,
-    timeouts: CecTimeouts,
     clock: Arc<dyn Clock>,
     limits: RunLimits,
 ) -> (TenantId, Outcome) {
-    let store = stores.for_tenant(&job.id).agents();
-    let span = tracing::info_span!("tenant", tenant = %job.id);
+    let store = stores.for_tenant(&id).agents();
+    let span = tracing::info_span!("tenant", tenant = %id);
     let work = async {
-        let (cec, guard) = match tenant_cec(&job.settings, timeouts) {
-            Ok(built) => built,
-            Err(error) => {
+        let client = match client {
+            Ok(client) => client,
+            Err(fault) => {
                 metrics::count(name::SYNC_FAILURES, 1);
-                tracing::error!(function = FUNCTION, %error, "sync failed: tenant settings unusable");
+                let (setting, error) = &*fault;
+                tracing::error!(
+                    function = FUNCTION,
+                    setting,
+                    error,
+                    "sync failed: tenant settings unusable"
+                );
                 return false;
             }
         };
-        match tokio::time::timeout(limits.tenant_budget, sync(&*store, &cec, &*clock, guard)).await
+        let (cec, guard) = &*client;
+        match tokio::time::timeout(limits.tenant_budget, sync(&*store, cec, &*clock, *guard)).await
         {
             Ok(result) => result.is_ok(),
             Err(_) => {
@@ -147,7 +157,7 @@ async fn sync_tenant(
     }
     .instrument(span);
     if work.await {
-        return (job.id, Outcome::Synced);
+        return (id, Outcome::Synced);
     }
     // Stale unless a recent sync succeeded (an unreadable state counts as stale).
     let last = tokio::time::timeout(limits.tenant_budget, store.last_sync()).await;
@@ -155,7 +165,7 @@ async fn sync_tenant(
         Ok(Ok(Some(state))) => clock.now() - state.at > limits.stale_after_seconds,
         _ => true,
     };
-    (job.id, Outcome::Failed { stale })
+    (id, Outcome::Failed { stale })
 }
 
 /// The tenants' part of a run: their syncs, bounded, and the cursor moved on.
@@ -194,10 +204,16 @@ async fn run_tenants(
             };
             launched += 1;
             last_launched = Some(job.id.clone());
+            let timeouts = platform.timeouts;
+            let (client, _) = platform
+                .clients
+                .get_for(&job.id, &job.settings, |settings| {
+                    tenant_cec(settings, timeouts)
+                });
             running.spawn(sync_tenant(
-                job,
+                job.id,
+                client,
                 platform.stores.clone(),
-                platform.timeouts,
                 clock.clone(),
                 limits,
             ));

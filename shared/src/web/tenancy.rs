@@ -278,7 +278,17 @@ impl<T> BuiltPerTenant<T> {
         tenant: &TenantCaller,
         build: impl FnOnce(&TenantSettings) -> Result<T, crate::config::ConfigError>,
     ) -> (Built<T>, Option<u64>) {
-        let (id, rev) = (&tenant.id, tenant.settings.rev);
+        self.get_for(&tenant.id, &tenant.settings, build)
+    }
+
+    /// The same for tenant `id` with its opened `settings` (work that serves no caller).
+    pub fn get_for(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+        build: impl FnOnce(&TenantSettings) -> Result<T, crate::config::ConfigError>,
+    ) -> (Built<T>, Option<u64>) {
+        let rev = settings.rev;
         {
             let map = self.built.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((r, b)) = map.get(id) {
@@ -287,7 +297,7 @@ impl<T> BuiltPerTenant<T> {
                 }
             }
         }
-        let built = build(&tenant.settings).map(Arc::new).map_err(|e| {
+        let built = build(settings).map(Arc::new).map_err(|e| {
             let name = match &e {
                 crate::config::ConfigError::Missing(n) => *n,
                 crate::config::ConfigError::Invalid { name, .. } => *name,
