@@ -1175,3 +1175,82 @@ async fn the_scheduled_round_of_tenants_goes_on_where_the_last_run_stopped() {
         );
     }
 }
+
+/// The softphone endpoint in the Lambda binary serves a tenant's caller from the tenant's own
+/// directory and CEC; a tenant whose stored settings no longer pass the checks (written past
+/// `tenants set`, as a newer release's stricter rule would leave them) gets 503 `unavailable`
+/// and a log line naming the tenant and the setting, never a crash; the default tenant,
+/// without a CEC here, 503 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_softphone_serves_tenants_and_refuses_unusable_settings_in_lambda() {
+    use cc_shared::domain::tenant::TenantId;
+    use cc_shared::domain::tenant_settings::TenantSettings;
+    use cc_shared::store::{AgentStore, TenantRegistry};
+    use support::fake_cec::{directory, Behavior, FakeCec, SIP_PASSWORDS};
+
+    let (store, _) = support::dynamo_store().await;
+    let cec = FakeCec::start_with("acme-ak", "acme-sk").await;
+    cec.set(Behavior::Directory(directory(&[1001, 1002], false)));
+    register_with_cec(&store, "acme", &cec.base_url).await;
+    let acme = store.for_tenant(&TenantId::parse("acme").unwrap());
+    acme.put_agents(&[cc_shared::domain::agents::Agent {
+        work_no: "1002".into(),
+        account_code: None,
+        sip_account: None,
+        active: true,
+        first_seen: 0,
+        last_seen: 0,
+        inactive_since: None,
+    }])
+    .await
+    .unwrap();
+    acme.link_account("alice", "1002").await.unwrap();
+    // broken: a CEC URL no release accepts, stored as if by an older `tenants set`.
+    let keys = register(&store, "broken", "crm", "agent-sync", "crm-password-0001").await;
+    let mut settings = TenantSettings::default();
+    for (name, value) in [
+        ("CEC_BASE_URL", "http://cec.example.com"),
+        ("CEC_APP_KEY", "ak"),
+        ("CEC_APP_SECRET", "sk"),
+    ] {
+        settings.set(name, Some(value.into())).unwrap();
+    }
+    let broken = TenantId::parse("broken").unwrap();
+    let sealed = settings
+        .seal(&keys.lookup().unwrap().settings, &broken, 1)
+        .unwrap();
+    assert!(store.set_settings(&broken, 0, &sealed).await.unwrap());
+
+    let (_, mut env, path) = binaries(&support::dynamodb_endpoint()).await.remove(3);
+    env.retain(|(k, _)| *k != "TABLE_NAME" && !k.starts_with("CEC_"));
+    env.push(("TABLE_NAME", store.table().to_string()));
+    let f = start_with("agent-sync", &env, Stdio::piped()).await;
+    let body = r#"{"account":"alice"}"#;
+    let as_user = |user: &str| event_as(path, body, user, "crm-password-0001");
+    let (status, answer) = http_answer(&f.invoke(&as_user("crm@acme")).await);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["sipPwd"], SIP_PASSWORDS[1]);
+    let (status, answer) = http_answer(&f.invoke(&as_user("crm@broken")).await);
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (503, json!("unavailable"))
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("CEC_BASE_URL"),
+        "{answer}"
+    );
+    let (status, _) = http_answer(&f.invoke(&event_as(path, body, "dev", "dev")).await);
+    assert_eq!(status, 503);
+    cec.assert_no_violations();
+    let log = String::from_utf8_lossy(&f.stop().await).to_string();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "tenant settings unusable")
+        .unwrap_or_else(|| panic!("no settings line:\n{log}"));
+    assert_eq!(
+        (line["tenant"].as_str(), line["setting"].as_str()),
+        (Some("broken"), Some("CEC_BASE_URL"))
+    );
+    assert!(!log.contains(SIP_PASSWORDS[1]) && !log.contains("acme-sk"));
+}
