@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cc_shared::config::ConfigError;
 use cc_shared::resources::Resources;
 use cc_shared::web::auth::Credentials;
-use cc_shared::web::envelope::Serve;
+use cc_shared::web::envelope::{RequestMeta, Serve};
 use cc_shared::web::http::BodyDefect;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -160,9 +160,9 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed; pausing before the next accept");
                     tokio::select! {
@@ -178,7 +178,9 @@ pub async fn serve(
             let _permit = permit; // released when the connection ends
             let service = service_fn(move |req| {
                 let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(to_hyper(answer(&gateway, req, body_timeout).await)) }
+                async move {
+                    Ok::<_, Infallible>(to_hyper(answer(&gateway, req, peer, body_timeout).await))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -195,9 +197,15 @@ pub async fn serve(
 async fn answer(
     gateway: &Gateway,
     req: http::Request<Incoming>,
+    peer: std::net::SocketAddr,
     body_timeout: Duration,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
+    // As API Gateway gives its request ID and the client's address.
+    parts.extensions.insert(RequestMeta {
+        request_id: cc_shared::domain::uid::sortable_id(),
+        source_ip: peer.ip().to_string(),
+    });
     let read = tokio::time::timeout(body_timeout, Limited::new(body, MAX_GATEWAY_BODY).collect());
     let body = match read.await {
         Ok(Ok(collected)) => {

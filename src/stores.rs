@@ -16,7 +16,7 @@ use cc_shared::store::dynamo::{self, DynamoStore};
 use cc_shared::store::embedded::EmbeddedStore;
 use cc_shared::store::{
     IdentityStore, KeyedRecords, NumbersAdmin, StoreError, TenantEntry, TenantRegistry,
-    TenantScoped,
+    TenantScoped, UnmaskingQuery,
 };
 
 /// A command's failure, as the CLI reports it.
@@ -24,6 +24,8 @@ pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the bulk work on a tenant's mapping.
 type TenantAdmin = Arc<dyn Fn(&TenantId) -> Arc<dyn NumbersAdmin> + Send + Sync>;
+/// Builds the queries of a scope's unmasking records (None: the default tenant's).
+type Unmaskings = Arc<dyn Fn(Option<&TenantId>) -> Arc<dyn UnmaskingQuery> + Send + Sync>;
 use cc_shared::web::auth::Credentials;
 
 /// The resources of a local process (gateway, CLI), and where their store lives.
@@ -34,6 +36,7 @@ pub struct Stores {
     tenants: Arc<dyn TenantRegistry>,
     /// The bulk work on a tenant's mapping.
     tenant_admin: TenantAdmin,
+    unmaskings: Unmaskings,
 }
 
 impl std::ops::Deref for Stores {
@@ -57,18 +60,30 @@ type AdminOf = (
     Arc<dyn KeyedRecords>,
     Arc<dyn TenantRegistry>,
     TenantAdmin,
+    Unmaskings,
 );
 
 /// What the admin commands use of `store`: bulk work on the mapping (the default tenant's, and
 /// a tenant's), the key question, the tenant registry.
 fn admin_of<S>(store: Arc<S>) -> AdminOf
 where
-    S: NumbersAdmin + KeyedRecords + TenantRegistry + TenantScoped + 'static,
+    S: NumbersAdmin + KeyedRecords + TenantRegistry + UnmaskingQuery + TenantScoped + 'static,
 {
     let scoped = store.clone();
     let tenant_admin: TenantAdmin =
         Arc::new(move |id: &TenantId| Arc::new(scoped.for_tenant(id)) as Arc<dyn NumbersAdmin>);
-    (store.clone(), store.clone(), store, tenant_admin)
+    let scoped = store.clone();
+    let unmaskings: Unmaskings = Arc::new(move |id: Option<&TenantId>| match id {
+        Some(id) => Arc::new(scoped.for_tenant(id)) as Arc<dyn UnmaskingQuery>,
+        None => scoped.clone() as Arc<dyn UnmaskingQuery>,
+    });
+    (
+        store.clone(),
+        store.clone(),
+        store,
+        tenant_admin,
+        unmaskings,
+    )
 }
 
 /// The AWS configuration a local process needs at `location`: for DynamoDB, or for secrets
@@ -94,7 +109,7 @@ impl Stores {
         dev_credentials: Option<Credentials>,
     ) -> Result<Stores, OpenError> {
         let location = StoreLocation::from_env(data_dir)?;
-        let ((stores, sdk), (admin, keyed, tenants, tenant_admin)) = match &location {
+        let ((stores, sdk), (admin, keyed, tenants, tenant_admin, unmaskings)) = match &location {
             StoreLocation::DynamoDb { table } => {
                 let sdk = cc_shared::aws::sdk_config().await?;
                 let store = Arc::new(DynamoStore::new(dynamo::client(&sdk), table.clone()));
@@ -122,7 +137,13 @@ impl Stores {
             admin,
             tenants,
             tenant_admin,
+            unmaskings,
         })
+    }
+
+    /// The unmasking records of `tenant`'s scope (None: the default tenant's).
+    pub fn unmaskings(&self, tenant: Option<&TenantId>) -> Arc<dyn UnmaskingQuery> {
+        (self.unmaskings)(tenant)
     }
 
     /// A registered tenant's mapping, its own number keys (unwrapped with the stack's

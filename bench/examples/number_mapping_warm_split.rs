@@ -115,8 +115,10 @@ async fn run(multi: bool, rounds: usize) {
             credentials: Credentials::parse("T", &entry_for("tencent", "pw")).expect("creds"),
             phones,
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
+            unmask_ttl_days: 180,
         },
         cc_shared::number_keys::LiveKeys::fixed(protection),
+        store.clone(),
         store.clone(),
     );
     let auth = basic_header("tencent", "pw");

@@ -112,8 +112,10 @@ async fn run() {
             credentials: Credentials::parse("T", &entry_for("tencent", "pw")).expect("creds"),
             phones,
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
+            unmask_ttl_days: 180,
         },
         cc_shared::number_keys::LiveKeys::fixed(stack),
+        store.clone(),
         store.clone(),
     )
     .serving_tenants(

@@ -47,6 +47,8 @@ pub mod name {
     pub const NUMBERS_LOOKED_UP: &str = "NumbersLookedUp";
     pub const IDS_CREATED: &str = "IdsCreated";
     pub const UNKNOWN_IDS: &str = "UnknownIds";
+    /// Numbers UIDToPhone answered (each unmasking recorded first).
+    pub const NUMBERS_UNMASKED: &str = "NumbersUnmasked";
 
     // identity-verification: one count per result reason, and the lockouts begun.
     pub const VERIFY_OK: &str = "VerifyOk";
@@ -97,6 +99,7 @@ pub const UNITS: &[(&str, Unit)] = {
         (NUMBERS_LOOKED_UP, Count),
         (IDS_CREATED, Count),
         (UNKNOWN_IDS, Count),
+        (NUMBERS_UNMASKED, Count),
         (VERIFY_OK, Count),
         (VERIFY_WRONG_PIN, Count),
         (VERIFY_LOCKED, Count),

@@ -10,7 +10,7 @@ use crate::config::{self, ConfigError};
 use crate::domain::tenant::TenantId;
 use crate::store::{
     AgentStore, AuditStore, IdentityStore, KeyedRecords, MappingStore, TenantListing, TenantLookup,
-    TenantScoped,
+    TenantScoped, UnmaskingLog,
 };
 use crate::web::auth::Credentials;
 
@@ -50,6 +50,7 @@ pub enum StoreSet {
         agents: Arc<dyn AgentStore>,
         tenants: Arc<dyn TenantLookup>,
         listing: Arc<dyn TenantListing>,
+        unmaskings: Arc<dyn UnmaskingLog>,
         /// The same stores in a tenant's scope.
         scoped: ScopedStores,
     },
@@ -65,6 +66,7 @@ impl StoreSet {
             + AgentStore
             + TenantLookup
             + TenantListing
+            + UnmaskingLog
             + TenantScoped
             + 'static,
     {
@@ -75,7 +77,8 @@ impl StoreSet {
             audit: store.clone(),
             agents: store.clone(),
             tenants: store.clone(),
-            listing: store,
+            listing: store.clone(),
+            unmaskings: store,
             scoped: Arc::new(move |tenant: &TenantId| {
                 StoreSet::each(Arc::new(scoped.for_tenant(tenant)))
             }),
@@ -120,6 +123,15 @@ impl StoreSet {
             #[cfg(feature = "dynamodb")]
             StoreSet::Dynamo(store) => store.clone(),
             StoreSet::Each { agents, .. } => agents.clone(),
+        }
+    }
+
+    /// Where unmaskings are recorded (number mapping).
+    pub fn unmasking_log(&self) -> Arc<dyn UnmaskingLog> {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            StoreSet::Dynamo(store) => store.clone(),
+            StoreSet::Each { unmaskings, .. } => unmaskings.clone(),
         }
     }
 

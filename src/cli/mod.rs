@@ -16,6 +16,7 @@ mod serve;
 mod table;
 mod tenant_settings;
 mod tenants;
+mod unmaskings;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,9 @@ pub enum Command {
     /// Identity verification records.
     #[command(subcommand)]
     Records(records::Command),
+    /// Who had customers' numbers revealed (UIDToPhone), when, from where.
+    #[command(subcommand)]
+    Unmaskings(unmaskings::Command),
     /// The Huawei CEC agent directory.
     #[command(subcommand)]
     Agents(agents::Command),
@@ -76,6 +80,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Some(Command::Credentials(c)) => credentials::run(data_dir, c).await,
         Some(Command::Pins(c)) => pins::run(data_dir, c).await,
         Some(Command::Records(c)) => records::run(data_dir, c).await,
+        Some(Command::Unmaskings(c)) => unmaskings::run(data_dir, c).await,
         Some(Command::Agents(c)) => agents::run(data_dir, c).await,
         Some(Command::Table(c)) => table::run(data_dir, c).await,
         Some(Command::Numbers(c)) => numbers::run(data_dir, c).await,

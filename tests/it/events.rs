@@ -81,8 +81,10 @@ async fn every_sample_event_gets_its_documented_answer() {
             credentials: cc_shared::web::auth::Credentials::dev(),
             phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
+            unmask_ttl_days: 180,
         },
         cc_shared::number_keys::LiveKeys::fixed(support::keys()),
+        store.clone(),
         store.clone(),
     );
     let (identity, _clock) = {

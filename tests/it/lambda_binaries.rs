@@ -1254,3 +1254,45 @@ async fn the_softphone_serves_tenants_and_refuses_unusable_settings_in_lambda() 
     );
     assert!(!log.contains(SIP_PASSWORDS[1]) && !log.contains("acme-sk"));
 }
+
+/// UIDToPhone in the Lambda binary records the ID asked with API Gateway's request ID and the
+/// client's source IP from the event, expiring after `UNMASK_AUDIT_TTL_DAYS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uid_to_phone_records_the_request_it_answered_in_lambda() {
+    use cc_shared::store::UnmaskingQuery;
+
+    let (store, _) = support::dynamo_store().await;
+    let (_, mut env, path) = binaries(&support::dynamodb_endpoint()).await.remove(0);
+    env.retain(|(k, _)| *k != "TABLE_NAME");
+    env.push(("TABLE_NAME", store.table().to_string()));
+    env.push(("UNMASK_AUDIT_TTL_DAYS", "30".into()));
+    let f = start("number-mapping", &env).await;
+    let (status, ids) = http_answer(
+        &f.invoke(&v2(
+            path,
+            json!(r#"{"Numbers":["13988888888"],"Mode":"PhoneToUID"}"#),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    let uid = ids["Results"][0]["Value"].as_str().unwrap().to_string();
+    let body = json!({"Numbers": [uid], "Mode": "UIDToPhone"}).to_string();
+    let mut event = v2(path, json!(body));
+    event["requestContext"]["http"]["sourceIp"] = json!("198.51.100.9");
+    event["requestContext"]["requestId"] = json!("api-request-42");
+    let (status, answer) = http_answer(&f.invoke(&event).await);
+    assert_eq!(status, 200, "{answer}");
+    let now = cc_shared::domain::clock::now_epoch();
+    let records = store.unmaskings_of(&uid, 0, now + 10, 0, 10).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(
+        (
+            r.caller.as_str(),
+            r.request_id.as_str(),
+            r.source_ip.as_str()
+        ),
+        ("dev", "api-request-42", "198.51.100.9")
+    );
+    assert!((r.expires_at - (r.time + 30 * 86_400)).abs() <= 1, "{r:?}");
+}

@@ -32,3 +32,4 @@ mod template;
 mod tenants_cli;
 mod tenants_contract;
 mod token;
+mod unmaskings;

@@ -42,7 +42,12 @@ pub(crate) fn credential(cli: &Cli, user: &str, tenant: &str, function: &str) ->
 }
 
 /// (status, the Values) of a number-mapping request as `auth`.
-fn mapping(gw: &Gateway, auth: &str, numbers: &[&str], mode: &str) -> (u16, Vec<String>) {
+pub(crate) fn mapping(
+    gw: &Gateway,
+    auth: &str,
+    numbers: &[&str],
+    mode: &str,
+) -> (u16, Vec<String>) {
     let body = serde_json::json!({"Numbers": numbers, "Mode": mode}).to_string();
     let (status, body) = post(&gw.addr, "/number-mapping", Some(auth), &body);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

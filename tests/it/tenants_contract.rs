@@ -10,9 +10,9 @@ use cc_shared::domain::tenant::{
 use cc_shared::store::{CredentialAdded, KeyUse, MAX_TENANT_CREDENTIALS};
 use support::Store;
 
-/// What layout 5 adds as tables: dropped to make a file of an earlier layout.
-const LAYOUT_5_TABLES: &str =
-    "DROP TABLE tenant_account_links; DROP TABLE tenant_agent_sync; DROP TABLE agent_sync_cursor;";
+/// What layouts 5 and 6 add as tables: dropped to make a file of an earlier layout.
+const LAYOUT_5_TABLES: &str = "DROP TABLE tenant_account_links; DROP TABLE tenant_agent_sync; \
+     DROP TABLE agent_sync_cursor; DROP TABLE unmaskings;";
 
 fn id(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()

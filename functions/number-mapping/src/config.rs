@@ -18,6 +18,9 @@ pub const CREDENTIALS_VAR: &str = "NUMBER_MAPPING_CREDENTIALS";
 /// attempt timeout, so a stalled DynamoDB answers `{"Code": 503}` after 3 s, while a contact
 /// center waiting to show an agent the caller is still on the line.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
+/// How long an unmasking's record is kept by default (PIPL and GDPR ask for the processing
+/// record to outlive the calls it accounts for).
+pub const DEFAULT_UNMASK_TTL_DAYS: i64 = 180;
 
 /// How often a serving process re-reads the number keys, so that a key version added while
 /// it serves is used for new numbers (`NUMBER_KEYRING_REFRESH_SECONDS`, default 300; 0 never).
@@ -44,12 +47,14 @@ pub struct Config {
     pub credentials: Credentials,
     pub phones: PhoneNormalizer,
     pub store_budget: StoreBudget,
+    /// How long an unmasking's record is kept (`UNMASK_AUDIT_TTL_DAYS`, 1 to 3650, default 180).
+    pub unmask_ttl_days: i64,
 }
 
 impl Config {
     /// Reads `NUMBER_MAPPING_CREDENTIALS` (required unless `fallback`, the gateway's
     /// development credentials, is given), `DEFAULT_COUNTRY` (default `CN`), `PHONE_REGIONS`
-    /// (extra regions, default none) and `STORE_BUDGET_MS`.
+    /// (extra regions, default none), `STORE_BUDGET_MS` and `UNMASK_AUDIT_TTL_DAYS`.
     pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let phones = cc_shared::config::phone_normalizer()?;
@@ -57,6 +62,11 @@ impl Config {
             credentials,
             phones,
             store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
+            unmask_ttl_days: cc_shared::config::number(
+                "UNMASK_AUDIT_TTL_DAYS",
+                DEFAULT_UNMASK_TTL_DAYS,
+                1..=3650,
+            )?,
         })
     }
 }

@@ -10,8 +10,9 @@ use cc_shared::domain::phone::PhoneKey;
 use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
+use cc_shared::domain::unmasking::Unmasking;
 use cc_shared::metrics::{self, name};
-use cc_shared::store::{MappingStore, Sealer, StoreError};
+use cc_shared::store::{MappingStore, Sealer, StoreError, UnmaskingLog};
 use cc_shared::web::auth::Credentials;
 use cc_shared::web::envelope::{self, Callback, Caller, RequestLine, TenancyRef};
 use cc_shared::web::error::ApiError;
@@ -30,6 +31,9 @@ pub struct Outcome {
     numbers: usize,
     created: usize,
     unknown: usize,
+    /// UIDToPhone: numbers answered, and unmasking records written.
+    unmasked: usize,
+    recorded: usize,
 }
 
 /// Answers one request (the frame of `web::envelope`, with the work below).
@@ -75,6 +79,7 @@ impl Callback for NumberMapping {
                 metrics::count(name::NUMBERS_LOOKED_UP, outcome.numbers as u64);
                 metrics::count(name::IDS_CREATED, outcome.created as u64);
                 metrics::count(name::UNKNOWN_IDS, outcome.unknown as u64);
+                metrics::count(name::NUMBERS_UNMASKED, outcome.unmasked as u64);
                 wire::ok_response(results)
             }
             Err(err) => {
@@ -96,6 +101,7 @@ impl Callback for NumberMapping {
             numbers = outcome.numbers,
             created = outcome.created,
             unknown = outcome.unknown,
+            recorded = outcome.recorded,
             "request"
         );
     }
@@ -106,6 +112,9 @@ impl Callback for NumberMapping {
 struct Scope<'a> {
     svc: &'a NumberMapping,
     store: Arc<dyn MappingStore>,
+    /// Where its unmaskings are recorded.
+    unmaskings: Arc<dyn UnmaskingLog>,
+    caller: &'a Caller,
     /// The tenant's keys; None for the default tenant's live keys.
     tenant_keys: Option<&'a NumberProtection>,
 }
@@ -148,12 +157,18 @@ async fn process(
             request.numbers.len()
         )));
     }
+    let (store, unmaskings) = match (caller.tenant_id(), &svc.tenants) {
+        (Some(id), Some((_, stores))) => {
+            let scoped = stores.for_tenant(id);
+            (scoped.mapping(), scoped.unmasking_log())
+        }
+        _ => (svc.store.clone(), svc.unmaskings.clone()),
+    };
     let scope = Scope {
         svc,
-        store: match (caller.tenant_id(), &svc.tenants) {
-            (Some(id), Some((_, stores))) => stores.for_tenant(id).mapping(),
-            _ => svc.store.clone(),
-        },
+        store,
+        unmaskings,
+        caller,
         tenant_keys: caller.tenant.as_ref().map(|t| &t.protection),
     };
     let work = async {
@@ -219,6 +234,25 @@ async fn phone_to_uid(
         .collect()
 }
 
+/// The records of an UIDToPhone request asking `ids` (README "Privacy": every ID asked, found
+/// or not, by whom, from where; never a number).
+fn unmaskings(scope: &Scope<'_>, ids: &[Uid]) -> Vec<Unmasking> {
+    let now = scope.svc.clock.now();
+    let expires_at = now + scope.svc.config.unmask_ttl_days * 86_400;
+    let request = &scope.caller.request;
+    ids.iter()
+        .map(|uid| Unmasking {
+            time: now,
+            id: cc_shared::domain::uid::sortable_id(),
+            uid: uid.key(),
+            caller: scope.caller.user.clone(),
+            request_id: request.request_id.clone(),
+            source_ip: request.source_ip.clone(),
+            expires_at,
+        })
+        .collect()
+}
+
 /// Unknown IDs (and strings that cannot be one of our IDs) get an empty `Value`, never a
 /// made-up number; the rest of the batch is answered normally.
 async fn uid_to_phone(
@@ -239,10 +273,19 @@ async fn uid_to_phone(
     let mut lookup: Vec<Uid> = parsed.iter().flatten().cloned().collect();
     lookup.sort();
     lookup.dedup();
+    // Every ID asked is recorded before any number leaves, in the same step as the read (at
+    // once, not after it): no record, no number.
     let sealed: HashMap<Uid, SealedNumber> = if lookup.is_empty() {
         HashMap::new()
     } else {
-        scope.store.sealed_of(&lookup).await?
+        let records = unmaskings(scope, &lookup);
+        let (sealed, recorded) = tokio::join!(
+            scope.store.sealed_of(&lookup),
+            scope.unmaskings.put_unmaskings(&records)
+        );
+        recorded?;
+        outcome.recorded = records.len();
+        sealed?
     };
     let mut phones: HashMap<&Uid, PhoneKey> = HashMap::with_capacity(sealed.len());
     let mut keys = scope.keys().await;
@@ -277,5 +320,6 @@ async fn uid_to_phone(
         })
         .collect();
     outcome.unknown = results.iter().filter(|r| r.value.is_empty()).count();
+    outcome.unmasked = results.len() - outcome.unknown;
     Ok(results)
 }

@@ -12,9 +12,10 @@ pub mod wire;
 use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
+use cc_shared::domain::clock::{Clock, SystemClock};
 use cc_shared::number_keys::LiveKeys;
 use cc_shared::resources::{Resources, StoreSet};
-use cc_shared::store::MappingStore;
+use cc_shared::store::{MappingStore, UnmaskingLog};
 use cc_shared::web::tenancy::Tenancy;
 
 pub use config::{Config, CREDENTIALS_VAR, MAX_BODY_BYTES};
@@ -29,19 +30,36 @@ pub struct NumberMapping {
     keys: LiveKeys,
     /// The default tenant's mapping.
     store: Arc<dyn MappingStore>,
+    /// Where the default tenant's unmaskings are recorded (a tenant's: its scope's).
+    unmaskings: Arc<dyn UnmaskingLog>,
+    clock: Arc<dyn Clock>,
     /// Platform mode: the registry (cached) and the stores a tenant's mapping is read from.
     tenants: Option<(Tenancy, StoreSet)>,
 }
 
 impl NumberMapping {
-    /// The function serving the default tenant only.
-    pub fn new(config: Config, keys: LiveKeys, store: Arc<dyn MappingStore>) -> Self {
+    /// The function serving the default tenant only, recording its unmaskings in
+    /// `unmaskings`.
+    pub fn new(
+        config: Config,
+        keys: LiveKeys,
+        store: Arc<dyn MappingStore>,
+        unmaskings: Arc<dyn UnmaskingLog>,
+    ) -> Self {
         NumberMapping {
             config,
             keys,
             store,
+            unmaskings,
+            clock: Arc::new(SystemClock),
             tenants: None,
         }
+    }
+
+    /// The same with another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Serving the tenants of `stores`' registry too (platform mode).
@@ -62,8 +80,10 @@ pub async fn init(res: &Resources) -> Result<NumberMapping, ConfigError> {
     let (keys, primed) = tokio::join!(LiveKeys::load(res, refresh), res.prime("NUM#"));
     primed?;
     let config = cc_shared::web::lambda::joined(config.await)?;
-    Ok(NumberMapping::new(config, keys?, res.mapping())
-        .serving_tenants(tenancy, res.stores.clone()))
+    Ok(
+        NumberMapping::new(config, keys?, res.mapping(), res.stores.unmasking_log())
+            .serving_tenants(tenancy, res.stores.clone()),
+    )
 }
 
 #[cfg(test)]

@@ -30,11 +30,13 @@ fn fixture() -> Fixture {
         credentials: Credentials::parse("T", &entry_for("tencent", PASSWORD)).unwrap(),
         phones: PhoneNormalizer::new("CN", &[]).unwrap(),
         store_budget: cc_shared::web::StoreBudget::from_millis(3000),
+        unmask_ttl_days: 180,
     };
     Fixture {
         svc: NumberMapping::new(
             config,
             LiveKeys::fixed(NumberProtection::generate().unwrap()),
+            store.clone(),
             store.clone(),
         ),
         store,

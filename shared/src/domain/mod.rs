@@ -10,3 +10,4 @@ pub mod protect;
 pub mod tenant;
 pub mod tenant_settings;
 pub mod uid;
+pub mod unmasking;

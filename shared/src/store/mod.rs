@@ -17,6 +17,7 @@ use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::domain::tenant_settings::StoredSettings;
 use crate::domain::uid::Uid;
+use crate::domain::unmasking::Unmasking;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
@@ -243,6 +244,43 @@ pub trait AuditStore: Send + Sync {
 
     /// The newest records first, at most `limit`, none expired at `now`.
     async fn list_audit(&self, limit: usize, now: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Where number mapping records each unmasking (its own trait, so that the Lambda binary
+/// links the write and none of the queries).
+#[async_trait]
+pub trait UnmaskingLog: Send + Sync {
+    /// Writes these records (one per ID asked), all or fail.
+    async fn put_unmaskings(&self, records: &[Unmasking]) -> Result<(), StoreError>;
+}
+
+/// Most records one query returns.
+pub const MAX_UNMASKINGS_LISTED: usize = 10_000;
+
+/// The unmasking records, queried (`cc-callbacks unmaskings list`), newest first, none expired
+/// at `now`, with times in `since..=until`.
+#[async_trait]
+pub trait UnmaskingQuery: Send + Sync {
+    /// One user ID's records: a key query.
+    async fn unmaskings_of(
+        &self,
+        uid: &str,
+        since: i64,
+        until: i64,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Unmasking>, StoreError>;
+
+    /// Every ID's records in the time range, by `caller` when given: a query of the time
+    /// index (on DynamoDB `gsi2`), the caller a filter on it.
+    async fn unmaskings_between(
+        &self,
+        caller: Option<&str>,
+        since: i64,
+        until: i64,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Unmasking>, StoreError>;
 }
 
 /// Our copy of the CEC agent directory and the links from business accounts to agents.

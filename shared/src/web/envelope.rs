@@ -18,6 +18,15 @@ use super::http::{body_bytes, require_post};
 use super::tenancy::{StackKeys, Tenancy, TenantCaller};
 use crate::domain::tenant::{TenantId, TenantUser};
 
+/// Where a request came from: API Gateway's request ID and the client's address (the local
+/// gateway's own ID and the peer's address), as the event or connection says; "" when not
+/// known. Set as a request extension by `web::lambda` and the local gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub source_ip: String,
+}
+
 /// The caller the credentials authenticated, handed to the function's work, with its tenant
 /// resolved here, once per request (platform mode; None: the default tenant).
 #[derive(Debug, Clone)]
@@ -25,6 +34,8 @@ pub struct Caller {
     /// The BasicAuth user name (`NAME@ID` for a tenant's caller).
     pub user: String,
     pub tenant: Option<Arc<TenantCaller>>,
+    /// Where the request came from.
+    pub request: RequestMeta,
 }
 
 impl Caller {
@@ -106,7 +117,12 @@ pub async fn handle<C: Callback>(svc: &C, req: Request) -> Response<Body> {
     let mut facts = C::Facts::default();
     // A registry that cannot be read answers as the store does (503), not 401.
     let authorization = req.headers().get(http::header::AUTHORIZATION);
-    let (caller, refused) = match authenticate(svc, authorization).await {
+    let meta = req
+        .extensions()
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_default();
+    let (caller, refused) = match authenticate(svc, authorization, meta).await {
         Ok(caller) => (caller, ApiError::Unauthorized),
         Err(e) => (None, e),
     };
@@ -139,12 +155,17 @@ pub async fn handle<C: Callback>(svc: &C, req: Request) -> Response<Body> {
 async fn authenticate<C: Callback>(
     svc: &C,
     authorization: Option<&http::HeaderValue>,
+    request: RequestMeta,
 ) -> Result<Option<Caller>, ApiError> {
     let Some((user, password)) = authorization.and_then(decode_basic) else {
         return Ok(None);
     };
     if svc.credentials().verify_pair(&user, &password) {
-        return Ok(Some(Caller { user, tenant: None }));
+        return Ok(Some(Caller {
+            user,
+            tenant: None,
+            request,
+        }));
     }
     let (Some(tenancy), Some(tenant_user)) = (svc.tenancy(), TenantUser::parse(&user)) else {
         return Ok(None);
@@ -156,6 +177,7 @@ async fn authenticate<C: Callback>(
     Ok(tenant.map(|t| Caller {
         user,
         tenant: Some(t),
+        request,
     }))
 }
 

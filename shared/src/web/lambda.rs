@@ -201,12 +201,24 @@ struct RequestContext {
     /// API Gateway's ID of the request (a value of another type is ignored, never fatal).
     #[serde(rename = "requestId")]
     request_id: Option<serde_json::Value>,
+    /// REST (1.0) events' caller identity.
+    identity: Option<Identity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct HttpContext {
     method: Option<String>,
+    /// The client's address (HTTP API, 2.0); a value of another type is ignored.
+    #[serde(rename = "sourceIp")]
+    source_ip: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Identity {
+    #[serde(rename = "sourceIp")]
+    source_ip: Option<serde_json::Value>,
 }
 
 impl HttpEvent {
@@ -226,6 +238,20 @@ impl HttpEvent {
     /// handler answers it 405), a body that cannot be used becomes a [`BodyDefect`].
     pub fn into_request(self) -> Result<Request, NotHttpEvent> {
         let context = self.request_context.unwrap_or_default();
+        let text = |v: Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let meta = crate::web::envelope::RequestMeta {
+            request_id: text(context.request_id.clone()),
+            source_ip: text(
+                context
+                    .http
+                    .as_ref()
+                    .and_then(|h| h.source_ip.clone())
+                    .or_else(|| context.identity.as_ref().and_then(|i| i.source_ip.clone())),
+            ),
+        };
         let method = context
             .http
             .and_then(|h| h.method)
@@ -237,6 +263,7 @@ impl HttpEvent {
         }
 
         let mut request = Request::new(Body::Empty);
+        request.extensions_mut().insert(meta);
         if let Some(method) = method.and_then(|m| http::Method::from_bytes(m.as_bytes()).ok()) {
             *request.method_mut() = method;
         }

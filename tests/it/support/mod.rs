@@ -81,6 +81,8 @@ pub trait Store:
     + cc_shared::store::NumbersAdmin
     + cc_shared::store::TenantRegistry
     + cc_shared::store::KeyedRecords
+    + cc_shared::store::UnmaskingLog
+    + cc_shared::store::UnmaskingQuery
 {
 }
 impl<T> Store for T where
@@ -91,6 +93,8 @@ impl<T> Store for T where
         + cc_shared::store::NumbersAdmin
         + cc_shared::store::TenantRegistry
         + cc_shared::store::KeyedRecords
+        + cc_shared::store::UnmaskingLog
+        + cc_shared::store::UnmaskingQuery
 {
 }
 
@@ -197,9 +201,7 @@ pub fn index_of(number: &str) -> cc_shared::domain::protect::NumberIndex {
 }
 
 /// The number-mapping handler on `store`, accepting `tencent:PASSWORD`.
-pub fn number_mapping(
-    store: Arc<dyn cc_shared::store::MappingStore>,
-) -> number_mapping::NumberMapping {
+pub fn number_mapping(store: Arc<dyn Store>) -> number_mapping::NumberMapping {
     let config = number_mapping::Config {
         credentials: cc_shared::web::auth::Credentials::parse(
             "TEST",
@@ -208,10 +210,12 @@ pub fn number_mapping(
         .unwrap(),
         phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
         store_budget: cc_shared::web::StoreBudget::from_millis(9000),
+        unmask_ttl_days: 180,
     };
     number_mapping::NumberMapping::new(
         config,
         cc_shared::number_keys::LiveKeys::fixed(keys()),
+        store.clone(),
         store,
     )
 }

@@ -28,6 +28,7 @@ mod identity;
 mod legacy;
 mod mapping;
 mod tenants;
+mod unmasking;
 pub use identity::{GSI_BY_AGENT, GSI_BY_TIME};
 
 /// The table's key and TTL attributes; `template.yaml` declares the same (a test checks).

@@ -9,12 +9,13 @@
 //! 5. layout 4 and each tenant's own vendor settings (`tenants.settings`, a JSON object,
 //!    secrets sealed; `tenants.settings_rev`), its agent directory's links and sync state
 //!    (`tenant_account_links`, `tenant_agent_sync`; its agents are in `agents` under its scope)
-//!    and the scheduled sync's place in the round of tenants (`agent_sync_cursor`).
+//!    and the scheduled sync's place in the round of tenants (`agent_sync_cursor`);
+//! 6. layout 5 and the unmasking records (`unmaskings`: who asked UIDToPhone for which ID).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
 //! transaction, so an interruption leaves layout 1 whole and the command can simply be run
-//! again. Going from 2 to 3, 4 or 5 only adds empty tables and columns: opening does it.
+//! again. Going from 2 to 3, 4, 5 or 6 only adds empty tables and columns: opening does it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +31,7 @@ use crate::domain::uid::Uid;
 use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
-pub const LAYOUT_VERSION: usize = 5;
+pub const LAYOUT_VERSION: usize = 6;
 
 /// Layout 1: what releases before number protection wrote (and never versioned).
 const LAYOUT_1: &str = "
@@ -160,6 +161,22 @@ CREATE TABLE agent_sync_cursor (
 ) WITHOUT ROWID;
 ";
 
+const LAYOUT_6: &str = "
+CREATE TABLE unmaskings (
+    scope      TEXT NOT NULL,
+    uid_key    TEXT NOT NULL,
+    time       INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    uid        TEXT NOT NULL,
+    caller     TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    source_ip  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, uid_key, time, id)
+) WITHOUT ROWID;
+CREATE INDEX unmaskings_by_time ON unmaskings (scope, time);
+";
+
 /// A store this release cannot use as it is, and what to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -191,6 +208,7 @@ fn migrations(protection: Option<NumberProtection>, counts: Arc<Counts>) -> Migr
         M::up(LAYOUT_3),
         M::up(LAYOUT_4),
         M::up(LAYOUT_5),
+        M::up(LAYOUT_6),
     ])
 }
 
@@ -315,7 +333,7 @@ pub(super) fn open_current(conn: &mut Connection, path: &Path) -> Result<(), Sto
     match found_layout(conn)? {
         // New, or layout 2 to 4 (numbers protected): what follows only adds tables and
         // columns.
-        0 | 2..=4 => migrations(None, Arc::default())
+        0 | 2..=5 => migrations(None, Arc::default())
             .to_latest(conn)
             .map_err(failed),
         LAYOUT_VERSION => Ok(()),

@@ -23,6 +23,7 @@ mod identity;
 mod layout;
 mod mapping;
 mod tenants;
+mod unmasking;
 
 pub use layout::{create_layout_1, migrate, LayoutError, LAYOUT_VERSION};
 
