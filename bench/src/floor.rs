@@ -1,5 +1,7 @@
 //! The floor in its own process: a warm SDK client in a child process that makes one raw
-//! BatchGetItem each time the harness asks (a line on its stdin) and answers with a line.
+//! BatchGetItem each time the harness asks (a line on its stdin) and answers with a line; for a
+//! scenario that also writes (UIDToPhone's unmasking records), a raw BatchWriteItem of as many
+//! items of the same size at the same time, as the function does.
 //!
 //! A function answers from its own process, woken by the harness, and its DynamoDB calls wake
 //! the proxy and DynamoDB Local in turn; a client inside the harness skips two of those
@@ -75,14 +77,62 @@ pub async fn read_once(
     Ok(())
 }
 
-/// The child's side: `cc-bench --floor-worker <endpoint> <table> <attr> <pk,pk,...>`. Like a
-/// function, a single-threaded runtime; blocks on stdin between requests.
+/// One raw BatchWriteItem of `n` new items shaped like unmasking records (round `round`).
+pub async fn write_once(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    n: usize,
+    round: u64,
+) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let s = |v: String| AttributeValue::S(v);
+    let mut writes = Vec::with_capacity(n);
+    for i in 0..n {
+        let sk = format!("{round:012}#floor-{i}");
+        let item = std::collections::HashMap::from([
+            ("pk".to_string(), s(format!("UNM#floor{i:011}"))),
+            ("sk".to_string(), s(sk.clone())),
+            ("gsi2pk".to_string(), s("FLOORUNMASK".into())),
+            ("gsi2sk".to_string(), s(sk)),
+            ("time".to_string(), AttributeValue::N(round.to_string())),
+            ("id".to_string(), s(format!("01jfloor{round:020}{i:04}"))),
+            ("uid".to_string(), s(format!("floor{i:011}"))),
+            ("caller".to_string(), s("dev".into())),
+            ("request_id".to_string(), s("bench".into())),
+            ("source_ip".to_string(), s("127.0.0.1".into())),
+            (
+                "expires_at".to_string(),
+                AttributeValue::N("4102444800".into()),
+            ),
+        ]);
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| e.to_string())?;
+        writes.push(WriteRequest::builder().put_request(put).build());
+    }
+    let out = client
+        .batch_write_item()
+        .request_items(table, writes)
+        .send()
+        .await
+        .map_err(|e| format!("floor BatchWriteItem: {e:?}"))?;
+    if out.unprocessed_items.is_some_and(|u| !u.is_empty()) {
+        return Err("floor BatchWriteItem left items unprocessed".into());
+    }
+    Ok(())
+}
+
+/// The child's side: `cc-bench --floor-worker <endpoint> <table> <attr> <pk,pk,...> <writes>`.
+/// Like a function, a single-threaded runtime; blocks on stdin between requests.
 pub fn worker_main(args: &[String]) -> Result<(), String> {
-    let [endpoint, table, attr, pks] = args else {
+    let [endpoint, table, attr, pks, writes] = args else {
         return Err(format!(
-            "{WORKER_FLAG} takes <endpoint> <table> <attr> <pk,pk,...>"
+            "{WORKER_FLAG} takes <endpoint> <table> <attr> <pk,pk,...> <writes>"
         ));
     };
+    let writes: usize = writes.parse().map_err(|_| "<writes> is a number")?;
+    let mut round = 0u64;
     let pks: Vec<String> = pks.split(',').map(str::to_string).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,7 +153,18 @@ pub fn worker_main(args: &[String]) -> Result<(), String> {
         {
             return Ok(()); // the harness closed our stdin
         }
-        let answer = match rt.block_on(read_once(&client, table, &request, pks.len())) {
+        round += 1;
+        let both = async {
+            let (read, write) =
+                tokio::join!(read_once(&client, table, &request, pks.len()), async {
+                    if writes == 0 {
+                        return Ok(());
+                    }
+                    write_once(&client, table, writes, round).await
+                });
+            read.and(write)
+        };
+        let answer = match rt.block_on(both) {
             Ok(()) => "ok".to_string(),
             Err(e) => format!("error {}", e.replace('\n', " ")),
         };
@@ -128,10 +189,18 @@ impl FloorWorker {
         table: &str,
         attr: &str,
         pks: &[String],
+        writes: usize,
     ) -> Result<FloorWorker, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = tokio::process::Command::new(exe)
-            .args([WORKER_FLAG, endpoint, table, attr, &pks.join(",")])
+            .args([
+                WORKER_FLAG,
+                endpoint,
+                table,
+                attr,
+                &pks.join(","),
+                &writes.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

@@ -217,7 +217,9 @@ pub(crate) async fn run_scenario(
     check(0, &first)?;
 
     let mut worker = match &s.floor {
-        Some(f) => Some(floor::FloorWorker::start(&proxy.url, table, f.attr, &f.pks).await?),
+        Some(f) => {
+            Some(floor::FloorWorker::start(&proxy.url, table, f.attr, &f.pks, f.writes).await?)
+        }
         None => None,
     };
     let mut warm = Vec::with_capacity(args.iterations);

@@ -72,10 +72,12 @@ pub(crate) struct Scenario {
     pub(crate) cold_starts: bool,
 }
 
-/// The keys (partition keys, sort key `MAP`) and attribute of a scenario's floor read.
+/// The keys (partition keys, sort key `MAP`) and attribute of a scenario's floor read, and
+/// how many items the scenario writes at the same time (UIDToPhone's unmasking records).
 pub(crate) struct FloorSpec {
     pub(crate) pks: Vec<String>,
     pub(crate) attr: &'static str,
+    pub(crate) writes: usize,
 }
 
 pub(crate) fn http_ok(v: &serde_json::Value) -> Result<serde_json::Value, String> {
@@ -155,6 +157,7 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             floor: Some(FloorSpec {
                 pks: phone_pks[..n].to_vec(),
                 attr: "uid",
+                writes: 0,
             }),
             cold_starts: n == 1,
         });
@@ -179,6 +182,7 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             floor: Some(FloorSpec {
                 pks: tenant_phone_pks[..n].to_vec(),
                 attr: "uid",
+                writes: 0,
             }),
             cold_starts: false,
         });
@@ -218,10 +222,12 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             ]),
             event: Box::new(move |_| http_event("/number-mapping", &body)),
             check: Box::new(mapping_ok),
-            rt_budget: Some(1.0),
+            // The read, and the unmasking records of the 10 IDs (one BatchWriteItem) at once.
+            rt_budget: Some(2.0),
             floor: Some(FloorSpec {
                 pks: uid_list[..10].iter().map(|u| format!("UID#{u}")).collect(),
                 attr: "number",
+                writes: 10,
             }),
             cold_starts: false,
         });
