@@ -201,8 +201,9 @@ struct RequestContext {
     /// API Gateway's ID of the request (a value of another type is ignored, never fatal).
     #[serde(rename = "requestId")]
     request_id: Option<serde_json::Value>,
-    /// REST (1.0) events' caller identity.
-    identity: Option<Identity>,
+    /// REST (1.0) events' caller identity (read for its `sourceIp` only; any shape is
+    /// accepted, never fatal).
+    identity: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,13 +211,6 @@ struct RequestContext {
 struct HttpContext {
     method: Option<String>,
     /// The client's address (HTTP API, 2.0); a value of another type is ignored.
-    #[serde(rename = "sourceIp")]
-    source_ip: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Identity {
     #[serde(rename = "sourceIp")]
     source_ip: Option<serde_json::Value>,
 }
@@ -249,7 +243,7 @@ impl HttpEvent {
                     .http
                     .as_ref()
                     .and_then(|h| h.source_ip.clone())
-                    .or_else(|| context.identity.as_ref().and_then(|i| i.source_ip.clone())),
+                    .or_else(|| context.identity.as_ref()?.get("sourceIp").cloned()),
             ),
         };
         let method = context
@@ -378,6 +372,42 @@ mod tests {
         assert_eq!(req.headers()["authorization"], "Basic ZGV2OmRldg==");
         assert!(matches!(req.body(), Body::Binary(b) if b == br#"{"a":1}"#));
         assert!(req.extensions().get::<BodyDefect>().is_none());
+    }
+
+    #[test]
+    fn the_requests_origin_is_read_from_either_event_version_and_never_fails() {
+        let meta = |event: serde_json::Value| {
+            request(event)
+                .unwrap()
+                .extensions()
+                .get::<crate::web::envelope::RequestMeta>()
+                .cloned()
+                .unwrap()
+        };
+        let v2 = meta(serde_json::json!({
+            "rawPath": "/x",
+            "requestContext": {"requestId": "r2", "http": {"method": "POST", "sourceIp": "198.51.100.9"}}
+        }));
+        assert_eq!(
+            (v2.request_id.as_str(), v2.source_ip.as_str()),
+            ("r2", "198.51.100.9")
+        );
+        let v1 = meta(serde_json::json!({
+            "path": "/x", "httpMethod": "POST",
+            "requestContext": {"requestId": "r1", "identity": {"sourceIp": "203.0.113.5"}}
+        }));
+        assert_eq!(
+            (v1.request_id.as_str(), v1.source_ip.as_str()),
+            ("r1", "203.0.113.5")
+        );
+        // Odd shapes are no origin, not a failure.
+        for context in [
+            serde_json::json!({"identity": "x", "requestId": 7}),
+            serde_json::json!({"identity": {"sourceIp": 5}, "http": {"sourceIp": []}}),
+        ] {
+            let odd = meta(serde_json::json!({"path": "/x", "requestContext": context}));
+            assert_eq!(odd, crate::web::envelope::RequestMeta::default());
+        }
     }
 
     #[test]
