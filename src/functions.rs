@@ -12,7 +12,6 @@ use cc_shared::config::ConfigError;
 use cc_shared::number_keys::{INDEX_KEY_ARN_VAR, KEYRING_ARN_VAR};
 use cc_shared::resources::Resources;
 use cc_shared::web::envelope::Serve;
-use lambda_http::{Body, Response};
 
 /// A function built for the gateway by its own `init`.
 pub type Built<'a> = Pin<Box<dyn Future<Output = Result<Box<dyn Serve>, ConfigError>> + 'a>>;
@@ -27,12 +26,9 @@ pub struct Function {
     pub credentials_var: &'static str,
     /// The variables naming its secrets in Secrets Manager.
     pub secret_arn_vars: &'static [&'static str],
-    /// Whether it serves platform mode's tenants' callers (`NAME@ID`) beside the default
-    /// tenant's (its `Callback::tenancy`): `credentials new --tenant` is refused for one that
-    /// does not.
-    pub serves_tenants: bool,
-    /// For a function that calls a vendor: whether it is configured in this process (None:
-    /// it needs nothing beyond the store and the keys).
+    /// For a function that calls a vendor: whether the default tenant's is configured in this
+    /// process (None: it needs nothing beyond the store and the keys). Every function serves
+    /// platform tenants' callers too, each tenant with its own vendor settings.
     pub vendor: Option<Vendor>,
     /// Builds it with its `init`, as its Lambda `main` does.
     pub build: for<'a> fn(&'a Resources) -> Built<'a>,
@@ -42,10 +38,9 @@ pub struct Function {
 pub struct Vendor {
     /// Whether they are given in this process.
     pub configured: fn() -> bool,
-    /// What to set when they are not.
+    /// What to set when they are not (the function then answers the default tenant's
+    /// callers 503 in their format itself).
     pub missing: &'static str,
-    /// The function's answer while they are not (503 in its caller's format).
-    pub unconfigured: fn() -> Response<Body>,
 }
 
 impl Function {
@@ -54,8 +49,7 @@ impl Function {
         self.name.replace('-', "_")
     }
 
-    /// Whether its vendor is configured here for the default tenant (a function that serves
-    /// tenants is served without: its tenants bring their own settings).
+    /// Whether its vendor is configured here for the default tenant.
     pub fn is_configured(&self) -> bool {
         self.vendor.as_ref().is_none_or(|v| (v.configured)())
     }
@@ -73,7 +67,6 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/number-mapping",
         credentials_var: number_mapping::CREDENTIALS_VAR,
         secret_arn_vars: &[INDEX_KEY_ARN_VAR, KEYRING_ARN_VAR],
-        serves_tenants: true,
         vendor: None,
         build: |res| Box::pin(async move { boxed(number_mapping::init(res).await) }),
     },
@@ -85,7 +78,6 @@ pub const FUNCTIONS: &[Function] = &[
             identity_verification::config::PEPPER_ARN_VAR,
             INDEX_KEY_ARN_VAR,
         ],
-        serves_tenants: true,
         vendor: None,
         build: |res| Box::pin(async move { boxed(identity_verification::init(res).await) }),
     },
@@ -94,11 +86,9 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/token-exchange",
         credentials_var: token_exchange::CREDENTIALS_VAR,
         secret_arn_vars: &[token_exchange::SECRET_ARN_VAR, INDEX_KEY_ARN_VAR],
-        serves_tenants: true,
         vendor: Some(Vendor {
             configured: token_exchange::config::configured,
             missing: token_exchange::config::UNCONFIGURED,
-            unconfigured: token_exchange::wire::unconfigured_response,
         }),
         build: |res| Box::pin(async move { boxed(token_exchange::init(res).await) }),
     },
@@ -107,11 +97,9 @@ pub const FUNCTIONS: &[Function] = &[
         route: "/agents/softphone",
         credentials_var: agent_sync::CREDENTIALS_VAR,
         secret_arn_vars: &[agent_sync::SECRET_ARN_VAR, INDEX_KEY_ARN_VAR],
-        serves_tenants: true,
         vendor: Some(Vendor {
             configured: agent_sync::config::configured,
             missing: agent_sync::config::UNCONFIGURED,
-            unconfigured: agent_sync::wire::unconfigured_response,
         }),
         build: |res| Box::pin(async move { boxed(agent_sync::init(res).await) }),
     },

@@ -27,28 +27,21 @@ use crate::functions::{Function, FUNCTIONS};
 /// API Gateway's own payload limit; each function enforces its smaller one.
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
-/// The handlers' dependencies, built once: each function of the list, or None where its
-/// vendor is not configured here.
+/// The handlers' dependencies, built once: each function of the list.
 pub struct Gateway {
-    served: Vec<(&'static Function, Option<Box<dyn Serve>>)>,
+    served: Vec<(&'static Function, Box<dyn Serve>)>,
     /// Whether the development credentials `dev:dev` are in use.
     pub dev_credentials: bool,
 }
 
 impl Gateway {
     /// Each function of the list built by its own `init` from `res`, as its Lambda `main`
-    /// builds it; one that calls a vendor only when that vendor is configured here or the
-    /// function serves tenants (each with its own vendor settings; it answers the default
-    /// tenant's callers 503 itself).
+    /// builds it (one whose vendor is not configured here for the default tenant answers its
+    /// callers 503 itself, and serves platform tenants with their own settings).
     pub async fn new(res: &Resources) -> Result<Gateway, ConfigError> {
         let mut served = Vec::with_capacity(FUNCTIONS.len());
         for f in FUNCTIONS {
-            let svc = if f.is_configured() || f.serves_tenants {
-                Some((f.build)(res).await?)
-            } else {
-                None
-            };
-            served.push((f, svc));
+            served.push((f, (f.build)(res).await?));
         }
         Ok(Gateway {
             served,
@@ -88,11 +81,7 @@ impl Gateway {
     pub async fn dispatch(&self, req: lambda_http::Request) -> Response<Body> {
         let path = req.uri().path();
         match self.served.iter().find(|(f, _)| f.route == path) {
-            Some((_, Some(svc))) => svc.serve(req).await,
-            Some((f, None)) => match &f.vendor {
-                Some(vendor) => (vendor.unconfigured)(),
-                None => not_found(),
-            },
+            Some((_, svc)) => svc.serve(req).await,
             None => not_found(),
         }
     }

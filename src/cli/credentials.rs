@@ -70,27 +70,9 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
             check_caller_name(&user).map_err(|e| format!("--user: {e}"))?;
             let function = function.ok_or("--function is required with --tenant")?;
             let functions = crate::functions::FUNCTIONS;
-            match functions.iter().find(|f| f.name == function) {
-                None => {
-                    let names: Vec<&str> = functions.iter().map(|f| f.name).collect();
-                    return Err(format!("--function must be one of: {}", names.join(", ")).into());
-                }
-                // A credential it would answer 401 to, whatever the password.
-                Some(f) if !f.serves_tenants => {
-                    let serving: Vec<&str> = functions
-                        .iter()
-                        .filter(|f| f.serves_tenants)
-                        .map(|f| f.name)
-                        .collect();
-                    return Err(format!(
-                        "{function} does not serve tenants' callers yet (it takes its vendor's \
-                         settings from the stack's parameters, for the default tenant only); \
-                         tenants' credentials are for: {}",
-                        serving.join(", ")
-                    )
-                    .into());
-                }
-                Some(_) => {}
+            if !functions.iter().any(|f| f.name == function) {
+                let names: Vec<&str> = functions.iter().map(|f| f.name).collect();
+                return Err(format!("--function must be one of: {}", names.join(", ")).into());
             }
             let stores = Stores::open(data_dir, None).await?;
             let (password, _) = cc_shared::web::auth::generate_entry(&user)?;

@@ -45,15 +45,11 @@ pub async fn run(data_dir: &Path, Args { listen, limits }: Args) -> CliResult {
     }
     for f in gateway.unconfigured() {
         let missing = f.vendor.as_ref().map_or("", |v| v.missing);
-        if f.serves_tenants {
-            eprintln!(
-                "  {} is off for the default tenant: {missing} (platform tenants use their own \
-                 settings; see README)",
-                f.name
-            );
-        } else {
-            eprintln!("  {} is off: {missing} (see README)", f.name);
-        }
+        eprintln!(
+            "  {} is off for the default tenant: {missing} (platform tenants use their own \
+             settings; see README)",
+            f.name
+        );
     }
     if gateway.dev_credentials {
         eprintln!(

@@ -92,10 +92,3 @@ fn error_body(err: &ApiError) -> Response<Body> {
     }
     resp
 }
-
-/// The answer while the default tenant's Fuyun IdP is not configured (`config::configured`).
-pub fn unconfigured_response() -> Response<Body> {
-    error_response(&ApiError::Unconfigured(
-        crate::config::UNCONFIGURED_ANSWER.into(),
-    ))
-}
