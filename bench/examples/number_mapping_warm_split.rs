@@ -116,6 +116,7 @@ async fn run(multi: bool, rounds: usize) {
             phones,
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
             unmask_ttl_days: 180,
+            unmask_budget: Some(number_mapping::config::MAX_UNMASK_MAX_PER_MINUTE),
         },
         cc_shared::number_keys::LiveKeys::fixed(protection),
         store.clone(),

@@ -113,6 +113,7 @@ async fn run() {
             phones,
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
             unmask_ttl_days: 180,
+            unmask_budget: Some(number_mapping::config::MAX_UNMASK_MAX_PER_MINUTE),
         },
         cc_shared::number_keys::LiveKeys::fixed(stack),
         store.clone(),

@@ -1,7 +1,8 @@
 //! The floor in its own process: a warm SDK client in a child process that makes one raw
 //! BatchGetItem each time the harness asks (a line on its stdin) and answers with a line; for a
 //! scenario that also writes (UIDToPhone's unmasking records), a raw BatchWriteItem of as many
-//! items of the same size at the same time, as the function does.
+//! items of the same size and a raw conditional UpdateItem of a counter (the caller's budget)
+//! at the same time, as the function does.
 //!
 //! A function answers from its own process, woken by the harness, and its DynamoDB calls wake
 //! the proxy and DynamoDB Local in turn; a client inside the harness skips two of those
@@ -123,6 +124,33 @@ pub async fn write_once(
     Ok(())
 }
 
+/// One raw conditional UpdateItem adding `n` to a counter, like the caller's budget of
+/// unmaskings (round `round` is its minute, so that it never reaches the limit).
+pub async fn count_once(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    n: usize,
+    round: u64,
+) -> Result<(), String> {
+    let num = |v: String| AttributeValue::N(v);
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("UNB#floor".into()))
+        .key("sk", AttributeValue::S(format!("{round:012}")))
+        .update_expression("ADD #n :count SET #ttl = :ttl")
+        .condition_expression("attribute_not_exists(#n) OR #n <= :room")
+        .expression_attribute_names("#n", "n")
+        .expression_attribute_names("#ttl", "expires_at")
+        .expression_attribute_values(":count", num(n.to_string()))
+        .expression_attribute_values(":room", num("1000000".into()))
+        .expression_attribute_values(":ttl", num("4102444800".into()))
+        .send()
+        .await
+        .map_err(|e| format!("floor UpdateItem: {e:?}"))?;
+    Ok(())
+}
+
 /// The child's side: `cc-bench --floor-worker <endpoint> <table> <attr> <pk,pk,...> <writes>`.
 /// Like a function, a single-threaded runtime; blocks on stdin between requests.
 pub fn worker_main(args: &[String]) -> Result<(), String> {
@@ -155,14 +183,22 @@ pub fn worker_main(args: &[String]) -> Result<(), String> {
         }
         round += 1;
         let both = async {
-            let (read, write) =
-                tokio::join!(read_once(&client, table, &request, pks.len()), async {
+            let (read, write, count) = tokio::join!(
+                read_once(&client, table, &request, pks.len()),
+                async {
                     if writes == 0 {
                         return Ok(());
                     }
                     write_once(&client, table, writes, round).await
-                });
-            read.and(write)
+                },
+                async {
+                    if writes == 0 {
+                        return Ok(());
+                    }
+                    count_once(&client, table, writes, round).await
+                }
+            );
+            read.and(write).and(count)
         };
         let answer = match rt.block_on(both) {
             Ok(()) => "ok".to_string(),

@@ -49,6 +49,9 @@ pub mod name {
     pub const UNKNOWN_IDS: &str = "UnknownIds";
     /// Numbers UIDToPhone answered (each unmasking recorded first).
     pub const NUMBERS_UNMASKED: &str = "NumbersUnmasked";
+    /// UIDToPhone requests refused because their caller spent its budget of the minute
+    /// (`UNMASK_MAX_PER_MINUTE`).
+    pub const UNMASK_REQUESTS_REFUSED: &str = "UnmaskRequestsRefused";
 
     // identity-verification: one count per result reason, and the lockouts begun.
     pub const VERIFY_OK: &str = "VerifyOk";
@@ -100,6 +103,7 @@ pub const UNITS: &[(&str, Unit)] = {
         (IDS_CREATED, Count),
         (UNKNOWN_IDS, Count),
         (NUMBERS_UNMASKED, Count),
+        (UNMASK_REQUESTS_REFUSED, Count),
         (VERIFY_OK, Count),
         (VERIFY_WRONG_PIN, Count),
         (VERIFY_LOCKED, Count),

@@ -82,6 +82,7 @@ async fn every_sample_event_gets_its_documented_answer() {
             phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
             store_budget: cc_shared::web::StoreBudget::from_millis(3000),
             unmask_ttl_days: 180,
+            unmask_budget: Some(number_mapping::config::DEFAULT_UNMASK_MAX_PER_MINUTE),
         },
         cc_shared::number_keys::LiveKeys::fixed(support::keys()),
         store.clone(),

@@ -1255,18 +1255,18 @@ async fn the_softphone_serves_tenants_and_refuses_unusable_settings_in_lambda() 
     assert!(!log.contains(SIP_PASSWORDS[1]) && !log.contains("acme-sk"));
 }
 
-/// UIDToPhone in the Lambda binary records the ID asked with API Gateway's request ID and the
-/// client's source IP from the event, expiring after `UNMASK_AUDIT_TTL_DAYS`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uid_to_phone_records_the_request_it_answered_in_lambda() {
-    use cc_shared::store::UnmaskingQuery;
-
-    let (store, _) = support::dynamo_store().await;
+/// The number-mapping binary on `store`'s table with `extra` settings, its stdout to
+/// `stdout`, and the user ID it gave 13988888888: (the function, its path, the ID).
+async fn number_mapping_with_one_id(
+    store: &cc_shared::store::dynamo::DynamoStore,
+    extra: &[(&'static str, &str)],
+    stdout: Stdio,
+) -> (Function, &'static str, String) {
     let (_, mut env, path) = binaries(&support::dynamodb_endpoint()).await.remove(0);
     env.retain(|(k, _)| *k != "TABLE_NAME");
     env.push(("TABLE_NAME", store.table().to_string()));
-    env.push(("UNMASK_AUDIT_TTL_DAYS", "30".into()));
-    let f = start("number-mapping", &env).await;
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let f = start_with("number-mapping", &env, stdout).await;
     let (status, ids) = http_answer(
         &f.invoke(&v2(
             path,
@@ -1276,6 +1276,18 @@ async fn uid_to_phone_records_the_request_it_answered_in_lambda() {
     );
     assert_eq!(status, 200);
     let uid = ids["Results"][0]["Value"].as_str().unwrap().to_string();
+    (f, path, uid)
+}
+
+/// UIDToPhone in the Lambda binary records the ID asked with API Gateway's request ID and the
+/// client's source IP from the event, expiring after `UNMASK_AUDIT_TTL_DAYS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uid_to_phone_records_the_request_it_answered_in_lambda() {
+    use cc_shared::store::UnmaskingQuery;
+
+    let (store, _) = support::dynamo_store().await;
+    let (f, path, uid) =
+        number_mapping_with_one_id(&store, &[("UNMASK_AUDIT_TTL_DAYS", "30")], Stdio::null()).await;
     let body = json!({"Numbers": [uid], "Mode": "UIDToPhone"}).to_string();
     let mut event = v2(path, json!(body));
     event["requestContext"]["http"]["sourceIp"] = json!("198.51.100.9");
@@ -1295,4 +1307,58 @@ async fn uid_to_phone_records_the_request_it_answered_in_lambda() {
         ("dev", "api-request-42", "198.51.100.9")
     );
     assert!((r.expires_at - (r.time + 30 * 86_400)).abs() <= 1, "{r:?}");
+}
+
+/// UIDToPhone's budget in the Lambda binary (`UNMASK_MAX_PER_MINUTE=1`): past it Tencent's
+/// `{"Code": 429}` with `Retry-After` and no number, each refusal counted in EMF
+/// (`UnmaskRequestsRefused`) beside the numbers unmasked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uid_to_phone_past_its_budget_is_refused_and_counted_in_lambda() {
+    use cc_shared::metrics::name;
+
+    let (store, _) = support::dynamo_store().await;
+    let env = [("UNMASK_MAX_PER_MINUTE", "1"), ("STAGE", "test")];
+    let (f, path, uid) = number_mapping_with_one_id(&store, &env, Stdio::piped()).await;
+    let ask = v2(
+        path,
+        json!(json!({"Numbers": [uid], "Mode": "UIDToPhone"}).to_string()),
+    );
+    // Three asks of one ID against a budget of one: at most two minutes are touched, so at
+    // least one is refused.
+    let (mut answered, mut refused) = (0, 0);
+    for _ in 0..3 {
+        let outcome = f.invoke(&ask).await;
+        let (status, body) = http_answer(&outcome);
+        let response: Value = serde_json::from_slice(&outcome.body).unwrap();
+        match status {
+            200 => {
+                assert_eq!(body["Results"][0]["Value"], "008613988888888");
+                answered += 1;
+            }
+            429 => {
+                assert_eq!(body["Code"], 429, "{body}");
+                assert_eq!(body["Results"], json!([]), "{body}");
+                let wait: u64 = response["headers"]["retry-after"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("no Retry-After: {response}"));
+                assert!((1..=60).contains(&wait), "{wait}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        refused >= 1 && answered >= 1,
+        "{answered} answered, {refused} refused"
+    );
+    let docs = emf_documents(&f.stop().await);
+    for doc in &docs {
+        assert_valid_emf(doc, "number-mapping", "test");
+    }
+    assert_eq!(
+        total(&docs, name::UNMASK_REQUESTS_REFUSED),
+        f64::from(refused)
+    );
+    assert_eq!(total(&docs, name::NUMBERS_UNMASKED), f64::from(answered));
 }

@@ -216,7 +216,8 @@ fn the_agent_functions_can_be_placed_in_a_vpc() {
 
 /// The alarms and the dashboard built on the functions' own metrics name metrics the code
 /// emits (`cc_shared::metrics::UNITS`), under the `Function` dimension values the functions
-/// use, and the stage's dashboard shows lockouts, the cache hit rate and the sync counts.
+/// use, and the stage's dashboard shows lockouts, the cache hit rate, the sync counts and the
+/// unmaskings with their refusals.
 #[test]
 fn alarms_and_dashboard_use_the_metrics_the_functions_emit() {
     use cc_shared::metrics::{name, NAMESPACE, UNITS};
@@ -240,6 +241,11 @@ fn alarms_and_dashboard_use_the_metrics_the_functions_emit() {
             ],
         ),
         ("AgentSyncStaleAlarm", vec![name::SYNC_SUCCEEDED]),
+        ("UnmaskBurstAlarm", vec![name::NUMBERS_UNMASKED]),
+        (
+            "UnmaskBudgetRefusalsAlarm",
+            vec![name::UNMASK_REQUESTS_REFUSED],
+        ),
     ] {
         let a = squash(&resource(&t, alarm));
         assert!(a.contains(&format!("Namespace: {NAMESPACE}")), "{a}");
@@ -287,6 +293,8 @@ fn alarms_and_dashboard_use_the_metrics_the_functions_emit() {
         name::AGENTS_UPDATED,
         name::AGENTS_DEACTIVATED,
         name::SYNC_FAILURES,
+        name::NUMBERS_UNMASKED,
+        name::UNMASK_REQUESTS_REFUSED,
     ] {
         assert!(
             ours.iter().any(|m| m == shown),

@@ -11,8 +11,9 @@ use cc_shared::store::{CredentialAdded, KeyUse, MAX_TENANT_CREDENTIALS};
 use support::Store;
 
 /// What layouts 5 and 6 add as tables: dropped to make a file of an earlier layout.
+/// Dropping what layouts 5 to 7 added: the file as layout 4 or earlier left it.
 const LAYOUT_5_TABLES: &str = "DROP TABLE tenant_account_links; DROP TABLE tenant_agent_sync; \
-     DROP TABLE agent_sync_cursor; DROP TABLE unmaskings;";
+     DROP TABLE agent_sync_cursor; DROP TABLE unmaskings; DROP TABLE unmask_budget;";
 
 fn id(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()

@@ -238,3 +238,154 @@ fn a_record_that_cannot_be_written_lets_no_number_out() {
         drop(gw);
     });
 }
+
+crate::contract!(
+    a_budget_is_taken_atomically_per_caller_and_minute,
+    |store: Arc<dyn support::Store>| async move {
+        use cc_shared::domain::unmasking::BudgetTake;
+        let now = 1_800_000_000;
+        // 32 concurrent takes of one ID each against a budget of 10: exactly 10 fit.
+        let takes = (0..32).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .take_unmask_budget(&BudgetTake::at(now, "tencent", 1, 10))
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut taken = 0;
+        for t in takes {
+            taken += usize::from(t.await.unwrap());
+        }
+        assert_eq!(taken, 10);
+        // Another caller, and the next minute, have their own.
+        let take = |caller: &str, at: i64, n: u32| BudgetTake::at(at, caller, n, 10);
+        assert!(store
+            .take_unmask_budget(&take("other", now, 10))
+            .await
+            .unwrap());
+        assert!(!store
+            .take_unmask_budget(&take("other", now, 1))
+            .await
+            .unwrap());
+        assert!(store
+            .take_unmask_budget(&take("tencent", now + 60, 7))
+            .await
+            .unwrap());
+        // A take that does not fit adds nothing: the rest still does.
+        assert!(!store
+            .take_unmask_budget(&take("tencent", now + 60, 4))
+            .await
+            .unwrap());
+        assert!(store
+            .take_unmask_budget(&take("tencent", now + 60, 3))
+            .await
+            .unwrap());
+        // More than the whole budget never fits.
+        assert!(!store
+            .take_unmask_budget(&take("new", now, 11))
+            .await
+            .unwrap());
+        assert!(store
+            .take_unmask_budget(&take("new", now, 10))
+            .await
+            .unwrap());
+    }
+);
+
+/// The budget across two gateways sharing one store (README "Privacy"): 32 concurrent
+/// clients of one caller, half on each, ask one ID each, twice: exactly the budget is
+/// answered, the rest get Tencent's `{"Code": 429}` with no number; the caller's budget is its
+/// own (another caller is answered); PhoneToUID is never limited; every ID asked is recorded.
+fn budget_across_gateways(cli: &Cli, _dump: &dyn Fn() -> String) {
+    const LIMIT: usize = 20;
+    // A fresh caller for each attempt: an attempt that straddles a minute is run again by a
+    // caller whose budget nothing has touched.
+    let callers: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("tencent{i}"), format!("password-{i}-0123456789")))
+        .collect();
+    let entries: Vec<String> = callers
+        .iter()
+        .map(|(u, p)| cc_shared::web::auth::entry_for(u, p))
+        .collect();
+    let gateway = || {
+        let mut cmd = cli.cmd();
+        cmd.env("NUMBER_MAPPING_CREDENTIALS", entries.join(","))
+            .env("UNMASK_MAX_PER_MINUTE", LIMIT.to_string());
+        spawn(cmd)
+    };
+    let gateways = [gateway(), gateway()];
+    let auth = |i: usize| basic_header(&callers[i].0, &callers[i].1);
+    let id = ids(&gateways[0], &auth(3))[0].clone();
+    let minute = || cc_shared::domain::clock::now_epoch() / 60;
+    let mut attempt = 0;
+    let (answered, refused) = loop {
+        let start = minute();
+        let (answered, refused) = std::thread::scope(|s| {
+            let clients: Vec<_> = (0..32)
+                .map(|c| {
+                    let (addr, auth, id) = (&gateways[c % 2].addr, auth(attempt), &id);
+                    s.spawn(move || {
+                        (0..2)
+                            .map(|_| unmask(addr, &auth, &[id]))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut answered = 0;
+            let mut refused = 0;
+            for answer in clients.into_iter().flat_map(|c| c.join().unwrap()) {
+                match answer {
+                    (200, body) => {
+                        assert!(body.to_string().contains(&NUMBER[3..]), "{body}");
+                        answered += 1;
+                    }
+                    (429, body) => {
+                        assert_eq!(body["Code"], 429, "{body}");
+                        assert!(!body.to_string().contains(&NUMBER[3..]), "{body}");
+                        refused += 1;
+                    }
+                    other => panic!("unexpected answer {other:?}"),
+                }
+            }
+            (answered, refused)
+        });
+        attempt += 1;
+        if minute() == start || attempt == 3 {
+            break (answered, refused);
+        }
+    };
+    assert_eq!(
+        (answered, refused),
+        (LIMIT, 64 - LIMIT),
+        "attempts: {attempt}"
+    );
+    // Its budget spent, the caller is still answered PhoneToUID; another caller UIDToPhone.
+    let (status, _) =
+        crate::platform::mapping(&gateways[1], &auth(attempt - 1), &[NUMBER], "PhoneToUID");
+    assert_eq!(status, 200);
+    let (status, _) = unmask(&gateways[1].addr, &auth(3), &[&id]);
+    assert_eq!(status, 200);
+    // Every ID asked was recorded, refused or not.
+    let caller = &callers[attempt - 1].0;
+    assert_eq!(listed(cli, &["--caller", caller]).len(), 64);
+    for gw in &gateways {
+        assert!(
+            gw.logs("unmasking budget spent"),
+            "{}",
+            gw.log.lock().unwrap()
+        );
+        assert!(!gw.log.lock().unwrap().contains(&NUMBER[3..]));
+    }
+}
+
+#[test]
+fn the_budget_holds_across_two_gateways_embedded() {
+    on_backend(false, "cc-unmask-budget", budget_across_gateways);
+}
+
+#[test]
+fn the_budget_holds_across_two_gateways_dynamodb() {
+    on_backend(true, "cc-unmask-budget", budget_across_gateways);
+}

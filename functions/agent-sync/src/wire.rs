@@ -57,6 +57,7 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::NotFound(_) => "not_found",
         ApiError::UpstreamRefused { .. } | ApiError::UpstreamFailed { .. } => "upstream_error",
         ApiError::Store(_) | ApiError::Unconfigured(_) => "unavailable",
+        ApiError::OverBudget { .. } => "too_many_requests",
     };
     let mut resp = no_store(json_response(
         err.status(),

@@ -108,7 +108,8 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::Store(_)
         | ApiError::UpstreamFailed { .. }
         | ApiError::UpstreamRefused { .. }
-        | ApiError::Unconfigured(_) => response(
+        | ApiError::Unconfigured(_)
+        | ApiError::OverBudget { .. } => response(
             StatusCode::OK,
             verify_result(Reason::Unavailable),
             Reason::Unavailable.as_str(),

@@ -21,6 +21,12 @@ pub const DEFAULT_STORE_BUDGET_MS: u64 = 3000;
 /// How long an unmasking's record is kept by default (PIPL and GDPR ask for the processing
 /// record to outlive the calls it accounts for).
 pub const DEFAULT_UNMASK_TTL_DAYS: i64 = 180;
+/// IDs one caller may ask of UIDToPhone per minute by default (`UNMASK_MAX_PER_MINUTE`; 0
+/// turns the budget off): ten a second, far above an agent desk's dialling, far below a
+/// scrape of the directory.
+pub const DEFAULT_UNMASK_MAX_PER_MINUTE: u32 = 600;
+/// The largest budget accepted (a typo of more digits fails at init rather than open it).
+pub const MAX_UNMASK_MAX_PER_MINUTE: u32 = 1_000_000;
 
 /// How often a serving process re-reads the number keys, so that a key version added while
 /// it serves is used for new numbers (`NUMBER_KEYRING_REFRESH_SECONDS`, default 300; 0 never).
@@ -49,12 +55,16 @@ pub struct Config {
     pub store_budget: StoreBudget,
     /// How long an unmasking's record is kept (`UNMASK_AUDIT_TTL_DAYS`, 1 to 3650, default 180).
     pub unmask_ttl_days: i64,
+    /// IDs one caller (per tenant) may ask of UIDToPhone per minute, counted in the store
+    /// across every instance (`UNMASK_MAX_PER_MINUTE`, default 600); None when 0 (off).
+    pub unmask_budget: Option<u32>,
 }
 
 impl Config {
     /// Reads `NUMBER_MAPPING_CREDENTIALS` (required unless `fallback`, the gateway's
     /// development credentials, is given), `DEFAULT_COUNTRY` (default `CN`), `PHONE_REGIONS`
-    /// (extra regions, default none), `STORE_BUDGET_MS` and `UNMASK_AUDIT_TTL_DAYS`.
+    /// (extra regions, default none), `STORE_BUDGET_MS`, `UNMASK_AUDIT_TTL_DAYS` and
+    /// `UNMASK_MAX_PER_MINUTE`.
     pub fn from_env(fallback: Option<Credentials>) -> Result<Self, ConfigError> {
         let credentials = Credentials::from_env(CREDENTIALS_VAR, fallback)?;
         let phones = cc_shared::config::phone_normalizer()?;
@@ -67,6 +77,12 @@ impl Config {
                 DEFAULT_UNMASK_TTL_DAYS,
                 1..=3650,
             )?,
+            unmask_budget: Some(cc_shared::config::number(
+                "UNMASK_MAX_PER_MINUTE",
+                DEFAULT_UNMASK_MAX_PER_MINUTE,
+                0..=MAX_UNMASK_MAX_PER_MINUTE,
+            )?)
+            .filter(|&n| n > 0),
         })
     }
 }

@@ -10,7 +10,7 @@ use cc_shared::domain::phone::PhoneKey;
 use cc_shared::domain::protect::NumberProtection;
 use cc_shared::domain::protect::{NumberIndex, OpenError, SealedNumber};
 use cc_shared::domain::uid::Uid;
-use cc_shared::domain::unmasking::Unmasking;
+use cc_shared::domain::unmasking::{BudgetTake, Unmasking};
 use cc_shared::metrics::{self, name};
 use cc_shared::store::{MappingStore, Sealer, StoreError, UnmaskingLog};
 use cc_shared::web::auth::Credentials;
@@ -34,6 +34,8 @@ pub struct Outcome {
     /// UIDToPhone: numbers answered, and unmasking records written.
     unmasked: usize,
     recorded: usize,
+    /// Refused: the caller had spent its budget of unmaskings for the minute.
+    over_budget: bool,
 }
 
 /// Answers one request (the frame of `web::envelope`, with the work below).
@@ -86,6 +88,9 @@ impl Callback for NumberMapping {
                 if let ApiError::Store(e) = &err {
                     tracing::error!(function = FUNCTION, error = %e, "store failure");
                 }
+                if outcome.over_budget {
+                    metrics::count(name::UNMASK_REQUESTS_REFUSED, 1);
+                }
                 wire::error_response(&err)
             }
         }
@@ -102,6 +107,7 @@ impl Callback for NumberMapping {
             created = outcome.created,
             unknown = outcome.unknown,
             recorded = outcome.recorded,
+            over_budget = outcome.over_budget,
             "request"
         );
     }
@@ -253,6 +259,27 @@ fn unmaskings(scope: &Scope<'_>, ids: &[Uid]) -> Vec<Unmasking> {
         .collect()
 }
 
+/// The answer to a caller past its budget (README "Privacy"): Tencent's error shape with
+/// `Code` 429, until the minute ends.
+fn over_budget(take: &BudgetTake, now: i64) -> ApiError {
+    let retry_after = take.retry_after(now);
+    tracing::warn!(
+        function = FUNCTION,
+        caller = %take.caller,
+        asked = take.count,
+        limit = take.limit,
+        "unmasking budget spent: UIDToPhone refused until the minute ends"
+    );
+    ApiError::OverBudget {
+        reason: format!(
+            "this caller asked for more than {} user IDs in a minute (UNMASK_MAX_PER_MINUTE); \
+             no number is answered for {retry_after} s",
+            take.limit
+        ),
+        retry_after_secs: u64::try_from(retry_after).unwrap_or(60),
+    }
+}
+
 /// Unknown IDs (and strings that cannot be one of our IDs) get an empty `Value`, never a
 /// made-up number; the rest of the batch is answered normally.
 async fn uid_to_phone(
@@ -279,12 +306,30 @@ async fn uid_to_phone(
         HashMap::new()
     } else {
         let records = unmaskings(scope, &lookup);
-        let (sealed, recorded) = tokio::join!(
+        // The caller's budget is taken in the same step: a refused request still leaves its
+        // records (every ID asked), never a number.
+        let now = scope.svc.clock.now();
+        let take = scope.svc.config.unmask_budget.map(|limit| {
+            let asked = u32::try_from(lookup.len()).unwrap_or(u32::MAX);
+            BudgetTake::at(now, &scope.caller.user, asked, limit)
+        });
+        let within_budget = async {
+            match &take {
+                Some(take) => scope.unmaskings.take_unmask_budget(take).await,
+                None => Ok(true),
+            }
+        };
+        let (sealed, recorded, within_budget) = tokio::join!(
             scope.store.sealed_of(&lookup),
-            scope.unmaskings.put_unmaskings(&records)
+            scope.unmaskings.put_unmaskings(&records),
+            within_budget
         );
         recorded?;
         outcome.recorded = records.len();
+        if let (false, Some(take)) = (within_budget?, &take) {
+            outcome.over_budget = true;
+            return Err(over_budget(take, now));
+        }
         sealed?
     };
     let mut phones: HashMap<&Uid, PhoneKey> = HashMap::with_capacity(sealed.len());

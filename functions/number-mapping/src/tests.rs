@@ -24,6 +24,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with_budget(Some(crate::config::DEFAULT_UNMASK_MAX_PER_MINUTE))
+}
+
+fn fixture_with_budget(unmask_budget: Option<u32>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let config = Config {
@@ -31,6 +35,7 @@ fn fixture() -> Fixture {
         phones: PhoneNormalizer::new("CN", &[]).unwrap(),
         store_budget: cc_shared::web::StoreBudget::from_millis(3000),
         unmask_ttl_days: 180,
+        unmask_budget,
     };
     Fixture {
         svc: NumberMapping::new(
@@ -231,4 +236,88 @@ async fn only_post_is_allowed() {
     let (status, resp, _) = call(&f, req).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.code, 405);
+}
+
+/// The caller's budget of unmaskings (README "Privacy"): IDs asked per minute, past which
+/// UIDToPhone answers `{"Code": 429}` with no number and `Retry-After` until the minute ends;
+/// PhoneToUID is never limited; the refused request is still recorded.
+#[tokio::test]
+async fn past_its_budget_a_caller_gets_429_until_the_minute_ends() {
+    use cc_shared::domain::clock::ManualClock;
+    use cc_shared::store::UnmaskingQuery;
+    let mut f = fixture_with_budget(Some(5));
+    let clock = Arc::new(ManualClock::at(1_800_000_000 + 50));
+    f.svc = f.svc.with_clock(clock.clone());
+    let numbers = [
+        "13788888881",
+        "13788888882",
+        "13788888883",
+        "13788888884",
+        "13788888885",
+        "13788888886",
+    ];
+    let (_, created, _) = call(&f, request(&body(&numbers, "PhoneToUID"))).await;
+    let ids: Vec<&str> = created.results.iter().map(|r| r.value.as_str()).collect();
+
+    // More IDs than the whole budget: refused even in an empty minute.
+    let (status, resp, _) = call(&f, request(&body(&ids, "UIDToPhone"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // 2 + 3 (the same ID twice is asked once) fill the budget exactly.
+    for ask in [&ids[..2], &[ids[2], ids[3], ids[4], ids[4]][..]] {
+        let (status, resp, _) = call(&f, request(&body(ask, "UIDToPhone"))).await;
+        assert_eq!(status, StatusCode::OK, "{:?}", resp.message);
+        assert!(resp.results.iter().all(|r| !r.value.is_empty()));
+    }
+    let (status, refused, raw) = call(&f, request(&body(&ids[..1], "UIDToPhone"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.code, 429);
+    assert!(refused.results.is_empty(), "no number past the budget");
+    assert!(refused
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("UNMASK_MAX_PER_MINUTE")));
+    assert_eq!(
+        raw.headers()["retry-after"],
+        "10",
+        "the minute ends in 10 s"
+    );
+    assert_eq!(resp.code, 429);
+    // PhoneToUID is never limited.
+    let (status, _, _) = call(&f, request(&body(&numbers, "PhoneToUID"))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Every distinct ID asked is recorded, refused or not (6 + 2 + 3 + 1).
+    let now = clock.now();
+    let recorded = f
+        .store
+        .unmaskings_between(None, 0, now, now, 100)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 12);
+
+    clock.advance(10);
+    let (status, back, _) = call(&f, request(&body(&ids[..1], "UIDToPhone"))).await;
+    assert_eq!(status, StatusCode::OK, "a new minute, a new budget");
+    assert_eq!(back.results[0].value, "008613788888881");
+}
+
+/// `UNMASK_MAX_PER_MINUTE=0`: no budget, no counting (more than the default budget's IDs in
+/// one minute are answered).
+#[tokio::test]
+async fn without_a_budget_unmasking_is_not_counted() {
+    let f = fixture_with_budget(None);
+    let over_default = crate::config::DEFAULT_UNMASK_MAX_PER_MINUTE as usize / 100 + 1;
+    for _ in 0..over_default {
+        let ids: Vec<String> = (0..100)
+            .map(|_| Uid::generate().unwrap().to_string())
+            .collect();
+        let (status, resp, _) = call(
+            &f,
+            request(&body(
+                &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+                "UIDToPhone",
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{:?}", resp.message);
+    }
 }

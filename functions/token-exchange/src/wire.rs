@@ -62,9 +62,10 @@ fn error_body(err: &ApiError) -> Response<Body> {
         ApiError::UpstreamRefused { error, .. } => {
             error.clone().unwrap_or_else(|| "access_denied".to_string())
         }
-        ApiError::UpstreamFailed { .. } | ApiError::Store(_) | ApiError::Unconfigured(_) => {
-            "temporarily_unavailable".to_string()
-        }
+        ApiError::UpstreamFailed { .. }
+        | ApiError::Store(_)
+        | ApiError::Unconfigured(_)
+        | ApiError::OverBudget { .. } => "temporarily_unavailable".to_string(),
     };
     let description = match err {
         ApiError::UpstreamRefused { .. } => {

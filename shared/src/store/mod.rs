@@ -17,7 +17,7 @@ use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
 use crate::domain::tenant_settings::StoredSettings;
 use crate::domain::uid::Uid;
-use crate::domain::unmasking::Unmasking;
+use crate::domain::unmasking::{BudgetTake, Unmasking};
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
@@ -252,6 +252,11 @@ pub trait AuditStore: Send + Sync {
 pub trait UnmaskingLog: Send + Sync {
     /// Writes these records (one per ID asked), all or fail.
     async fn put_unmaskings(&self, records: &[Unmasking]) -> Result<(), StoreError>;
+
+    /// Adds `take.count` to the caller's count of its minute if the sum stays within
+    /// `take.limit` (true), or adds nothing (false): one conditional write, atomic across
+    /// every process sharing the store.
+    async fn take_unmask_budget(&self, take: &BudgetTake) -> Result<bool, StoreError>;
 }
 
 /// Most records one query returns.

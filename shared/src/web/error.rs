@@ -32,6 +32,13 @@ pub enum ApiError {
     /// or a platform tenant's own): 503, not retryable; the message says what to set.
     #[error("{0}")]
     Unconfigured(String),
+    /// The caller spent its budget (number mapping's unmaskings per minute): 429 with
+    /// `Retry-After`, the seconds until the budget's window ends.
+    #[error("{reason}")]
+    OverBudget {
+        reason: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -47,9 +54,10 @@ impl ApiError {
     pub fn class(&self) -> Class {
         match self {
             ApiError::Unauthorized => Class::AuthFailure,
-            ApiError::MethodNotAllowed | ApiError::BadRequest(_) | ApiError::NotFound(_) => {
-                Class::ClientError
-            }
+            ApiError::MethodNotAllowed
+            | ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::OverBudget { .. } => Class::ClientError,
             ApiError::Store(_) => Class::StoreFailure,
             ApiError::UpstreamRefused { .. }
             | ApiError::UpstreamFailed { .. }
@@ -78,6 +86,7 @@ impl ApiError {
             ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OverBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 

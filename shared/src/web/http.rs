@@ -64,11 +64,22 @@ pub fn require_post(req: &Request) -> Result<(), ApiError> {
 }
 
 /// Headers every caller's error answer carries, whatever its format: `Allow` on a 405
-/// (RFC 9110 15.5.6). Called by each vendor's `error_response`.
+/// (RFC 9110 15.5.6), `Retry-After` on a 429 (RFC 6585 4). Called by each vendor's `error_response`.
 pub fn error_headers(err: &ApiError, mut resp: Response<Body>) -> Response<Body> {
-    if matches!(err, ApiError::MethodNotAllowed) {
-        resp.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    match err {
+        ApiError::MethodNotAllowed => {
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        ApiError::OverBudget {
+            retry_after_secs, ..
+        } => {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        _ => {}
     }
     resp
 }

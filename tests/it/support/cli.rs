@@ -18,6 +18,24 @@ impl Drop for Gateway {
     }
 }
 
+impl Gateway {
+    /// Whether the gateway logs a line containing `needle` within 10 s (its pipes are read by
+    /// threads of their own, so a line can trail the answer it was written before).
+    pub fn logs(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if self.log.lock().unwrap().contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::yield_now();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
 pub fn command(data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cc-callbacks"));
     cmd.arg("--data-dir")
@@ -41,10 +59,11 @@ pub fn start(data_dir: &std::path::Path) -> Gateway {
 pub fn spawn(mut cmd: Command) -> Gateway {
     let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let first = lines.next().expect("gateway printed nothing").unwrap();
@@ -54,16 +73,21 @@ pub fn spawn(mut cmd: Command) -> Gateway {
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .to_string();
-    // Keep draining stderr (so the child never blocks on a full pipe), kept for the tests.
+    // Keep draining stderr (start-up lines) and stdout (the request logs, JSON), so the child
+    // never blocks on a full pipe, kept for the tests.
     let log = std::sync::Arc::new(std::sync::Mutex::new(first));
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let mut log = kept.lock().unwrap();
-            log.push('\n');
-            log.push_str(&line);
-        }
-    });
+    let keep = |lines: Box<dyn Iterator<Item = std::io::Result<String>> + Send>| {
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = kept.lock().unwrap();
+                log.push('\n');
+                log.push_str(&line);
+            }
+        });
+    };
+    keep(Box::new(lines));
+    keep(Box::new(BufReader::new(stdout).lines()));
     Gateway { child, addr, log }
 }
 

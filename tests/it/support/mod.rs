@@ -211,6 +211,7 @@ pub fn number_mapping(store: Arc<dyn Store>) -> number_mapping::NumberMapping {
         phones: cc_shared::domain::phone::PhoneNormalizer::new("CN", &[]).unwrap(),
         store_budget: cc_shared::web::StoreBudget::from_millis(9000),
         unmask_ttl_days: 180,
+        unmask_budget: Some(number_mapping::config::DEFAULT_UNMASK_MAX_PER_MINUTE),
     };
     number_mapping::NumberMapping::new(
         config,

@@ -144,12 +144,22 @@ fn parse_pin(item: &HashMap<String, AttributeValue>) -> Option<PinState> {
     })
 }
 
-fn is_condition_failure(e: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
-    matches!(
-        e,
-        SdkError::ServiceError(ctx)
-            if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_))
-    )
+/// A conditional UpdateItem's outcome: whether its condition held (and it was written).
+pub(super) fn condition_held<T, R: std::fmt::Debug>(
+    result: Result<T, SdkError<UpdateItemError, R>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(ctx))
+            if matches!(
+                ctx.err(),
+                UpdateItemError::ConditionalCheckFailedException(_)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(classify(e)),
+    }
 }
 
 impl DynamoStore {
@@ -223,11 +233,7 @@ impl IdentityStore for DynamoStore {
             .set_expression_attribute_values(u.expression_attribute_values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify(e)),
-        }
+        condition_held(result)
     }
 
     async fn write_attempt(
@@ -321,11 +327,7 @@ impl IdentityStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify(e)),
-        }
+        condition_held(result)
     }
 
     async fn list_records(&self, q: &RecordQuery) -> Result<Vec<VerificationRecord>, StoreError> {

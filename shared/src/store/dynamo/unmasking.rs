@@ -1,19 +1,24 @@
 //! Unmasking records: `pk = "UNM#<uid key>"` (a platform tenant's under its scope), `sk =
 //! "<12-digit epoch>#<id>"`, so one ID's records are one Query; listed by time through index
 //! `gsi2` (`gsi2pk = "<scope>UNMASK"`); expiring through the table's TTL. No number is written.
+//!
+//! A caller's budget (`UNMASK_MAX_PER_MINUTE`): `pk = "UNB#<caller>"` (under the scope), `sk =
+//! "<12-digit epoch minute>"`, an attribute `n` added to by one conditional UpdateItem.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
+use super::identity::condition_held;
 use super::{
     classify, failed, number_attr, string_attr, DynamoStore, GSI_BY_TIME, PK, SK, TTL_ATTRIBUTE,
 };
-use crate::domain::unmasking::Unmasking;
+use crate::domain::unmasking::{BudgetTake, Unmasking};
 use crate::store::{StoreError, UnmaskingLog, UnmaskingQuery, MAX_UNMASKINGS_LISTED};
 
 pub(super) const UNMASK_PREFIX: &str = "UNM#";
+const BUDGET_PREFIX: &str = "UNB#";
 const UNMASK_ALL: &str = "UNMASK";
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -73,6 +78,31 @@ impl UnmaskingLog for DynamoStore {
             writes.push(WriteRequest::builder().put_request(put).build());
         }
         self.batch_write(writes).await
+    }
+
+    async fn take_unmask_budget(&self, take: &BudgetTake) -> Result<bool, StoreError> {
+        if take.never_fits() {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                PK,
+                s(format!("{}{BUDGET_PREFIX}{}", self.scope, take.caller)),
+            )
+            .key(SK, s(format!("{:012}", take.minute.max(0))))
+            .update_expression("ADD #n :count SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n <= :room")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":count", n(i64::from(take.count)))
+            .expression_attribute_values(":room", n(i64::from(take.limit - take.count)))
+            .expression_attribute_values(":ttl", n(take.expires_at))
+            .send()
+            .await;
+        condition_held(result)
     }
 }
 

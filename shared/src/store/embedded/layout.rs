@@ -10,12 +10,13 @@
 //!    secrets sealed; `tenants.settings_rev`), its agent directory's links and sync state
 //!    (`tenant_account_links`, `tenant_agent_sync`; its agents are in `agents` under its scope)
 //!    and the scheduled sync's place in the round of tenants (`agent_sync_cursor`);
-//! 6. layout 5 and the unmasking records (`unmaskings`: who asked UIDToPhone for which ID).
+//! 6. layout 5 and the unmasking records (`unmaskings`: who asked UIDToPhone for which ID);
+//! 7. layout 6 and each caller's count of unmaskings per minute (`unmask_budget`).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
 //! transaction, so an interruption leaves layout 1 whole and the command can simply be run
-//! again. Going from 2 to 3, 4, 5 or 6 only adds empty tables and columns: opening does it.
+//! again. Going from 2 to 3, 4, 5, 6 or 7 only adds empty tables and columns: opening does it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +32,7 @@ use crate::domain::uid::Uid;
 use crate::store::{KeyUse, MigrateReport, StoreError};
 
 /// The layout this release reads and writes.
-pub const LAYOUT_VERSION: usize = 6;
+pub const LAYOUT_VERSION: usize = 7;
 
 /// Layout 1: what releases before number protection wrote (and never versioned).
 const LAYOUT_1: &str = "
@@ -177,6 +178,16 @@ CREATE TABLE unmaskings (
 CREATE INDEX unmaskings_by_time ON unmaskings (scope, time);
 ";
 
+const LAYOUT_7: &str = "
+CREATE TABLE unmask_budget (
+    scope  TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (scope, caller, minute)
+) WITHOUT ROWID;
+";
+
 /// A store this release cannot use as it is, and what to run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -209,6 +220,7 @@ fn migrations(protection: Option<NumberProtection>, counts: Arc<Counts>) -> Migr
         M::up(LAYOUT_4),
         M::up(LAYOUT_5),
         M::up(LAYOUT_6),
+        M::up(LAYOUT_7),
     ])
 }
 
@@ -331,9 +343,9 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
 pub(super) fn open_current(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let path = path.display().to_string();
     match found_layout(conn)? {
-        // New, or layout 2 to 4 (numbers protected): what follows only adds tables and
+        // New, or layout 2 to 6 (numbers protected): what follows only adds tables and
         // columns.
-        0 | 2..=5 => migrations(None, Arc::default())
+        0 | 2..=6 => migrations(None, Arc::default())
             .to_latest(conn)
             .map_err(failed),
         LAYOUT_VERSION => Ok(()),

@@ -269,7 +269,12 @@ impl TenantRegistry for EmbeddedStore {
                 .map_err(from_sqlite)?;
             // The agent directory: its agents under the scope, its links and sync state by it.
             let mut other = audit + delete("agents", "work_no")?;
-            for table in ["tenant_account_links", "tenant_agent_sync", "unmaskings"] {
+            for table in [
+                "tenant_account_links",
+                "tenant_agent_sync",
+                "unmaskings",
+                "unmask_budget",
+            ] {
                 other += tx
                     .execute(
                         &format!("DELETE FROM {table} WHERE scope = ?1"),

@@ -1,12 +1,13 @@
 //! Unmasking records of the embedded store: table `unmaskings` (layout 6), keyed by scope (a
 //! platform tenant's, "" for the default tenant), ID and time; listed by time through its
-//! index. Expired records are left out of every answer.
+//! index. Expired records are left out of every answer. Each caller's count of unmaskings
+//! per minute is table `unmask_budget` (layout 7), one row per scope, caller and minute.
 
 use async_trait::async_trait;
 use rusqlite::{params, Row};
 
 use super::{from_sqlite, EmbeddedStore};
-use crate::domain::unmasking::Unmasking;
+use crate::domain::unmasking::{BudgetTake, Unmasking};
 use crate::store::{StoreError, UnmaskingLog, UnmaskingQuery, MAX_UNMASKINGS_LISTED};
 
 const COLUMNS: &str = "time, id, uid, caller, request_id, source_ip, expires_at";
@@ -53,6 +54,41 @@ impl UnmaskingLog for EmbeddedStore {
                 }
             }
             tx.commit().map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn take_unmask_budget(&self, take: &BudgetTake) -> Result<bool, StoreError> {
+        if take.never_fits() {
+            return Ok(false);
+        }
+        let take = take.clone();
+        let scope = self.scope.clone();
+        self.with_conn(move |conn| {
+            // One statement: SQLite runs it atomically, whichever process shares the file.
+            let added = conn
+                .prepare_cached(
+                    "INSERT INTO unmask_budget (scope, caller, minute, count) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (scope, caller, minute) DO UPDATE
+                     SET count = count + excluded.count WHERE count + excluded.count <= ?5",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        scope,
+                        take.caller,
+                        take.minute,
+                        take.count,
+                        take.limit
+                    ])
+                })
+                .map_err(from_sqlite)?;
+            // The caller's earlier minutes are never read again.
+            conn.prepare_cached(
+                "DELETE FROM unmask_budget WHERE scope = ?1 AND caller = ?2 AND minute < ?3",
+            )
+            .and_then(|mut stmt| stmt.execute(params![scope, take.caller, take.minute]))
+            .map_err(from_sqlite)?;
+            Ok(added == 1)
         })
         .await
     }
