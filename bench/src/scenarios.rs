@@ -268,6 +268,30 @@ pub(crate) fn all(seed: &Seed) -> (Vec<(String, String)>, Vec<Scenario>) {
             floor: None,
         });
     }
+    // A mode other than the PIN (IDENTITY_MODES): the ID number's last six, X typed as `*`.
+    {
+        let body = serde_json::json!({"calldata": {"verifyServiceNo": numbers[0], "verifyWorkNo": "1002", "verifyCode": "31002*", "verifyTypeCode": "IDCARD"}}).to_string();
+        scenarios.push(Scenario {
+            function: "identity-verification",
+            name: "verify, right ID digits (mode id_last6)".into(),
+            env: env(&[
+                ("IDENTITY_VERIFY_CREDENTIALS", DEV_ENTRY),
+                ("IDENTITY_PIN_PEPPER", PEPPER),
+                ("NUMBER_INDEX_KEY", INDEX_KEY),
+                ("IDENTITY_MODES", "PIN=pin,IDCARD=id_last6"),
+            ]),
+            cold_starts: false,
+            event: Box::new(move |_| http_event("/identity/verify", &body)),
+            check: Box::new(|v| {
+                let body = http_ok(v)?;
+                (body["calldata"]["data"]["verifyResult"] == 1)
+                    .then_some(())
+                    .ok_or(format!("{body}"))
+            }),
+            rt_budget: Some(3.0),
+            floor: None,
+        });
+    }
     // JWT mode for the default tenant's caller and (platform mode: the tenant's own AICCS app
     // built from its settings on the first invocation, then cached) a tenant's.
     for (name, auth) in [

@@ -70,6 +70,18 @@ pub(crate) async fn seed(endpoint: &str) -> Result<Seed, String> {
         .put_pins(&[(indexes[0].clone(), pepper.pin_digest(&keys[0], "2468"))])
         .await
         .map_err(|e| e.to_string())?;
+    // The same customer's ID digits, for the scenario of a mode (IDCARD=id_last6).
+    let id_last6 = cc_shared::domain::factor::Factor::IdLast6;
+    store
+        .put_factors(
+            id_last6,
+            &[(
+                indexes[0].clone(),
+                pepper.factor_digest(id_last6, &keys[0], "31002X"),
+            )],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let cec = testkit::fake_cec::FakeCec::start().await;
     let cec_client = agent_sync::cec_client::CecClient::new(agent_sync::cec_client::CecSettings {
         base_url: cec.base_url.clone(),

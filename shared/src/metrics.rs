@@ -56,6 +56,11 @@ pub mod name {
     // identity-verification: one count per result reason, and the lockouts begun.
     pub const VERIFY_OK: &str = "VerifyOk";
     pub const VERIFY_WRONG_PIN: &str = "VerifyWrongPin";
+    /// A wrong value of a factor other than the PIN (`wrong_id_last6`, `wrong_birth_date`,
+    /// `wrong_card_last4`).
+    pub const VERIFY_WRONG_FACTOR: &str = "VerifyWrongFactor";
+    /// A `verifyTypeCode` no mode names.
+    pub const VERIFY_UNKNOWN_MODE: &str = "VerifyUnknownMode";
     pub const VERIFY_LOCKED: &str = "VerifyLocked";
     pub const VERIFY_UNKNOWN_CUSTOMER: &str = "VerifyUnknownCustomer";
     pub const VERIFY_UNKNOWN_AGENT: &str = "VerifyUnknownAgent";
@@ -106,6 +111,8 @@ pub const UNITS: &[(&str, Unit)] = {
         (UNMASK_REQUESTS_REFUSED, Count),
         (VERIFY_OK, Count),
         (VERIFY_WRONG_PIN, Count),
+        (VERIFY_WRONG_FACTOR, Count),
+        (VERIFY_UNKNOWN_MODE, Count),
         (VERIFY_LOCKED, Count),
         (VERIFY_UNKNOWN_CUSTOMER, Count),
         (VERIFY_UNKNOWN_AGENT, Count),

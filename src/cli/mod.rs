@@ -6,6 +6,7 @@
 mod agents;
 mod credentials;
 mod csv_import;
+mod factors;
 mod functions;
 mod numbers;
 mod output;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Enrol and unlock identity-verification PINs.
     #[command(subcommand)]
     Pins(pins::Command),
+    /// Enrol or forget other verification factors (ID digits, birth date, card digits).
+    #[command(subcommand)]
+    Factors(factors::Command),
     /// Identity verification records.
     #[command(subcommand)]
     Records(records::Command),
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Some(Command::Serve(args)) => serve::run(data_dir, args).await,
         Some(Command::Credentials(c)) => credentials::run(data_dir, c).await,
         Some(Command::Pins(c)) => pins::run(data_dir, c).await,
+        Some(Command::Factors(c)) => factors::run(data_dir, c).await,
         Some(Command::Records(c)) => records::run(data_dir, c).await,
         Some(Command::Unmaskings(c)) => unmaskings::run(data_dir, c).await,
         Some(Command::Agents(c)) => agents::run(data_dir, c).await,

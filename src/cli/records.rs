@@ -23,6 +23,9 @@ pub enum Command {
         /// Only this agent's (work number) records.
         #[arg(long)]
         agent: Option<String>,
+        /// Only this mode's records (Huawei's verifyTypeCode, e.g. IDCARD).
+        #[arg(long)]
+        mode: Option<String>,
         /// Only records at or after this time (RFC 3339, e.g. 2026-11-21T08:00:00Z).
         #[arg(long)]
         since: Option<String>,
@@ -43,6 +46,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
         Command::List {
             number,
             agent,
+            mode,
             since,
             limit,
             json,
@@ -62,6 +66,7 @@ pub async fn run(data_dir: &Path, command: Command) -> CliResult {
                 &pepper,
                 number.as_deref(),
                 agent,
+                mode,
                 since.as_deref(),
                 usize::from(limit),
             )?;
@@ -78,6 +83,7 @@ fn record_query(
     pepper: &Pepper,
     number: Option<&str>,
     agent: Option<String>,
+    mode: Option<String>,
     since: Option<&str>,
     limit: usize,
 ) -> Result<RecordQuery, String> {
@@ -92,6 +98,7 @@ fn record_query(
     Ok(RecordQuery {
         number_key,
         agent,
+        mode,
         since: since.map(parse_rfc3339).transpose()?,
         limit,
         now: cc_shared::domain::clock::now_epoch(),
@@ -117,18 +124,19 @@ fn print_records(
     }
     writeln!(
         out,
-        "{:<20}  {:<6}  {:<16}  {:<10}  {:<16}  CUSTOMER",
-        "TIME", "RESULT", "REASON", "AGENT", "TYPE"
+        "{:<20}  {:<6}  {:<16}  {:<10}  {:<16}  {:<10}  CUSTOMER",
+        "TIME", "RESULT", "REASON", "AGENT", "MODE", "FACTOR"
     )?;
     for r in records {
         writeln!(
             out,
-            "{:<20}  {:<6}  {:<16}  {:<10}  {:<16}  {}",
+            "{:<20}  {:<6}  {:<16}  {:<10}  {:<16}  {:<10}  {}",
             rfc3339(r.time),
             r.result,
             r.reason,
             r.agent,
             r.verify_type_code,
+            r.factor,
             r.masked_number
         )?;
     }

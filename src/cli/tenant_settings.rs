@@ -102,6 +102,7 @@ pub async fn set(stores: &Stores, id: &str, args: &[String]) -> CliResult {
     for check in [
         token_exchange::config::check_tenant,
         agent_sync::config::check_tenant,
+        identity_verification::config::check_tenant,
     ] {
         check(&settings).map_err(|e| format!("tenant {id}: {e}; nothing was changed"))?;
     }

@@ -37,7 +37,8 @@ pub enum Command {
     Suspend { id: String },
     /// Serve a suspended tenant's callers again.
     Resume { id: String },
-    /// Set the tenant's own vendor settings (its AICCS app, its Huawei CEC), named as the
+    /// Set the tenant's own vendor settings (its AICCS app, its Huawei CEC, its identity
+    /// verification modes), named as the
     /// single-enterprise variables: `NAME=VALUE`, `NAME=` unsets. Secrets
     /// (FUYUN_CLIENT_SECRET, FUYUN_PRIVATE_KEY, CEC_APP_SECRET) only as `NAME=@FILE` or
     /// `NAME=-` (standard input). Checked as the functions check them; nothing is changed

@@ -2,8 +2,10 @@
 //! so the samples used with `cargo lambda invoke --data-file` and `sam local invoke -e` never
 //! go stale. A new event file must be added to `EXPECTED`.
 //!
-//! The identity events assume the store state described in the README: `13988888888` enrolled
-//! with PIN `4321`, and `13711112222` locked out.
+//! The identity events assume the store state and modes described in the README:
+//! `13988888888` enrolled with PIN `4321`, ID number `11010519491231002X`, birth date
+//! `19491231` and card digits `0427`, `13711112222` locked out, and
+//! `IDENTITY_MODES=PIN_CHECK=pin,IDCARD=id_last6,DOB=birth_date,CARD=card_last4`.
 
 use crate::support;
 
@@ -41,6 +43,18 @@ const EXPECTED: &[(&str, Answer)] = &[
     (
         "identity-verify-malformed.json",
         Answer::Huawei(200, 3, "bad_request"),
+    ),
+    (
+        "identity-verify-id-last6.json",
+        Answer::Huawei(200, 1, "ok"),
+    ),
+    (
+        "identity-verify-birth-date.json",
+        Answer::Huawei(200, 1, "ok"),
+    ),
+    (
+        "identity-verify-card-last4.json",
+        Answer::Huawei(200, 1, "ok"),
     ),
     ("token-exchange-jwt.json", Answer::OAuth(200, None)),
     ("token-exchange-oauth.json", Answer::OAuth(200, None)),
@@ -89,28 +103,44 @@ async fn every_sample_event_gets_its_documented_answer() {
         store.clone(),
     );
     let (identity, _clock) = {
+        use cc_shared::domain::factor::{Factor, Modes};
+        use cc_shared::store::IdentityStore;
         let config = identity_verification::Config {
             credentials: cc_shared::web::auth::Credentials::dev(),
+            modes: identity_verification::config::ModeSettings {
+                modes: Modes::parse(
+                    "PIN_CHECK=pin,IDCARD=id_last6,DOB=birth_date,CARD=card_last4",
+                    None,
+                )
+                .unwrap(),
+                id_x_key: '*',
+            },
             ..support::identity_config()
         };
         let phones = &config.phones;
-        let pins: Vec<_> = [("13988888888", "4321"), ("13711112222", "4321")]
-            .iter()
-            .map(|(n, pin)| {
-                let p = phones.normalize(n).unwrap();
-                let d = config.pepper.pin_digest(&p, pin);
-                (config.index.index(&p), d)
-            })
-            .collect();
-        cc_shared::store::IdentityStore::put_pins(&*store, &pins)
-            .await
-            .unwrap();
+        for (factor, number, value) in [
+            (Factor::Pin, "13988888888", "4321"),
+            (Factor::Pin, "13711112222", "4321"),
+            (Factor::IdLast6, "13988888888", "31002X"),
+            (Factor::BirthDate, "13988888888", "19491231"),
+            (Factor::CardLast4, "13988888888", "0427"),
+        ] {
+            let p = phones.normalize(number).unwrap();
+            let d = config.pepper.factor_digest(factor, &p, value);
+            store
+                .put_factors(factor, &[(config.index.index(&p), d)])
+                .await
+                .unwrap();
+        }
         let clock = Arc::new(cc_shared::domain::clock::ManualClock::at(support::T0));
         let svc =
             identity_verification::IdentityVerification::new(config, store.clone(), clock.clone());
         // Lock 13711112222 out.
         for _ in 0..5 {
+            let body = r#"{"calldata": {"verifyServiceNo": "13711112222", "verifyWorkNo": "371",
+                           "verifyCode": "0000", "verifyTypeCode": "PIN_CHECK"}}"#;
             let mut req = support::verify_request("13711112222", "0000");
+            *req.body_mut() = lambda_http::Body::Text(body.into());
             let dev = cc_shared::web::auth::basic_header("dev", "dev");
             req.headers_mut()
                 .insert("authorization", dev.parse().unwrap());

@@ -4,6 +4,7 @@ use crate::support;
 
 use std::sync::Arc;
 
+use cc_shared::domain::factor::Factor;
 use cc_shared::domain::identity::{Counters, Pepper, RecordQuery, VerificationRecord};
 use cc_shared::domain::phone::{PhoneKey, PhoneNormalizer};
 use cc_shared::store::CountersUpdate;
@@ -31,6 +32,7 @@ fn record(n: &str, agent: &str, time: i64, reason: &str) -> VerificationRecord {
         masked_number: p.masked(),
         agent: agent.into(),
         verify_type_code: "PIN".into(),
+        factor: "pin".into(),
         result: 2,
         reason: reason.into(),
         expires_at: time + 86_400,
@@ -58,7 +60,7 @@ contract!(enrolled_pins_load_with_fresh_counters, |store: Arc<
         .unwrap();
     let (pin, uid) = store.load_customer(&k).await.unwrap();
     let pin = pin.expect("enrolled");
-    assert!(pin.digest.matches(&digest));
+    assert!(pin.digest(Factor::Pin).unwrap().matches(&digest));
     assert_eq!(pin.counters, Counters::default());
     assert_eq!(uid, None);
     // The number-mapping ID comes with the same read.
@@ -183,7 +185,7 @@ contract!(
             .await
             .unwrap();
         let replaced = store.load_customer(&k).await.unwrap().0.unwrap();
-        assert!(replaced.digest.matches(&new_digest));
+        assert!(replaced.digest(Factor::Pin).unwrap().matches(&new_digest));
         assert_eq!(replaced.counters, Counters::default());
         assert!(
             !store.update_counters(&k, v + 1, locked).await.unwrap(),

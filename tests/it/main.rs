@@ -16,6 +16,7 @@ mod gateway;
 mod gateway_limits;
 mod identity;
 mod identity_contract;
+mod identity_modes;
 mod keys_and_damage;
 mod lambda_binaries;
 mod mapping;

@@ -151,7 +151,7 @@ pub(crate) fn verify(addr: &str, number: &str, pin: &str) -> serde_json::Value {
 }
 
 /// The rejected lines of an import's output, with their reasons.
-fn rejected(stdout: &str) -> Vec<(u64, String)> {
+pub(crate) fn rejected(stdout: &str) -> Vec<(u64, String)> {
     stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix("line "))

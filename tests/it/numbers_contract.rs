@@ -211,6 +211,7 @@ contract!(
                 masked_number: p.masked(),
                 agent: "371".into(),
                 verify_type_code: "PIN".into(),
+                factor: "pin".into(),
                 result: 1,
                 reason: "ok".into(),
                 expires_at: 1_790_000_000 + 86_400,

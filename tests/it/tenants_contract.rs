@@ -13,7 +13,9 @@ use support::Store;
 /// What layouts 5 and 6 add as tables: dropped to make a file of an earlier layout.
 /// Dropping what layouts 5 to 7 added: the file as layout 4 or earlier left it.
 const LAYOUT_5_TABLES: &str = "DROP TABLE tenant_account_links; DROP TABLE tenant_agent_sync; \
-     DROP TABLE agent_sync_cursor; DROP TABLE unmaskings; DROP TABLE unmask_budget;";
+     DROP TABLE agent_sync_cursor; DROP TABLE unmaskings; DROP TABLE unmask_budget; \
+     ALTER TABLE pins DROP COLUMN d_id_last6; ALTER TABLE pins DROP COLUMN d_birth_date; \
+     ALTER TABLE pins DROP COLUMN d_card_last4; ALTER TABLE verification_records DROP COLUMN factor;";
 
 fn id(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()

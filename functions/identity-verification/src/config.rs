@@ -2,10 +2,12 @@
 //! limits. The PIN pepper comes from Secrets Manager in Lambda, locally from the environment
 //! or a file generated once in the data directory.
 
-use cc_shared::config::{self, ConfigError};
+use cc_shared::config::{self, ConfigError, Vars};
+use cc_shared::domain::factor::Modes;
 use cc_shared::domain::identity::Pepper;
 use cc_shared::domain::phone::PhoneNormalizer;
 use cc_shared::domain::protect::IndexKey;
+use cc_shared::domain::tenant_settings::{TenantSettings, Vendor};
 use cc_shared::resources::Resources;
 use cc_shared::store::KeyUse;
 use cc_shared::web::auth::Credentials;
@@ -58,6 +60,72 @@ pub struct Config {
     /// directory (agent-sync) is answered 3 / `unknown_agent`.
     pub require_known_agent: bool,
     pub store_budget: StoreBudget,
+    /// The default tenant's modes (`IDENTITY_MODES`, `IDENTITY_DEFAULT_MODE`,
+    /// `IDENTITY_ID_X_KEY`); a platform tenant's are its own settings.
+    pub modes: ModeSettings,
+}
+
+/// Which factor each `verifyTypeCode` checks, and the key callers press for an ID number's
+/// check character `X`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeSettings {
+    pub modes: Modes,
+    pub id_x_key: char,
+}
+
+/// The key standing for `X` by default (`IDENTITY_ID_X_KEY`).
+pub const DEFAULT_ID_X_KEY: char = '*';
+
+/// No modes: every request checks the PIN.
+impl Default for ModeSettings {
+    fn default() -> Self {
+        ModeSettings {
+            modes: Modes::default(),
+            id_x_key: DEFAULT_ID_X_KEY,
+        }
+    }
+}
+
+impl ModeSettings {
+    /// Reads `IDENTITY_MODES` (unset: every request checks the PIN, as before modes),
+    /// `IDENTITY_DEFAULT_MODE` and `IDENTITY_ID_X_KEY` (`*` or `#`, default `*`) from `vars`.
+    pub fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let list = vars.optional("IDENTITY_MODES").unwrap_or_default();
+        let default = vars.optional("IDENTITY_DEFAULT_MODE");
+        let modes = Modes::parse(&list, default.as_deref()).map_err(|e| ConfigError::Invalid {
+            name: if e.0.contains("IDENTITY_DEFAULT_MODE") {
+                "IDENTITY_DEFAULT_MODE"
+            } else {
+                "IDENTITY_MODES"
+            },
+            reason: e.0,
+        })?;
+        let id_x_key = match vars.optional("IDENTITY_ID_X_KEY").as_deref() {
+            None => DEFAULT_ID_X_KEY,
+            Some("*") => '*',
+            Some("#") => '#',
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "IDENTITY_ID_X_KEY",
+                    reason: "the key for an ID number's X is * or #".into(),
+                })
+            }
+        };
+        Ok(ModeSettings { modes, id_x_key })
+    }
+
+    /// A platform tenant's own, from its settings (`tenants set ID IDENTITY_MODES=...`).
+    pub fn for_tenant(settings: &TenantSettings) -> Result<Self, ConfigError> {
+        ModeSettings::read(&Vars::Map(settings.values()))
+    }
+}
+
+/// Checks a tenant's settings as the function will read them (`tenants set`).
+pub fn check_tenant(settings: &TenantSettings) -> Result<(), ConfigError> {
+    if settings.has(Vendor::Identity) {
+        ModeSettings::for_tenant(settings)?;
+    }
+    Ok(())
 }
 
 impl Config {
@@ -96,6 +164,7 @@ impl Config {
             record_ttl_days: config::number("IDENTITY_RECORD_TTL_DAYS", 90, 1..=3650)?,
             require_known_agent: config::flag("IDENTITY_REQUIRE_KNOWN_AGENT", false)?,
             store_budget: StoreBudget::from_env(DEFAULT_STORE_BUDGET_MS)?,
+            modes: ModeSettings::read(&Vars::Env)?,
         })
     }
 }
@@ -175,6 +244,43 @@ mod tests {
             dev_credentials: None,
         };
         (res, store)
+    }
+
+    #[test]
+    fn mode_settings_are_checked_naming_the_setting() {
+        let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = ModeSettings::read(&Vars::Map(&map(&[]))).unwrap();
+        assert_eq!(none, ModeSettings::default());
+        let set = map(&[
+            ("IDENTITY_MODES", "PIN=pin,IDCARD=id_last6"),
+            ("IDENTITY_DEFAULT_MODE", "PIN"),
+            ("IDENTITY_ID_X_KEY", "#"),
+        ]);
+        let read = ModeSettings::read(&Vars::Map(&set)).unwrap();
+        assert_eq!(read.id_x_key, '#');
+        assert_eq!(
+            read.modes.factor_of(""),
+            Some(cc_shared::domain::factor::Factor::Pin)
+        );
+        for (pairs, named) in [
+            (&[("IDENTITY_MODES", "PIN=face")][..], "IDENTITY_MODES"),
+            (
+                &[
+                    ("IDENTITY_MODES", "PIN=pin"),
+                    ("IDENTITY_DEFAULT_MODE", "DOB"),
+                ][..],
+                "IDENTITY_DEFAULT_MODE",
+            ),
+            (&[("IDENTITY_ID_X_KEY", "X")][..], "IDENTITY_ID_X_KEY"),
+        ] {
+            let err = ModeSettings::read(&Vars::Map(&map(pairs))).unwrap_err();
+            assert!(err.to_string().starts_with(named), "{err}");
+        }
     }
 
     #[tokio::test]

@@ -56,14 +56,30 @@ impl Callback for IdentityVerification {
     ) -> Result<Verdict, ApiError> {
         let scope = Scope::of(self, caller);
         // A refused but authenticated request is an attempt too, and keeps its record.
-        let attempt = match parse(self, body, &mut facts.subject) {
-            Ok(attempt) => attempt,
+        let (phone, input) = match parse(self, body, &mut facts.subject) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 self.record_refusal(&scope, &facts.subject).await;
                 return Err(e);
             }
         };
         let budget = self.config.store_budget;
+        // The mode's factor (IDENTITY_MODES; the PIN when none is set).
+        let (factor, x_key) = scope.factor_of(&facts.subject.verify_type_code)?;
+        let Some(factor) = factor else {
+            return budget
+                .run(self.unknown_mode(&scope, &facts.subject))
+                .await
+                .map_err(ApiError::from);
+        };
+        facts.subject.factor = Some(factor);
+        let attempt = Attempt {
+            subject: facts.subject.clone(),
+            phone,
+            factor,
+            input,
+            x_key,
+        };
         budget
             .run(self.verify(&scope, attempt))
             .await
@@ -89,7 +105,7 @@ impl Callback for IdentityVerification {
                     tracing::error!(function = FUNCTION, error = %e, "store failure");
                 }
                 let reason = match err {
-                    ApiError::Store(_) => Reason::Unavailable,
+                    ApiError::Store(_) | ApiError::Unconfigured(_) => Reason::Unavailable,
                     _ => Reason::BadRequest,
                 };
                 (wire::error_response(err), reason)
@@ -109,6 +125,7 @@ impl Callback for IdentityVerification {
             latency_ms = line.latency_ms,
             agent = facts.subject.agent,
             verify_type_code = facts.subject.verify_type_code,
+            factor = facts.subject.factor.map(|f| f.as_str()),
             customer = facts.subject.phone.as_ref().map(PhoneKey::masked),
             result = wire::verify_result(reason),
             reason = reason.as_str(),
@@ -122,6 +139,10 @@ fn reason_metric(reason: Reason) -> &'static str {
     match reason {
         Reason::Ok => name::VERIFY_OK,
         Reason::WrongPin => name::VERIFY_WRONG_PIN,
+        Reason::WrongIdLast6 | Reason::WrongBirthDate | Reason::WrongCardLast4 => {
+            name::VERIFY_WRONG_FACTOR
+        }
+        Reason::UnknownMode => name::VERIFY_UNKNOWN_MODE,
         Reason::Locked => name::VERIFY_LOCKED,
         Reason::UnknownCustomer => name::VERIFY_UNKNOWN_CUSTOMER,
         Reason::UnknownAgent => name::VERIFY_UNKNOWN_AGENT,
@@ -156,11 +177,12 @@ fn text_field(
     }
 }
 
+/// The customer's number and the digits typed, as sent (the mode's factor reads them).
 fn parse(
     svc: &IdentityVerification,
     body: &[u8],
     facts: &mut Subject,
-) -> Result<Attempt, ApiError> {
+) -> Result<(PhoneKey, String), ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(describe_json_error(&e)))?;
     let calldata = value
@@ -202,7 +224,8 @@ fn parse(
     // Only a string: a JSON number would have lost a PIN's leading zeros.
     let field = &svc.config.input_field;
     let input = match calldata.get(field.as_str()) {
-        // As typed: anything but 4 to 12 ASCII digits (whitespace included) is a wrong PIN.
+        // As typed: anything the factor cannot read (a PIN: but 4 to 12 ASCII digits,
+        // whitespace included) is a wrong value.
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
             return Err(ApiError::bad_request(format!(
@@ -215,9 +238,5 @@ fn parse(
             )))
         }
     };
-    Ok(Attempt {
-        subject: facts.clone(),
-        phone,
-        input,
-    })
+    Ok((phone, input))
 }

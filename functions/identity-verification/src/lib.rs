@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use cc_shared::config::ConfigError;
 use cc_shared::domain::clock::{Clock, SystemClock};
+use cc_shared::domain::tenant_settings::Vendor;
 use cc_shared::resources::{Resources, StoreSet};
 use cc_shared::store::IdentityStore;
-use cc_shared::web::tenancy::Tenancy;
+use cc_shared::web::tenancy::{BuiltPerTenant, Tenancy};
 
 pub use config::{Config, LockoutPolicy, CREDENTIALS_VAR, MAX_BODY_BYTES};
 pub use handler::handle;
@@ -34,24 +35,31 @@ pub struct IdentityVerification {
     /// The default tenant's records (a request's are in its `verify::Scope`).
     default_store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
+    /// The default tenant's modes (`config.modes`), shared with each request's scope.
+    default_modes: Arc<config::ModeSettings>,
     /// Platform mode: the registry (cached) and the stores a tenant's records are read from.
     tenants: Option<(Tenancy, StoreSet)>,
+    /// Each tenant's modes, read from its settings once per revision.
+    tenant_modes: BuiltPerTenant<config::ModeSettings>,
 }
 
 impl IdentityVerification {
     /// The function serving the default tenant only.
     pub fn new(config: Config, store: Arc<dyn IdentityStore>, clock: Arc<dyn Clock>) -> Self {
         IdentityVerification {
+            default_modes: Arc::new(config.modes.clone()),
             config,
             default_store: store,
             clock,
             tenants: None,
+            tenant_modes: BuiltPerTenant::default(),
         }
     }
 
-    /// Serving the tenants of `stores`' registry too (platform mode).
+    /// Serving the tenants of `stores`' registry too (platform mode), each with its own
+    /// modes (its plain identity settings; none of its secrets is opened).
     pub fn serving_tenants(mut self, tenancy: Tenancy, stores: StoreSet) -> Self {
-        self.tenants = Some((tenancy, stores));
+        self.tenants = Some((tenancy.with_plain_settings_of(Vendor::Identity), stores));
         self
     }
 

@@ -50,6 +50,7 @@ fn config(input_field: &str) -> Config {
         record_ttl_days: 90,
         require_known_agent: false,
         store_budget: cc_shared::web::StoreBudget::from_millis(3000),
+        modes: Default::default(),
     }
 }
 

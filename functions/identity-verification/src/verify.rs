@@ -5,23 +5,27 @@
 
 use std::sync::Arc;
 
-use cc_shared::domain::identity::{
-    valid_pin, Counters, Pepper, PinState, Reason, VerificationRecord,
-};
+use cc_shared::domain::factor::Factor;
+use cc_shared::domain::identity::{Counters, Pepper, PinState, Reason, VerificationRecord};
 use cc_shared::domain::phone::PhoneKey;
 use cc_shared::domain::protect::IndexKey;
 use cc_shared::store::{CountersUpdate, IdentityStore, StoreError};
 use cc_shared::web::envelope::Caller;
+use cc_shared::web::error::ApiError;
+use cc_shared::web::tenancy::{unusable_settings, SettingFault};
 
+use crate::config::ModeSettings;
 use crate::{IdentityVerification, FUNCTION};
 
-/// Whose records a request reads and writes, and under which keys: the default tenant's (the
-/// stack's index key and pepper) or the caller's tenant's own (platform mode), resolved by
-/// the frame.
+/// Whose records a request reads and writes, under which keys, with which modes: the default
+/// tenant's (the stack's index key, pepper and `IDENTITY_MODES`) or the caller's tenant's own
+/// (platform mode: its keys and its own mode settings), resolved by the frame.
 pub struct Scope<'a> {
     store: Arc<dyn IdentityStore>,
     index: &'a IndexKey,
     pepper: &'a Pepper,
+    /// The modes, or the setting a tenant's failed on.
+    modes: Result<Arc<ModeSettings>, (SettingFault, &'a cc_shared::domain::tenant::TenantId)>,
 }
 
 impl<'a> Scope<'a> {
@@ -31,12 +35,32 @@ impl<'a> Scope<'a> {
                 store: stores.for_tenant(&tenant.id).identity(),
                 index: &tenant.protection.index,
                 pepper: &tenant.pepper,
+                modes: svc
+                    .tenant_modes
+                    .get(tenant, ModeSettings::for_tenant)
+                    .0
+                    .map_err(|fault| (fault, &tenant.id)),
             },
             _ => Scope {
                 store: svc.default_store.clone(),
                 index: &svc.config.index,
                 pepper: &svc.config.pepper,
+                modes: Ok(svc.default_modes.clone()),
             },
+        }
+    }
+
+    /// The factor the request's mode checks (None: an unknown mode), and the key standing
+    /// for an ID number's `X`; an error when a tenant's mode settings are unusable.
+    pub fn factor_of(&self, code: &str) -> Result<(Option<Factor>, char), ApiError> {
+        match &self.modes {
+            Ok(m) => Ok((m.modes.factor_of(code), m.id_x_key)),
+            Err((fault, tenant)) => Err(unusable_settings(
+                FUNCTION,
+                "identity verification",
+                tenant,
+                fault,
+            )),
         }
     }
 }
@@ -48,13 +72,18 @@ pub struct Subject {
     pub phone: Option<PhoneKey>,
     pub agent: String,
     pub verify_type_code: String,
+    /// The factor the mode checks, once known.
+    pub factor: Option<Factor>,
 }
 
-/// A well-formed attempt: the customer's number and the digits typed.
+/// A well-formed attempt: the customer's number, the factor its mode checks and the digits
+/// typed (`x_key` standing for an ID number's `X`).
 pub struct Attempt {
     pub subject: Subject,
     pub phone: PhoneKey,
+    pub factor: Factor,
     pub input: String,
+    pub x_key: char,
 }
 
 /// What a verification concluded.
@@ -71,7 +100,7 @@ impl Verdict {
     /// Whether this is the failure that used up the customer's attempts (the only wrong-PIN
     /// verdict with none left: later ones are `locked`).
     pub fn started_lockout(&self) -> bool {
-        self.reason == Reason::WrongPin && self.attempts_left == Some(0)
+        self.reason.is_wrong_value() && self.attempts_left == Some(0)
     }
 }
 
@@ -87,6 +116,22 @@ impl IdentityVerification {
         if let Err(e) = self.config.store_budget.run(write).await {
             tracing::error!(function = FUNCTION, error = %e, "record not written");
         }
+    }
+
+    /// The answer to a mode no setting names: verifyResult 3 `unknown_mode`, recorded, not
+    /// counted against the customer.
+    pub(crate) async fn unknown_mode(
+        &self,
+        scope: &Scope<'_>,
+        subject: &Subject,
+    ) -> Result<Verdict, StoreError> {
+        let record = self.record(scope, subject, Reason::UnknownMode);
+        scope.store.write_attempt(&record, None).await?;
+        Ok(Verdict {
+            reason: Reason::UnknownMode,
+            attempts_left: None,
+            uid: None,
+        })
     }
 
     fn record(&self, scope: &Scope<'_>, facts: &Subject, reason: Reason) -> VerificationRecord {
@@ -106,6 +151,10 @@ impl IdentityVerification {
                 .unwrap_or_default(),
             agent: facts.agent.clone(),
             verify_type_code: facts.verify_type_code.clone(),
+            factor: facts
+                .factor
+                .map(|f| f.as_str().to_string())
+                .unwrap_or_default(),
             result: reason.result(),
             reason: reason.as_str().to_string(),
             expires_at: now + self.config.record_ttl_days * 86_400,
@@ -150,7 +199,9 @@ impl IdentityVerification {
         // 1. Reserve a check: count it before comparing digits, guarded by the version.
         let mut races = 0;
         let reserved = loop {
-            let Some(state) = pin else {
+            // Not enrolled at all, or not for this mode's factor: an unknown customer, the
+            // factor named in the record.
+            let Some(state) = pin.filter(|p| p.digest(a.factor).is_some()) else {
                 store
                     .write_attempt(&self.record(scope, facts, Reason::UnknownCustomer), None)
                     .await?;
@@ -184,25 +235,28 @@ impl IdentityVerification {
             pin = store.load_customer(&number).await?.0;
         };
 
-        // 2. Compare in constant time (a malformed input is simply a wrong PIN).
-        let correct = valid_pin(&a.input)
-            && reserved
-                .digest
-                .matches(&scope.pepper.pin_digest(&a.phone, &a.input));
+        // 2. Compare in constant time (a malformed input is simply a wrong value).
+        let correct = match (a.factor.typed(&a.input, a.x_key), reserved.digest(a.factor)) {
+            (Some(typed), Some(enrolled)) => {
+                enrolled.matches(&scope.pepper.factor_digest(a.factor, &a.phone, &typed))
+            }
+            _ => false,
+        };
 
-        // 3. Settle: a correct PIN clears the failures (an active lock stays); the failure
-        //    that uses up the window locks the customer. Written with the record, atomically.
+        // 3. Settle: a correct value clears the failures (an active lock stays); the failure
+        //    that uses up the window locks the customer, whatever the factor (one lock per
+        //    customer). Written with the record, atomically.
         let reason = if correct {
             Reason::Ok
         } else {
-            Reason::WrongPin
+            Reason::wrong(a.factor)
         };
         let record = self.record(scope, facts, reason);
         let lock_now = !correct && reserved.counters.failures >= policy.max_failures;
         if !correct && !lock_now {
             store.write_attempt(&record, None).await?;
             let left = policy.max_failures - reserved.counters.failures;
-            return Ok(answer(Reason::WrongPin, Some(left)));
+            return Ok(answer(reason, Some(left)));
         }
         let mut state = reserved;
         for _ in 0..MAX_RACES {
@@ -229,7 +283,7 @@ impl IdentityVerification {
                 return Ok(if correct {
                     answer(Reason::Ok, Some(policy.max_failures))
                 } else {
-                    answer(Reason::WrongPin, Some(0))
+                    answer(reason, Some(0))
                 });
             }
             match store.load_customer(&number).await?.0 {

@@ -1,10 +1,14 @@
-//! Identity verification models: enrolled PINs (only ever stored as HMAC-SHA256 under a
-//! server-side pepper), lockout counters and verification records.
+//! Identity verification models: enrolled PINs and other factors (`factor.rs`; only ever
+//! stored as HMAC-SHA256 under a server-side pepper), lockout counters and verification
+//! records.
+
+use std::collections::BTreeMap;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::domain::factor::Factor;
 use crate::domain::phone::PhoneKey;
 
 /// Shortest and longest PIN accepted at enrolment.
@@ -60,6 +64,15 @@ impl Pepper {
         PinDigest(self.mac("pin", phone, pin))
     }
 
+    /// The stored form of a customer's value of `factor`, bound to the factor and the number
+    /// (a PIN's is `pin_digest`, as before factors existed).
+    pub fn factor_digest(&self, factor: Factor, phone: &PhoneKey, value: &str) -> PinDigest {
+        match factor {
+            Factor::Pin => self.pin_digest(phone, value),
+            other => PinDigest(self.mac(&format!("factor:{other}"), phone, value)),
+        }
+    }
+
     /// The key of a customer's verification records: lets `records list --number` find them
     /// without the records holding the number.
     pub fn record_key(&self, phone: &PhoneKey) -> String {
@@ -111,12 +124,20 @@ pub struct Counters {
     pub locked_until: i64,
 }
 
-/// An enrolled customer's PIN and counters, with the version that guards updates.
+/// An enrolled customer's factors (the PIN and any other) and its one set of lockout
+/// counters, shared by every factor, with the version that guards updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinState {
-    pub digest: PinDigest,
+    pub digests: BTreeMap<Factor, PinDigest>,
     pub counters: Counters,
     pub version: u64,
+}
+
+impl PinState {
+    /// The digest of the customer's enrolled `factor`, if any.
+    pub fn digest(&self, factor: Factor) -> Option<&PinDigest> {
+        self.digests.get(&factor)
+    }
 }
 
 /// What a verification concluded.
@@ -124,12 +145,32 @@ pub struct PinState {
 pub enum Reason {
     Ok,
     WrongPin,
+    /// A wrong value of a factor other than the PIN.
+    WrongIdLast6,
+    WrongBirthDate,
+    WrongCardLast4,
     Locked,
     UnknownCustomer,
     UnknownAgent,
+    /// A `verifyTypeCode` that no mode of `IDENTITY_MODES` names.
+    UnknownMode,
     BadRequest,
     Unavailable,
 }
+
+const REASONS: [Reason; 11] = [
+    Reason::Ok,
+    Reason::WrongPin,
+    Reason::WrongIdLast6,
+    Reason::WrongBirthDate,
+    Reason::WrongCardLast4,
+    Reason::Locked,
+    Reason::UnknownCustomer,
+    Reason::UnknownAgent,
+    Reason::UnknownMode,
+    Reason::BadRequest,
+    Reason::Unavailable,
+];
 
 impl Reason {
     /// The result a reason is: 1 passed, 2 failed, 3 abnormal (Huawei's `verifyResult`, and a
@@ -137,35 +178,58 @@ impl Reason {
     pub fn result(self) -> u8 {
         match self {
             Reason::Ok => 1,
-            Reason::WrongPin | Reason::Locked | Reason::UnknownCustomer => 2,
-            Reason::UnknownAgent | Reason::BadRequest | Reason::Unavailable => 3,
+            Reason::WrongPin
+            | Reason::WrongIdLast6
+            | Reason::WrongBirthDate
+            | Reason::WrongCardLast4
+            | Reason::Locked
+            | Reason::UnknownCustomer => 2,
+            Reason::UnknownAgent
+            | Reason::UnknownMode
+            | Reason::BadRequest
+            | Reason::Unavailable => 3,
         }
+    }
+
+    /// The wrong value of `factor`: says which factor was wrong, never what was right.
+    pub fn wrong(factor: Factor) -> Reason {
+        match factor {
+            Factor::Pin => Reason::WrongPin,
+            Factor::IdLast6 => Reason::WrongIdLast6,
+            Factor::BirthDate => Reason::WrongBirthDate,
+            Factor::CardLast4 => Reason::WrongCardLast4,
+        }
+    }
+
+    /// Whether this is a wrong value of some factor.
+    pub fn is_wrong_value(self) -> bool {
+        matches!(
+            self,
+            Reason::WrongPin
+                | Reason::WrongIdLast6
+                | Reason::WrongBirthDate
+                | Reason::WrongCardLast4
+        )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Ok => "ok",
             Reason::WrongPin => "wrong_pin",
+            Reason::WrongIdLast6 => "wrong_id_last6",
+            Reason::WrongBirthDate => "wrong_birth_date",
+            Reason::WrongCardLast4 => "wrong_card_last4",
             Reason::Locked => "locked",
             Reason::UnknownCustomer => "unknown_customer",
             Reason::UnknownAgent => "unknown_agent",
+            Reason::UnknownMode => "unknown_mode",
             Reason::BadRequest => "bad_request",
             Reason::Unavailable => "unavailable",
         }
     }
 
     pub fn parse(s: &str) -> Option<Reason> {
-        [
-            Reason::Ok,
-            Reason::WrongPin,
-            Reason::Locked,
-            Reason::UnknownCustomer,
-            Reason::UnknownAgent,
-            Reason::BadRequest,
-            Reason::Unavailable,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        REASONS.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -182,7 +246,11 @@ pub struct VerificationRecord {
     pub number_key: String,
     pub masked_number: String,
     pub agent: String,
+    /// The mode asked (Huawei's `verifyTypeCode`, "" when none).
     pub verify_type_code: String,
+    /// The factor the mode checks (`pin`, `id_last6`, ...; "" when none was chosen: an
+    /// unknown mode, a refused request, or a record of a release before factors).
+    pub factor: String,
     pub result: u8,
     pub reason: String,
     /// Epoch seconds after which the record is gone (DynamoDB TTL).
@@ -195,6 +263,8 @@ pub struct VerificationRecord {
 pub struct RecordQuery {
     pub number_key: Option<String>,
     pub agent: Option<String>,
+    /// Only the records of this mode (`verifyTypeCode`).
+    pub mode: Option<String>,
     /// Epoch seconds; records at or after.
     pub since: Option<i64>,
     pub limit: usize,
@@ -221,9 +291,15 @@ mod tests {
         assert!(!d.matches(&a.pin_digest(&p1, "1235")));
         assert!(!d.matches(&a.pin_digest(&p2, "1234")));
         assert!(!d.matches(&b.pin_digest(&p1, "1234")));
-        assert_eq!(PinDigest::from_hex(&d.to_hex()), Some(d));
+        assert_eq!(PinDigest::from_hex(&d.to_hex()), Some(d.clone()));
         assert_ne!(a.record_key(&p1), a.record_key(&p2));
         assert!(!format!("{a:?}{:?}", a.pin_digest(&p1, "1234")).contains("1234"));
+        // A factor's digest is bound to the factor: the same digits differ per factor.
+        assert!(d.matches(&a.factor_digest(Factor::Pin, &p1, "1234")));
+        assert!(!a.factor_digest(Factor::CardLast4, &p1, "1234").matches(&d));
+        assert!(!a
+            .factor_digest(Factor::CardLast4, &p1, "1234")
+            .matches(&a.factor_digest(Factor::CardLast4, &p2, "1234")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod audit;
 pub mod clock;
+pub mod factor;
 pub mod identity;
 pub mod phone;
 pub mod protect;

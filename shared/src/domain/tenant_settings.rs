@@ -19,6 +19,8 @@ pub enum Vendor {
     Fuyun,
     /// Huawei CEC (the agent directory).
     Cec,
+    /// Identity verification's modes (which factor each `verifyTypeCode` checks).
+    Identity,
 }
 
 /// One name of the vocabulary.
@@ -65,6 +67,9 @@ pub const SETTINGS: &[Setting] = &[
     plain("CEC_TENANT_SPACE_ID", Vendor::Cec),
     plain("CEC_TOKEN_EXPIRE_SECONDS", Vendor::Cec),
     plain("AGENT_SYNC_MAX_DEACTIVATE_PERCENT", Vendor::Cec),
+    plain("IDENTITY_MODES", Vendor::Identity),
+    plain("IDENTITY_DEFAULT_MODE", Vendor::Identity),
+    plain("IDENTITY_ID_X_KEY", Vendor::Identity),
 ];
 
 /// Longest value of a setting (a PEM RSA-4096 key is about 3.3 KB).
@@ -206,6 +211,21 @@ impl TenantSettings {
 }
 
 impl StoredSettings {
+    /// Only `vendor`'s settings that are not secrets (identity verification's modes): no key
+    /// is needed and no secret is opened.
+    pub fn plain_of(&self, vendor: Vendor) -> TenantSettings {
+        let values = self
+            .values
+            .iter()
+            .filter(|(name, _)| setting(name).is_some_and(|s| s.vendor == vendor && !s.secret))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        TenantSettings {
+            rev: self.rev,
+            values,
+        }
+    }
+
     /// In the clear: every secret opened with `key` for `tenant`. A name outside the
     /// vocabulary (written by a newer release) is left out.
     pub fn open(

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::domain::agents::{Agent, SyncState};
 use crate::domain::audit::AuditRecord;
+use crate::domain::factor::Factor;
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::{NumberIndex, SealedNumber};
 use crate::domain::tenant::{Tenant, TenantCredential, TenantId, WrappedKeys, WrappedLookup};
@@ -211,7 +212,21 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Enrols or replaces PINs; a replaced PIN starts afresh (no failures, no lock).
-    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError>;
+    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
+        self.put_factors(Factor::Pin, pins).await
+    }
+
+    /// Enrols or replaces these customers' values of `factor` (their digests), keeping their
+    /// other factors; the customer starts afresh (no failures, no lock), as a new PIN does.
+    async fn put_factors(
+        &self,
+        factor: Factor,
+        digests: &[(NumberIndex, PinDigest)],
+    ) -> Result<(), StoreError>;
+
+    /// Removes a customer's `factor`, keeping the others; false when it was not enrolled.
+    async fn forget_factor(&self, number: &NumberIndex, factor: Factor)
+        -> Result<bool, StoreError>;
 
     /// Lifts a lock and clears the failures; false when the customer is not enrolled.
     async fn unlock(&self, number: &NumberIndex) -> Result<bool, StoreError>;
@@ -221,6 +236,17 @@ pub trait IdentityStore: Send + Sync {
         &self,
         query: &RecordQuery,
     ) -> Result<Vec<VerificationRecord>, StoreError>;
+}
+
+/// The attribute (DynamoDB) or column (embedded) of a customer's item holding the digest of
+/// `factor`: a PIN's is `digest`, as before factors existed.
+pub fn factor_attribute(factor: Factor) -> &'static str {
+    match factor {
+        Factor::Pin => "digest",
+        Factor::IdLast6 => "d_id_last6",
+        Factor::BirthDate => "d_birth_date",
+        Factor::CardLast4 => "d_card_last4",
+    }
 }
 
 /// A guarded counters update: applied only if the PIN's version is still `expected_version`.

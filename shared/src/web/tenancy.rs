@@ -18,7 +18,7 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::domain::identity::Pepper;
 use crate::domain::protect::{IndexKey, Keyring, NumberProtection, OpenError};
 use crate::domain::tenant::{LookupKeys, Tenant, TenantId, TenantKeys, TenantUser};
-use crate::domain::tenant_settings::{SettingsKey, TenantSettings};
+use crate::domain::tenant_settings::{SettingsKey, TenantSettings, Vendor};
 use crate::store::{StoreError, TenantLookup};
 
 /// The variable of the cache time, in seconds (read in each function's `config.rs`).
@@ -126,8 +126,18 @@ pub struct Tenancy {
     registry: Arc<dyn TenantLookup>,
     ttl: Duration,
     cache: Mutex<HashMap<TenantId, Cached>>,
-    /// Whether the function reads the tenants' own vendor settings (opens their secrets).
-    settings: bool,
+    /// Which of the tenants' own settings the function reads.
+    settings: SettingsUse,
+}
+
+/// Which of a tenant's settings a function is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettingsUse {
+    None,
+    /// All, secrets opened (token exchange, the agent directory).
+    All,
+    /// One vendor's plain settings, no secret opened (identity verification's modes).
+    PlainOf(Vendor),
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -141,14 +151,21 @@ impl Tenancy {
             registry,
             ttl,
             cache: Mutex::new(HashMap::new()),
-            settings: false,
+            settings: SettingsUse::None,
         }
     }
 
     /// Opening each tenant's own vendor settings too (token exchange, the agent directory):
     /// a function that does not use them never holds their secrets.
     pub fn with_settings(mut self) -> Self {
-        self.settings = true;
+        self.settings = SettingsUse::All;
+        self
+    }
+
+    /// Handing each tenant's plain settings of `vendor` only (identity verification's modes):
+    /// no secret of the tenant is opened.
+    pub fn with_plain_settings_of(mut self, vendor: Vendor) -> Self {
+        self.settings = SettingsUse::PlainOf(vendor);
         self
     }
 
@@ -191,13 +208,13 @@ impl Tenancy {
             Some(entry) => {
                 // Not cached when the keys do not open: the stack's keys may be re-read.
                 let (protection, pepper, settings_key) = open_keys(&entry.tenant, stack)?;
-                let settings = if self.settings {
-                    entry
+                let settings = match self.settings {
+                    SettingsUse::All => entry
                         .settings
                         .open(&settings_key, id)
-                        .map_err(|e| StoreError::Failed(format!("tenant {id}'s settings: {e}")))?
-                } else {
-                    TenantSettings::default()
+                        .map_err(|e| StoreError::Failed(format!("tenant {id}'s settings: {e}")))?,
+                    SettingsUse::PlainOf(vendor) => entry.settings.plain_of(vendor),
+                    SettingsUse::None => TenantSettings::default(),
                 };
                 let credentials = entry
                     .credentials

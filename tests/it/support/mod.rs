@@ -276,6 +276,7 @@ pub fn identity_config() -> identity_verification::Config {
         record_ttl_days: 90,
         require_known_agent: false,
         store_budget: cc_shared::web::StoreBudget::from_millis(9000),
+        modes: Default::default(),
     }
 }
 

@@ -20,10 +20,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::{classify, classify_service, failed, number_attr, string_attr, DynamoStore};
 use super::{MAP_SK, PK, SK};
+use crate::domain::factor::{Factor, FACTORS};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::NumberIndex;
 use crate::domain::uid::Uid;
-use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
+use crate::store::{factor_attribute, fresh_version, CountersUpdate, IdentityStore, StoreError};
 
 pub(super) const PIN_PREFIX: &str = "NPIN#";
 const PIN_SK: &str = "PIN";
@@ -31,6 +32,8 @@ pub(super) const RECORD_NUMBER_PREFIX: &str = "VNUM#";
 const RECORD_AGENT_PREFIX: &str = "VAGT#";
 const RECORD_ALL: &str = "VREC";
 const RECORD_SK_PREFIX: &str = "VREC#";
+/// Customers whose factor `put_factors` writes at once (one UpdateItem each).
+const PUT_FACTORS_AT_ONCE: usize = 16;
 
 pub const GSI_BY_AGENT: &str = "gsi1";
 pub const GSI_BY_TIME: &str = "gsi2";
@@ -109,6 +112,7 @@ fn record_item(scope: &str, r: &VerificationRecord) -> HashMap<String, Attribute
         ("masked_number".into(), s(r.masked_number.clone())),
         ("agent".into(), s(r.agent.clone())),
         ("verify_type_code".into(), s(r.verify_type_code.clone())),
+        ("factor".into(), s(r.factor.clone())),
         ("result".into(), n(r.result)),
         ("reason".into(), s(r.reason.clone())),
         (super::TTL_ATTRIBUTE.into(), n(r.expires_at)),
@@ -126,15 +130,25 @@ fn parse_record(scope: &str, item: &HashMap<String, AttributeValue>) -> Option<V
         masked_number: string_attr(item, "masked_number").unwrap_or_default(),
         agent: string_attr(item, "agent").unwrap_or_default(),
         verify_type_code: string_attr(item, "verify_type_code").unwrap_or_default(),
+        factor: string_attr(item, "factor").unwrap_or_default(),
         result: number_attr(item, "result")?,
         reason: string_attr(item, "reason")?,
         expires_at: number_attr(item, super::TTL_ATTRIBUTE)?,
     })
 }
 
+/// A customer's item: every factor's digest it holds (a malformed one is left out, so the
+/// customer is not enrolled for it), its counters and version.
 fn parse_pin(item: &HashMap<String, AttributeValue>) -> Option<PinState> {
+    let digests = FACTORS
+        .into_iter()
+        .filter_map(|f| {
+            let digest = PinDigest::from_hex(&string_attr(item, factor_attribute(f))?)?;
+            Some((f, digest))
+        })
+        .collect();
     Some(PinState {
-        digest: PinDigest::from_hex(&string_attr(item, "digest")?)?,
+        digests,
         counters: Counters {
             failures: number_attr(item, "failures")?,
             window_start: number_attr(item, "window_start")?,
@@ -291,25 +305,62 @@ impl IdentityStore for DynamoStore {
         }
     }
 
-    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
-        // BatchWriteItem may not hold one key twice: the last entry for a number wins.
+    async fn put_factors(
+        &self,
+        factor: Factor,
+        digests: &[(NumberIndex, PinDigest)],
+    ) -> Result<(), StoreError> {
+        // One UpdateItem per customer (its other factors stay), a few at once; the last entry
+        // for a number wins.
         let mut latest: HashMap<&NumberIndex, &PinDigest> = HashMap::new();
-        for (number, digest) in pins {
+        for (number, digest) in digests {
             latest.insert(number, digest);
         }
-        let items = latest
+        let updates: Vec<_> = latest
             .into_iter()
             .map(|(number, digest)| {
-                let mut item = pin_key(&self.scope, number);
-                item.insert("digest".into(), s(digest.to_hex()));
-                item.insert("failures".into(), n(0));
-                item.insert("window_start".into(), n(0));
-                item.insert("locked_until".into(), n(0));
-                item.insert("version".into(), n(fresh_version()));
-                item
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(pin_key(&self.scope, number)))
+                    .update_expression(
+                        "SET #d = :d, failures = :z, window_start = :z, locked_until = :z, \
+                         version = :v",
+                    )
+                    .expression_attribute_names("#d", factor_attribute(factor))
+                    .expression_attribute_values(":d", s(digest.to_hex()))
+                    .expression_attribute_values(":z", n(0))
+                    .expression_attribute_values(":v", n(fresh_version()))
             })
             .collect();
-        self.batch_put(items).await
+        for chunk in updates.chunks(PUT_FACTORS_AT_ONCE) {
+            let mut set = tokio::task::JoinSet::new();
+            for update in chunk {
+                set.spawn(update.clone().send());
+            }
+            while let Some(done) = set.join_next().await {
+                done.map_err(failed)?.map_err(classify)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget_factor(
+        &self,
+        number: &NumberIndex,
+        factor: Factor,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(pin_key(&self.scope, number)))
+            .update_expression("REMOVE #d")
+            .condition_expression("attribute_exists(#d)")
+            .expression_attribute_names("#d", factor_attribute(factor))
+            .send()
+            .await;
+        condition_held(result)
     }
 
     async fn unlock(&self, number: &NumberIndex) -> Result<bool, StoreError> {
@@ -354,6 +405,9 @@ impl IdentityStore for DynamoStore {
         if agent_filter.is_some() {
             filter.push_str(" AND #agent = :agent"); // AGENT is a reserved word
         }
+        if q.mode.is_some() {
+            filter.push_str(" AND verify_type_code = :mode");
+        }
         let mut records = Vec::new();
         let mut start_key = None;
         loop {
@@ -377,6 +431,9 @@ impl IdentityStore for DynamoStore {
                 query = query
                     .expression_attribute_names("#agent", "agent")
                     .expression_attribute_values(":agent", s(agent.clone()));
+            }
+            if let Some(mode) = &q.mode {
+                query = query.expression_attribute_values(":mode", s(mode.clone()));
             }
             let out = query.send().await.map_err(classify)?;
             records.extend(

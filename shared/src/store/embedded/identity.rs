@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{failed, from_sqlite, EmbeddedStore};
+use crate::domain::factor::{Factor, FACTORS};
 use crate::domain::identity::{Counters, PinDigest, PinState, RecordQuery, VerificationRecord};
 use crate::domain::protect::NumberIndex;
 use crate::domain::uid::Uid;
-use crate::store::{fresh_version, CountersUpdate, IdentityStore, StoreError};
+use crate::store::{factor_attribute, fresh_version, CountersUpdate, IdentityStore, StoreError};
 
 const UPDATE_COUNTERS: &str = "UPDATE pins SET failures = ?1, window_start = ?2, locked_until = ?3,
      version = ?4 + 1 WHERE number_index = ?5 AND version = ?4";
@@ -25,7 +26,36 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<VerificationRecord> {
         result: r.get(6)?,
         reason: r.get(7)?,
         expires_at: r.get(8)?,
+        factor: r.get(9)?,
     })
+}
+
+/// A customer's row: its factors' digest columns ('' where not enrolled) in `FACTORS` order,
+/// then its counters and version.
+const CUSTOMER_COLUMNS: &str =
+    "digest, d_id_last6, d_birth_date, d_card_last4, failures, window_start, locked_until, version";
+
+fn customer_from_row(r: &Row<'_>) -> rusqlite::Result<Result<PinState, StoreError>> {
+    let mut digests = std::collections::BTreeMap::new();
+    for (i, factor) in FACTORS.into_iter().enumerate() {
+        let hex: String = r.get(i)?;
+        if hex.is_empty() {
+            continue;
+        }
+        match PinDigest::from_hex(&hex) {
+            Some(d) => digests.insert(factor, d),
+            None => return Ok(Err(failed("a stored factor digest is malformed"))),
+        };
+    }
+    Ok(Ok(PinState {
+        digests,
+        counters: Counters {
+            failures: r.get(4)?,
+            window_start: r.get(5)?,
+            locked_until: r.get(6)?,
+        },
+        version: r.get::<_, i64>(7)? as u64,
+    }))
 }
 
 // SQLite integers are i64; versions are kept below 2^52 (`fresh_version`), counters small.
@@ -42,35 +72,14 @@ impl IdentityStore for EmbeddedStore {
         let phone = Self::scoped(&self.scope, phone.as_str());
         self.with_conn(move |conn| {
             let pin = conn
-                .prepare_cached(
-                    "SELECT digest, failures, window_start, locked_until, version
-                     FROM pins WHERE number_index = ?1",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM pins WHERE number_index = ?1"
+                ))
                 .map_err(from_sqlite)?
-                .query_row(params![phone], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, u32>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                    ))
-                })
+                .query_row(params![phone], customer_from_row)
                 .optional()
-                .map_err(from_sqlite)?;
-            let pin = match pin {
-                None => None,
-                Some((digest, failures, window_start, locked_until, version)) => Some(PinState {
-                    digest: PinDigest::from_hex(&digest)
-                        .ok_or_else(|| failed("stored PIN digest is malformed"))?,
-                    counters: Counters {
-                        failures,
-                        window_start,
-                        locked_until,
-                    },
-                    version: version as u64,
-                }),
-            };
+                .map_err(from_sqlite)?
+                .transpose()?;
             let uid: Option<String> = conn
                 .prepare_cached("SELECT uid FROM number_map WHERE number_index = ?1")
                 .map_err(from_sqlite)?
@@ -160,8 +169,8 @@ impl IdentityStore for EmbeddedStore {
             }
             tx.prepare_cached(
                 "INSERT INTO verification_records (number_key, time, id, masked_number, agent,
-                 verify_type_code, result, reason, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 verify_type_code, result, reason, expires_at, factor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(from_sqlite)?
             .execute(params![
@@ -173,7 +182,8 @@ impl IdentityStore for EmbeddedStore {
                 record.verify_type_code,
                 record.result,
                 record.reason,
-                record.expires_at
+                record.expires_at,
+                record.factor
             ])
             .map_err(from_sqlite)?;
             tx.commit().map_err(from_sqlite)?;
@@ -182,27 +192,65 @@ impl IdentityStore for EmbeddedStore {
         .await
     }
 
-    async fn put_pins(&self, pins: &[(NumberIndex, PinDigest)]) -> Result<(), StoreError> {
-        let pins: Vec<(String, PinDigest)> = pins
+    async fn put_factors(
+        &self,
+        factor: Factor,
+        digests: &[(NumberIndex, PinDigest)],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<(String, PinDigest)> = digests
             .iter()
             .map(|(number, digest)| (Self::scoped(&self.scope, number.as_str()), digest.clone()))
             .collect();
+        let column = factor_attribute(factor);
+        // A new customer's other factors are '' (not enrolled; `digest` has no default); an
+        // enrolled one's stay.
+        let columns = match factor {
+            Factor::Pin => "digest".to_string(),
+            _ => format!("digest, {column}"),
+        };
+        let values = match factor {
+            Factor::Pin => "?2",
+            _ => "'', ?2",
+        };
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(from_sqlite)?;
             {
                 let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO pins
-                         (number_index, digest, failures, window_start, locked_until, version)
-                         VALUES (?1, ?2, 0, 0, 0, ?3)",
-                    )
+                    .prepare_cached(&format!(
+                        "INSERT INTO pins (number_index, {columns}, failures, window_start,
+                         locked_until, version) VALUES (?1, {values}, 0, 0, 0, ?3)
+                         ON CONFLICT (number_index) DO UPDATE SET {column} = excluded.{column},
+                         failures = 0, window_start = 0, locked_until = 0,
+                         version = excluded.version"
+                    ))
                     .map_err(from_sqlite)?;
-                for (phone, digest) in &pins {
+                for (phone, digest) in &rows {
                     stmt.execute(params![phone, digest.to_hex(), to_i64(fresh_version())])
                         .map_err(from_sqlite)?;
                 }
             }
             tx.commit().map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn forget_factor(
+        &self,
+        number: &NumberIndex,
+        factor: Factor,
+    ) -> Result<bool, StoreError> {
+        let phone = Self::scoped(&self.scope, number.as_str());
+        let column = factor_attribute(factor);
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    &format!(
+                        "UPDATE pins SET {column} = '' WHERE number_index = ?1 AND {column} <> ''"
+                    ),
+                    params![phone],
+                )
+                .map_err(from_sqlite)?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -231,8 +279,9 @@ impl IdentityStore for EmbeddedStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT number_key, time, id, masked_number, agent, verify_type_code, result,
-                     reason, expires_at FROM verification_records
+                     reason, expires_at, factor FROM verification_records
                      WHERE (?1 IS NULL OR number_key = ?1) AND (?2 IS NULL OR agent = ?2)
+                       AND (?7 IS NULL OR verify_type_code = ?7)
                        AND time >= ?3 AND expires_at > ?4
                        AND CASE WHEN ?6 = '' THEN substr(number_key, 1, 2) <> 'T#'
                            ELSE substr(number_key, 1, length(?6)) = ?6 END
@@ -247,7 +296,8 @@ impl IdentityStore for EmbeddedStore {
                         q.since.unwrap_or(0),
                         q.now,
                         q.limit as i64,
-                        scope
+                        scope,
+                        q.mode
                     ],
                     record_from_row,
                 )

@@ -11,7 +11,10 @@
 //!    (`tenant_account_links`, `tenant_agent_sync`; its agents are in `agents` under its scope)
 //!    and the scheduled sync's place in the round of tenants (`agent_sync_cursor`);
 //! 6. layout 5 and the unmasking records (`unmaskings`: who asked UIDToPhone for which ID);
-//! 7. layout 6 and each caller's count of unmaskings per minute (`unmask_budget`).
+//! 7. layout 6, each caller's count of unmaskings per minute (`unmask_budget`), the
+//!    customers' other factors (`pins.d_id_last6`, `d_birth_date`, `d_card_last4`; `pins.digest`
+//!    '' for a customer with no PIN) and the factor a verification checked
+//!    (`verification_records.factor`).
 //!
 //! A new file is created at the latest layout. Going from 1 to 2 needs the number keys, so it
 //! is never done on opening: `cc-callbacks numbers migrate` does it (`migrate`), in one
@@ -186,6 +189,10 @@ CREATE TABLE unmask_budget (
     count  INTEGER NOT NULL,
     PRIMARY KEY (scope, caller, minute)
 ) WITHOUT ROWID;
+ALTER TABLE pins ADD COLUMN d_id_last6 TEXT NOT NULL DEFAULT '';
+ALTER TABLE pins ADD COLUMN d_birth_date TEXT NOT NULL DEFAULT '';
+ALTER TABLE pins ADD COLUMN d_card_last4 TEXT NOT NULL DEFAULT '';
+ALTER TABLE verification_records ADD COLUMN factor TEXT NOT NULL DEFAULT '';
 ";
 
 /// A store this release cannot use as it is, and what to run.
