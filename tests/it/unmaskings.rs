@@ -213,28 +213,32 @@ fn every_unmasking_is_recorded_dynamodb() {
     on_backend(true, "cc-unmask", unmaskings_end_to_end);
 }
 
-/// No record, no number: when the record cannot be written (the store refuses it: here a
-/// trigger in the embedded store's file), UIDToPhone answers Tencent's 503 and no number;
-/// once it can, the same request is answered.
+/// No record, no number: when the record cannot be written, or the caller's budget cannot be
+/// counted (the store refuses it: here a trigger in the embedded store's file on either
+/// table), UIDToPhone answers Tencent's error and no number; once it can, the same request is
+/// answered.
 #[test]
-fn a_record_that_cannot_be_written_lets_no_number_out() {
+fn a_record_or_count_that_cannot_be_written_lets_no_number_out() {
     on_backend(false, "cc-unmask", |cli, _| {
         let gw = spawn(cli.cmd());
         let dev = basic_header("dev", "dev");
         let id = ids(&gw, &dev);
         let db = rusqlite::Connection::open(cli.dir.join("cc-callbacks.sqlite3")).unwrap();
-        db.execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON unmaskings BEGIN SELECT RAISE(ABORT, 'no'); END;",
-        )
-        .unwrap();
-        let (status, answer) = unmask(&gw.addr, &dev, &[&id[0]]);
-        assert_ne!(status, 200, "{answer}");
-        assert_eq!(answer["Code"].as_u64(), Some(u64::from(status)), "{answer}");
-        assert!(!answer.to_string().contains(&NUMBER[3..]), "{answer}");
-        db.execute_batch("DROP TRIGGER refuse;").unwrap();
-        let (status, answer) = unmask(&gw.addr, &dev, &[&id[0]]);
-        assert_eq!(status, 200, "{answer}");
-        assert!(answer.to_string().contains(&NUMBER[3..]), "{answer}");
+        for table in ["unmaskings", "unmask_budget"] {
+            db.execute_batch(&format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'no'); END;"
+            ))
+            .unwrap();
+            let (status, answer) = unmask(&gw.addr, &dev, &[&id[0]]);
+            assert!(status >= 500, "{table}: {answer}");
+            assert_eq!(answer["Code"].as_u64(), Some(u64::from(status)), "{answer}");
+            assert!(!answer.to_string().contains(&NUMBER[3..]), "{answer}");
+            db.execute_batch("DROP TRIGGER refuse;").unwrap();
+            let (status, answer) = unmask(&gw.addr, &dev, &[&id[0]]);
+            assert_eq!(status, 200, "{answer}");
+            assert!(answer.to_string().contains(&NUMBER[3..]), "{answer}");
+        }
         drop(gw);
     });
 }
