@@ -385,11 +385,8 @@ fn tenant_modes(cli: &Cli, _dump: &dyn Fn() -> String) {
     let births = dir.path().join("births.csv");
     std::fs::write(&births, format!("number,value\n{NUMBER},{BIRTH}\n")).unwrap();
     let births = births.to_str().unwrap();
-    // The default tenant's PIN first: its local pepper is generated only over a store holding
-    // no enrolment of any tenant.
-    let pins = dir.path().join("pins.csv");
-    std::fs::write(&pins, format!("number,pin\n{NUMBER},{PIN}\n")).unwrap();
-    cli.ok(&["pins", "import", pins.to_str().unwrap()]);
+    // The tenant's first: its enrolments are under its own pepper, so the default tenant's
+    // local pepper is still generated on its first enrolment.
     cli.ok(&[
         "factors",
         "import",
@@ -399,6 +396,9 @@ fn tenant_modes(cli: &Cli, _dump: &dyn Fn() -> String) {
         "--tenant",
         "acme",
     ]);
+    let pins = dir.path().join("pins.csv");
+    std::fs::write(&pins, format!("number,pin\n{NUMBER},{PIN}\n")).unwrap();
+    cli.ok(&["pins", "import", pins.to_str().unwrap()]);
 
     let mut cmd = cli.cmd();
     cmd.env("TENANT_CACHE_SECONDS", "0");

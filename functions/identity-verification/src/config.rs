@@ -301,6 +301,31 @@ mod tests {
         }
     }
 
+    /// A platform tenant's enrolments are under its own pepper: they do not stop the default
+    /// tenant's local pepper from being generated.
+    #[tokio::test]
+    async fn a_tenants_enrolments_do_not_hold_the_stacks_pepper() {
+        let dir = tempfile::tempdir().unwrap();
+        let (res, store) = local(dir.path());
+        let acme = cc_shared::domain::tenant::TenantId::parse("acme").unwrap();
+        let index = cc_shared::domain::protect::IndexKey::from_text(&"i".repeat(64)).unwrap();
+        let phone = config::phone_normalizer()
+            .unwrap()
+            .normalize("13900001111")
+            .unwrap();
+        let tenant_pepper = Pepper::new(vec![7; 32]).unwrap();
+        store
+            .for_tenant(&acme)
+            .put_pins(&[(
+                index.index(&phone),
+                tenant_pepper.pin_digest(&phone, "1234"),
+            )])
+            .await
+            .unwrap();
+        pepper(&res).await.unwrap();
+        assert!(dir.path().join(PEPPER_FILE).exists());
+    }
+
     #[tokio::test]
     async fn a_lost_pepper_is_not_replaced_over_enrolled_pins() {
         let dir = tempfile::tempdir().unwrap();

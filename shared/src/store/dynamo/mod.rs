@@ -42,6 +42,8 @@ const BATCH_GET_LIMIT: usize = 100;
 const BATCH_WRITE_LIMIT: usize = 25;
 /// Attempts at one batch's unprocessed keys before giving up as unavailable.
 const MAX_ATTEMPTS: u32 = 6;
+/// Attempts at creating the table (timeouts and throttling retried).
+const CREATE_TABLE_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -294,7 +296,39 @@ impl DynamoStore {
                         .map_err(|e| StoreError::Failed(e.to_string()))?,
                 );
         }
-        create.send().await.map_err(classify)?;
+        // Attempts made here, not by the SDK: an attempt that timed out may have created the
+        // table all the same, and only then is "already exists" on the next attempt our own
+        // table (a table that existed before still answers it).
+        let mut ambiguous = false;
+        for attempt in 1..=CREATE_TABLE_ATTEMPTS {
+            let sent = create
+                .clone()
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(SdkError::ServiceError(ctx))
+                    if ambiguous
+                        && matches!(
+                            ctx.err(),
+                            aws_sdk_dynamodb::operation::create_table::CreateTableError::ResourceInUseException(_)
+                        ) =>
+                {
+                    break
+                }
+                Err(e) => match classify(e) {
+                    StoreError::Unavailable(_) if attempt < CREATE_TABLE_ATTEMPTS => {
+                        ambiguous = true;
+                    }
+                    err => return Err(err),
+                },
+            }
+        }
         self.client
             .update_time_to_live()
             .table_name(&self.table)

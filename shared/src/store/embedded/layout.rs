@@ -334,10 +334,22 @@ pub(super) fn holds_keyed(conn: &Connection, what: KeyUse) -> Result<bool, Store
         (_, KeyUse::Pepper) => &["pins", "verification_records"],
     };
     for table in tables {
+        // A platform tenant's rows (their key starts with its scope, `T#<tenant>#`) are under
+        // the tenant's own keys, not the stack's: only the default tenant's count (the
+        // registry, which wraps the tenants' keys under the stack's, is checked whole).
+        let default_only = match *table {
+            "number_map" | "pins" if found_layout(conn)? >= 2 => {
+                "WHERE substr(number_index, 1, 2) <> 'T#'"
+            }
+            "verification_records" => "WHERE substr(number_key, 1, 2) <> 'T#'",
+            _ => "",
+        };
         let any: bool = conn
-            .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} {default_only})"),
+                [],
+                |r| r.get(0),
+            )
             .map_err(from_sqlite)?;
         if any {
             return Ok(true);
