@@ -242,8 +242,7 @@ async fn phone_to_uid(
 
 /// The records of an UIDToPhone request asking `ids` (README "Privacy": every ID asked, found
 /// or not, by whom, from where; never a number).
-fn unmaskings(scope: &Scope<'_>, ids: &[Uid]) -> Vec<Unmasking> {
-    let now = scope.svc.clock.now();
+fn unmaskings(scope: &Scope<'_>, ids: &[Uid], now: i64) -> Vec<Unmasking> {
     let expires_at = now + scope.svc.config.unmask_ttl_days * 86_400;
     let request = &scope.caller.request;
     ids.iter()
@@ -305,10 +304,10 @@ async fn uid_to_phone(
     let sealed: HashMap<Uid, SealedNumber> = if lookup.is_empty() {
         HashMap::new()
     } else {
-        let records = unmaskings(scope, &lookup);
+        let now = scope.svc.clock.now();
+        let records = unmaskings(scope, &lookup, now);
         // The caller's budget is taken in the same step: a refused request still leaves its
         // records (every ID asked), never a number.
-        let now = scope.svc.clock.now();
         let take = scope.svc.config.unmask_budget.map(|limit| {
             let asked = u32::try_from(lookup.len()).unwrap_or(u32::MAX);
             BudgetTake::at(now, &scope.caller.user, asked, limit)

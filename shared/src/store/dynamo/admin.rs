@@ -301,20 +301,12 @@ impl NumbersAdmin for DynamoStore {
     }
 
     async fn reseal(&self, batch: &[(StoredMapping, SealedNumber)]) -> Result<usize, StoreError> {
-        let mut replaced = 0;
-        for group in batch.chunks(RESEALS_AT_ONCE) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (m, new) in group {
-                let (store, m, new) = (self.clone(), m.clone(), new.clone());
-                tasks.spawn(async move { store.reseal_one(m, new).await });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                if joined.map_err(failed)?? {
-                    replaced += 1;
-                }
-            }
-        }
-        Ok(replaced)
+        let done = super::at_once(batch.iter().cloned(), RESEALS_AT_ONCE, |(m, new)| {
+            let store = self.clone();
+            async move { store.reseal_one(m, new).await }
+        })
+        .await?;
+        Ok(done.into_iter().filter(|&replaced| replaced).count())
     }
 
     async fn forget(

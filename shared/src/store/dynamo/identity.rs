@@ -333,15 +333,10 @@ impl IdentityStore for DynamoStore {
                     .expression_attribute_values(":v", n(fresh_version()))
             })
             .collect();
-        for chunk in updates.chunks(PUT_FACTORS_AT_ONCE) {
-            let mut set = tokio::task::JoinSet::new();
-            for update in chunk {
-                set.spawn(update.clone().send());
-            }
-            while let Some(done) = set.join_next().await {
-                done.map_err(failed)?.map_err(classify)?;
-            }
-        }
+        super::at_once(updates, PUT_FACTORS_AT_ONCE, |update| async move {
+            update.send().await.map(drop).map_err(classify)
+        })
+        .await?;
         Ok(())
     }
 

@@ -202,18 +202,12 @@ impl DynamoStore {
                 return Ok(());
             }
         }
-        for group in todo.chunks(SINGLES_AT_ONCE) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for index in group {
-                let (store, index, seal) = (self.clone(), index.clone(), seal.clone());
-                tasks.spawn(async move { store.create_one(index, &seal).await });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                let (index, uid) =
-                    joined.map_err(|e| StoreError::Failed(format!("creating task: {e}")))??;
-                settled.insert(index, uid);
-            }
-        }
+        let created = super::at_once(todo, SINGLES_AT_ONCE, |index| {
+            let (store, seal) = (self.clone(), seal.clone());
+            async move { store.create_one(index, &seal).await }
+        })
+        .await?;
+        settled.extend(created);
         Ok(())
     }
 

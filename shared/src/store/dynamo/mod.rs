@@ -44,6 +44,37 @@ const BATCH_WRITE_LIMIT: usize = 25;
 const MAX_ATTEMPTS: u32 = 6;
 /// Attempts at creating the table (timeouts and throttling retried).
 const CREATE_TABLE_ATTEMPTS: u32 = 3;
+/// BatchWriteItem requests one write has in flight at once (a 100-ID UIDToPhone's records are
+/// 4, all at once; a directory of thousands of agents is written 8 requests at a time).
+const WRITES_AT_ONCE: usize = 8;
+
+/// Runs `one` on each of `items`, at most `limit` at a time (a new one starts as one ends), and
+/// returns their results in no particular order. The first error ends it, the calls still in
+/// flight dropped.
+pub(super) async fn at_once<I, T, Fut>(
+    items: impl IntoIterator<Item = I>,
+    limit: usize,
+    one: impl Fn(I) -> Fut,
+) -> Result<Vec<T>, StoreError>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let mut out = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items {
+        if tasks.len() >= limit.max(1) {
+            if let Some(done) = tasks.join_next().await {
+                out.push(done.map_err(failed)??);
+            }
+        }
+        tasks.spawn(one(item));
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.push(done.map_err(failed)??);
+    }
+    Ok(out)
+}
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -214,35 +245,50 @@ impl DynamoStore {
         self.batch_write(requests).await
     }
 
-    /// Sends `requests` with BatchWriteItem, 25 a request, retrying unprocessed ones with
-    /// backoff.
+    /// Sends `requests` with BatchWriteItem, 25 a request, `WRITES_AT_ONCE` requests at
+    /// once, retrying unprocessed ones with backoff.
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                if let Some(rest) = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
-                    pending = rest;
+        if requests.len() <= BATCH_WRITE_LIMIT {
+            return self.write_chunk(requests).await;
+        }
+        let chunks: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_LIMIT)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
+        at_once(chunks, WRITES_AT_ONCE, |chunk| {
+            let store = self.clone();
+            async move { store.write_chunk(chunk).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// One BatchWriteItem of at most 25 requests, its unprocessed ones retried with backoff.
+    async fn write_chunk(&self, chunk: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut pending = chunk;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(classify)?;
+            if let Some(rest) = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                pending = rest;
+            }
+            if !pending.is_empty() {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(StoreError::Unavailable(
+                        "BatchWriteItem left items unprocessed".into(),
+                    ));
                 }
-                if !pending.is_empty() {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::Unavailable(
-                            "BatchWriteItem left items unprocessed".into(),
-                        ));
-                    }
-                    backoff(attempt).await;
-                }
+                backoff(attempt).await;
             }
         }
         Ok(())
